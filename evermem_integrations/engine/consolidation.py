@@ -1,0 +1,192 @@
+"""Phase II: semantic consolidation.
+
+Three jobs run after each new MemCell:
+
+* :class:`SceneClusterer` groups MemCells online into MemScenes (join the most similar scene
+  if its centroid is close enough and it was active recently, else open a new scene; the
+  centroid is a running mean), as in the EverMemOS paper.
+* :func:`supersede_facts` marks a keyed fact ("residence = Boston") superseded when a later
+  one gives the same attribute another value; the old fact is kept as history.
+* :class:`ProfileManager` applies profile statements as add / update / supersede operations,
+  keeps stable traits apart from temporary states, and compacts the profile past a limit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from evermem_integrations.engine.extraction import ProfileDraft
+from evermem_integrations.engine.models import Fact, MemCell, MemScene, ProfileItem, stable_id
+from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.timeparse import format_day
+
+
+class SceneConfig(BaseModel):
+    """MemScene clustering settings. The threshold depends on the embedding model."""
+
+    similarity_threshold: float = Field(default=0.6, description="cosine to the centroid needed to join a scene")
+    max_gap: timedelta = Field(default=timedelta(days=7), description="a scene idle longer than this is not joined")
+
+
+class SceneClusterer:
+    """Online centroid clustering of MemCells into MemScenes."""
+
+    def __init__(self, records: RecordStore, config: SceneConfig | None = None) -> None:
+        self.records = records
+        self.config = config or SceneConfig()
+
+    def assign(self, cell: MemCell, vector: np.ndarray) -> MemScene:
+        """Put ``cell`` into the best scene (or a new one); persists both."""
+        best: tuple[float, MemScene, np.ndarray] | None = None
+        for scene, centroid in self.records.scenes(cell.scope):
+            if cell.start_time - scene.end_time > self.config.max_gap:
+                continue
+            similarity = float(vector @ centroid / (np.linalg.norm(centroid) + 1e-9))
+            if best is None or similarity > best[0]:
+                best = (similarity, scene, centroid)
+        if best is not None and best[0] >= self.config.similarity_threshold:
+            _, scene, centroid = best
+            size = len(scene.cell_ids)
+            centroid = (centroid * size + vector) / (size + 1)
+            keywords = _merge_keywords(scene.keywords, cell.title)
+            scene = scene.model_copy(
+                update={
+                    "cell_ids": [*scene.cell_ids, cell.id],
+                    "end_time": max(scene.end_time, cell.end_time),
+                    "start_time": min(scene.start_time, cell.start_time),
+                    "keywords": keywords,
+                    "title": ", ".join(keywords[:3]),
+                }
+            )
+        else:
+            keywords = _merge_keywords([], cell.title)
+            scene = MemScene(
+                id=stable_id(cell.scope, cell.id, prefix="scene_"),
+                scope=cell.scope,
+                title=", ".join(keywords[:3]) or cell.title,
+                keywords=keywords,
+                cell_ids=[cell.id],
+                start_time=cell.start_time,
+                end_time=cell.end_time,
+            )
+            centroid = vector
+        self.records.save_scene(scene, centroid)
+        self.records.set_cell_scene(cell.scope, cell.id, scene.id)
+        return scene
+
+
+def _merge_keywords(existing: Sequence[str], title: str) -> list[str]:
+    # Keywords keep their first-seen order weighted by how many members share them.
+    counts = Counter({word: len(existing) - rank for rank, word in enumerate(existing)})
+    for word in (w.strip() for w in title.split(",")):
+        if word and word != "small talk":
+            counts[word] += 1
+    return [word for word, _ in counts.most_common(8)]
+
+
+def supersede_facts(records: RecordStore, scope: str, new_facts: Sequence[Fact]) -> list[Fact]:
+    """Mark earlier keyed facts superseded by ``new_facts``; returns the facts changed."""
+    changed: list[Fact] = []
+    for fact in sorted((f for f in new_facts if f.attribute), key=lambda f: f.timestamp):
+        assert fact.attribute is not None
+        for old in records.current_keyed_facts(scope, fact.subject, fact.attribute):
+            if old.id == fact.id or old.timestamp > fact.timestamp:
+                continue
+            if _same_value(old.value, fact.value):
+                continue
+            changed.append(old.model_copy(update={"superseded_by": fact.id, "valid_until": fact.timestamp}))
+    if changed:
+        records.update_facts(scope, changed)
+    return changed
+
+
+def _same_value(left: str | None, right: str | None) -> bool:
+    return (left or "").strip().lower() == (right or "").strip().lower()
+
+
+class ProfileConfig(BaseModel):
+    """Profile upkeep settings."""
+
+    max_items_per_subject: int = Field(default=60, description="compaction limit on current entries per person")
+    max_history_per_attribute: int = Field(default=5, description="superseded entries kept per attribute")
+
+
+class ProfileManager:
+    """Applies profile statements with add / update / supersede semantics."""
+
+    def __init__(self, records: RecordStore, config: ProfileConfig | None = None) -> None:
+        self.records = records
+        self.config = config or ProfileConfig()
+
+    def apply(self, scope: str, drafts: Sequence[ProfileDraft]) -> tuple[list[ProfileItem], list[ProfileItem]]:
+        """Apply ``drafts`` in time order; returns ``(written, retired)`` entries."""
+        written: dict[str, ProfileItem] = {}
+        retired: dict[str, ProfileItem] = {}
+        for draft in sorted(drafts, key=lambda d: d.timestamp):
+            current = [
+                item
+                for item in self.records.profile_items(scope, draft.subject, current_only=True)
+                if item.attribute == draft.attribute
+            ]
+            current = [written.get(item.id, item) for item in current]
+            same = next((item for item in current if _same_value(item.value, draft.value)), None)
+            if same is not None:  # update: more evidence for what we already know
+                evidence = list(dict.fromkeys([*same.evidence, *draft.evidence]))
+                updated = same.model_copy(update={"evidence": evidence, "valid_until": draft.valid_until or same.valid_until})
+                written[updated.id] = updated
+                self.records.save_profile_items([updated])
+                continue
+            if not draft.multi_valued:  # supersede: a later value replaces the current one
+                for item in current:
+                    if item.valid_from <= draft.timestamp:
+                        old = item.model_copy(update={"status": "superseded", "valid_until": draft.timestamp})
+                        retired[old.id] = old
+                        written.pop(old.id, None)
+                        self.records.save_profile_items([old])
+            item = ProfileItem(
+                id=stable_id(scope, draft.subject, draft.attribute, draft.value.lower(), prefix="prof_"),
+                scope=scope,
+                subject=draft.subject,
+                category=draft.category,
+                attribute=draft.attribute,
+                value=draft.value,
+                text=draft.text,
+                evidence=draft.evidence,
+                valid_from=draft.timestamp,
+                valid_until=draft.valid_until,
+            )
+            written[item.id] = item
+            self.records.save_profile_items([item])
+        for subject in {d.subject for d in drafts}:
+            retired.update({i.id: i for i in self._compact(scope, subject)})
+        return [i for i in written.values() if i.id not in retired], list(retired.values())
+
+    def _compact(self, scope: str, subject: str) -> list[ProfileItem]:
+        """Drop the oldest entries past the limits (delete operations); returns the dropped."""
+        items = self.records.profile_items(scope, subject)
+        current = sorted((i for i in items if i.status == "current"), key=lambda i: i.valid_from)
+        dropped = current[: max(0, len(current) - self.config.max_items_per_subject)]
+        history: dict[str, list[ProfileItem]] = {}
+        for item in sorted((i for i in items if i.status == "superseded"), key=lambda i: i.valid_from, reverse=True):
+            history.setdefault(item.attribute, []).append(item)
+        for entries in history.values():
+            dropped.extend(entries[self.config.max_history_per_attribute :])
+        self.records.delete_profile_items(scope, [i.id for i in dropped])
+        return dropped
+
+
+def profile_line(item: ProfileItem) -> str:
+    """How a profile entry reads in a context: 'Caroline, residence: Denver (since 8 May 2023)'."""
+    since = f"since {format_day(item.valid_from)}"
+    until = f", until {format_day(item.valid_until)}" if item.valid_until else ""
+    return f"{item.subject}, {item.attribute}: {item.value} ({since}{until})"
+
+
+def is_current_state(item: ProfileItem, moment: datetime) -> bool:
+    """Whether a profile entry still holds at ``moment`` (states expire, traits do not)."""
+    return item.status == "current" and (item.valid_until is None or item.valid_until >= moment)

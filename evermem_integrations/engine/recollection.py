@@ -1,0 +1,330 @@
+"""Phase III: reconstructive recollection.
+
+A query is answered with the necessary and sufficient memories:
+
+1. rank units (facts, buffered messages, foresight, profile entries) lexically (BM25 on the
+   FTS5 index) and by vector (Chroma), fused by reciprocal rank fusion;
+2. optionally let scenes guide the selection (score each MemScene by its best MemCell, pool
+   the top scenes' MemCells so neighbouring facts of a hit episode come along);
+3. optionally run an agentic second round (an LLM judges sufficiency and writes 2-3 new
+   queries whose rankings are fused with the first);
+4. drop foresight that is not valid at ``current_time``, rank superseded facts below
+   current ones, deduplicate, and pack the best items into ``token_budget`` tokens,
+   rendered in time order with dates so the reader sees when each thing happened.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from evermem_integrations.engine.embeddings import Embedder
+from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod, SearchResult
+from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.text import words
+from evermem_integrations.engine.timeparse import format_day, parse_timestamp
+from evermem_integrations.engine.tokens import count_tokens
+from evermem_integrations.engine.vectors import VectorIndex
+from evermem_integrations.errors import InvalidFilterError, LLMUnavailableError
+
+DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "raw", "foresight", "profile")
+FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
+
+
+class RecollectionConfig(BaseModel):
+    """Retrieval settings."""
+
+    candidates: int = Field(default=60, ge=1, description="units taken from each ranker before fusion")
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
+    superseded_penalty: float = Field(default=0.5, ge=0, le=1, description="score factor for superseded facts")
+    top_scenes: int = Field(default=3, ge=1, description="scenes pooled by scene-guided selection")
+    pooled_weight: float = Field(default=0.5, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell")
+    default_token_budget: int = Field(default=2000, ge=50)
+
+
+class Sufficiency(BaseModel):
+    """An LLM's verdict on whether a context answers a query."""
+
+    sufficient: bool
+    missing: str = ""
+
+
+class QueryPlanner(Protocol):
+    """What agentic retrieval asks of an LLM."""
+
+    def check(self, query: str, context: str) -> Sufficiency:
+        """Does ``context`` hold what ``query`` needs?"""
+        ...
+
+    def rewrite(self, query: str, context: str, missing: str) -> list[str]:
+        """Two or three new queries that would find what is missing."""
+        ...
+
+
+def parse_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate a filter dict; raises :class:`InvalidFilterError` naming the fix."""
+    if filters is None:
+        return {}
+    if not isinstance(filters, Mapping):
+        raise InvalidFilterError(f"filters must be a dict, got {type(filters).__name__}")
+    unknown = set(filters) - FILTER_FIELDS
+    if unknown:
+        raise InvalidFilterError(f"unknown filter field(s) {sorted(unknown)}; use any of {sorted(FILTER_FIELDS)}")
+    parsed: dict[str, Any] = {}
+    for name, value in filters.items():
+        if name in ("after", "before"):
+            try:
+                parsed[name] = parse_timestamp(value)
+            except ValueError as exc:
+                raise InvalidFilterError(f"filter {name!r}: {exc}") from exc
+        elif not isinstance(value, str) or not value:
+            raise InvalidFilterError(f"filter {name!r} takes a non-empty string, got {value!r}")
+        else:
+            parsed[name] = value
+    return parsed
+
+
+def matches_filters(data: Mapping[str, Any], timestamp: datetime | None, filters: Mapping[str, Any]) -> bool:
+    """Whether a record (its JSON data and time) passes parsed ``filters``."""
+    for name in ("subject", "scene_id", "cell_id"):
+        if name in filters and data.get(name) != filters[name]:
+            return False
+    if timestamp is not None:
+        if "after" in filters and timestamp < filters["after"]:
+            return False
+        if "before" in filters and timestamp > filters["before"]:
+            return False
+    return True
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
+    """Reciprocal rank fusion: ``sum(1 / (k + rank))`` over the rankings an id appears in."""
+    scores: dict[str, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, unit_id in enumerate(ranking, start=1):
+            scores[unit_id] += 1.0 / (k + rank)
+    return dict(scores)
+
+
+class Recollector:
+    """Ranks, selects and packs memories for a query within one scope."""
+
+    def __init__(
+        self,
+        records: RecordStore,
+        vectors: VectorIndex,
+        embedder: Embedder,
+        config: RecollectionConfig | None = None,
+        planner: QueryPlanner | None = None,
+    ) -> None:
+        self.records = records
+        self.vectors = vectors
+        self.embedder = embedder
+        self.config = config or RecollectionConfig()
+        self.planner = planner
+
+    def search(
+        self,
+        query: str,
+        scope: str,
+        *,
+        method: SearchMethod = "hybrid",
+        token_budget: int | None = None,
+        kinds: Sequence[MemoryKind] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        current_time: datetime | None = None,
+        limit: int | None = None,
+    ) -> SearchResult:
+        """Rank and pack memories of ``scope`` for ``query``."""
+        budget = token_budget or self.config.default_token_budget
+        kinds = tuple(kinds or DEFAULT_KINDS)
+        parsed = parse_filters(filters)
+        moment = current_time or datetime.now(UTC)
+        queries = [query]
+        scores = self._rank(query, scope, method, kinds)
+        result = self._assemble(query, scope, method, scores, budget, parsed, moment, limit, queries, rounds=1)
+        if method != "agentic":
+            return result
+        if self.planner is None:
+            raise LLMUnavailableError("method='agentic' needs an LLM: create EverMem(llm=...) or use method='hybrid'")
+        verdict = self.planner.check(query, result.context)
+        if verdict.sufficient:
+            return result
+        rewrites = [q for q in self.planner.rewrite(query, result.context, verdict.missing) if q.strip()][:3]
+        queries.extend(rewrites)
+        rankings = [sorted(scores, key=scores.__getitem__, reverse=True)]
+        for rewrite in rewrites:
+            extra = self._rank(rewrite, scope, "hybrid", kinds)
+            rankings.append(sorted(extra, key=extra.__getitem__, reverse=True))
+        fused = rrf(rankings, self.config.rrf_k)
+        return self._assemble(query, scope, method, fused, budget, parsed, moment, limit, queries, rounds=2)
+
+    # -- ranking -----------------------------------------------------------------------------
+    def _rank(self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str]) -> dict[str, float]:
+        n = self.config.candidates
+        lexical = [] if method == "vector" else [i for i, _ in self.records.bm25(scope, query, kinds, n)]
+        if method == "keyword":
+            return rrf([lexical], self.config.rrf_k)
+        vector = self.embedder.embed([query])[0]
+        dense = [i for i, _ in self.vectors.query(vector, scope, kinds, n)] if np.any(vector) else []
+        if method == "vector":
+            return rrf([dense], self.config.rrf_k)
+        fused = rrf([lexical, dense], self.config.rrf_k)
+        if method == "scene":
+            fused = self._scene_guided(scope, fused, kinds)
+        return fused
+
+    def _scene_guided(self, scope: str, scores: dict[str, float], kinds: Sequence[str]) -> dict[str, float]:
+        """Score scenes by their best MemCell, then pool the top scenes' MemCells."""
+        units = self.records.units(scope, list(scores))
+        cell_scores: dict[str, float] = defaultdict(float)
+        scene_scores: dict[str, float] = defaultdict(float)
+        for unit_id, unit in units.items():
+            if unit.cell_id is None:
+                continue
+            cell_scores[unit.cell_id] = max(cell_scores[unit.cell_id], scores[unit_id])
+            scene = unit.data.get("scene_id")
+            if scene:
+                scene_scores[scene] = max(scene_scores[scene], scores[unit_id])
+        top_scenes = sorted(scene_scores, key=scene_scores.__getitem__, reverse=True)[: self.config.top_scenes]
+        top_cells = sorted(cell_scores, key=cell_scores.__getitem__, reverse=True)[: self.config.top_scenes * 2]
+        pooled = dict(scores)
+        for unit in self.records.units_of_cells(scope, top_cells, [k for k in kinds if k != "raw"]):
+            if unit.id not in pooled and unit.data.get("scene_id") in top_scenes:
+                pooled[unit.id] = cell_scores[unit.cell_id or ""] * self.config.pooled_weight
+        return pooled
+
+    # -- selection and packing ------------------------------------------------------------------
+    def _assemble(
+        self,
+        query: str,
+        scope: str,
+        method: SearchMethod,
+        scores: Mapping[str, float],
+        budget: int,
+        filters: Mapping[str, Any],
+        moment: datetime,
+        limit: int | None,
+        queries: list[str],
+        rounds: int,
+    ) -> SearchResult:
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        units = self.records.units(scope, ranked)
+        items: list[SearchItem] = []
+        seen_text: set[str] = set()
+        for unit_id in ranked:
+            unit = units.get(unit_id)
+            if unit is None or not matches_filters(unit.data, unit.timestamp, filters):
+                continue
+            item = self._item(unit, scores[unit_id], moment)
+            if item is None:
+                continue
+            key = " ".join(words(item.text))
+            if key in seen_text:
+                continue
+            seen_text.add(key)
+            items.append(item)
+        items.sort(key=lambda i: i.score, reverse=True)
+        selected, context, tokens = pack(items, budget)
+        if limit is not None:
+            selected = selected[:limit]
+        return SearchResult(
+            query=query, method=method, items=selected, context=context, context_tokens=tokens, rounds=rounds, queries=queries
+        )
+
+    def _item(self, unit: Unit, score: float, moment: datetime) -> SearchItem | None:
+        data = unit.data
+        metadata: dict[str, Any] = {}
+        if unit.kind == "foresight":
+            end = data.get("end")
+            if end is not None and parse_timestamp(end) < moment:
+                return None
+            if parse_timestamp(data["start"]) > moment:
+                return None
+            metadata["valid_until"] = end
+        if unit.kind == "profile":
+            if data.get("status") == "superseded":
+                return None
+            until = data.get("valid_until")
+            if until is not None and parse_timestamp(until) < moment:
+                return None
+        if unit.kind == "fact" and data.get("superseded_by"):
+            score *= self.config.superseded_penalty
+            metadata["superseded_by"] = data["superseded_by"]
+            metadata["valid_until"] = data.get("valid_until")
+        return SearchItem(
+            id=unit.id,
+            kind=unit.kind,  # type: ignore[arg-type]
+            text=unit.text,
+            score=score,
+            timestamp=unit.timestamp,
+            source_message_ids=list(data.get("source_message_ids") or data.get("evidence") or []),
+            cell_id=unit.cell_id,
+            scene_id=data.get("scene_id"),
+            subject=data.get("subject") or data.get("sender"),
+            metadata=metadata,
+        )
+
+
+_SECTION_FOR_KIND = {"profile": "Profile", "raw": "Recent messages"}
+
+
+def _line(item: SearchItem) -> str:
+    suffix = ""
+    if item.metadata.get("superseded_by"):
+        until = item.metadata.get("valid_until")
+        suffix = f" (no longer true since {format_day(parse_timestamp(until))})" if until else " (no longer true)"
+    elif item.kind == "foresight" and item.metadata.get("valid_until"):
+        suffix = f" (plan, until {format_day(parse_timestamp(item.metadata['valid_until']))})"
+    return f"- {item.text}{suffix}\n"
+
+
+def _section(item: SearchItem) -> tuple[int, str]:
+    """(sort key, header) of the group an item is rendered under."""
+    if item.kind in _SECTION_FOR_KIND:
+        return (0 if item.kind == "profile" else 2, f"{_SECTION_FOR_KIND[item.kind]}:\n")
+    day = item.timestamp or datetime.min.replace(tzinfo=UTC)
+    return (1, f"[{format_day(day)}]\n")
+
+
+def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], str, int]:
+    """Greedily fit the best items into ``budget`` tokens; render them for reading.
+
+    Items are taken by score; an item that does not fit is skipped (a shorter one may). The
+    rendered context groups them by day in time order, profile first, buffered messages last.
+    """
+    chosen: list[SearchItem] = []
+    headers: set[str] = set()
+    used = 0
+    for item in items:
+        _, header = _section(item)
+        cost = count_tokens(_line(item)) + (0 if header in headers else count_tokens(header) + 1)
+        if used + cost > budget:
+            continue
+        chosen.append(item)
+        headers.add(header)
+        used += cost
+    context = render(chosen)
+    return chosen, context, count_tokens(context)
+
+
+def render(items: Sequence[SearchItem]) -> str:
+    """Items grouped by section, sections and lines in time order."""
+    groups: dict[tuple[int, str], list[SearchItem]] = defaultdict(list)
+    for item in items:
+        groups[_section(item)].append(item)
+
+    def group_order(key: tuple[int, str]) -> tuple[int, datetime]:
+        first = min((i.timestamp for i in groups[key] if i.timestamp), default=datetime.min.replace(tzinfo=UTC))
+        return key[0], first
+
+    blocks = []
+    for key in sorted(groups, key=group_order):
+        lines = sorted(groups[key], key=lambda i: i.timestamp or datetime.min.replace(tzinfo=UTC))
+        blocks.append(key[1] + "".join(_line(i) for i in lines))
+    return "\n".join(blocks).strip()

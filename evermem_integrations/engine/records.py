@@ -1,0 +1,497 @@
+"""The record store: messages, MemCells, facts, foresight, scenes, profile, and the BM25 index.
+
+One SQLite file (WAL mode) holds everything except vectors, so a MemCell and its lexical
+entries commit in one transaction. The lexical index is an FTS5 table ranked with BM25;
+Chroma has no ranked full-text search in local or self-hosted mode, and FTS5 ships with
+Python's sqlite3. The scope and kind are indexed as hashed tokens in their own columns so a
+query is restricted to one tenant by the index itself, not by a post-filter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evermem_integrations.engine.models import (
+    ConversationMeta,
+    Fact,
+    Foresight,
+    MemCell,
+    MemScene,
+    Message,
+    ProfileItem,
+)
+from evermem_integrations.engine.text import content_words, lexical_text
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL, scope TEXT NOT NULL, content_key TEXT NOT NULL,
+    ts REAL NOT NULL, cell_id TEXT, data TEXT NOT NULL,
+    UNIQUE (scope, id)
+);
+CREATE INDEX IF NOT EXISTS messages_buffer ON messages (scope, cell_id, seq);
+CREATE INDEX IF NOT EXISTS messages_content ON messages (scope, content_key);
+CREATE TABLE IF NOT EXISTS cells (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    scene_id TEXT, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cells_scope ON cells (scope, start_ts);
+CREATE TABLE IF NOT EXISTS facts (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, cell_id TEXT NOT NULL, subject TEXT NOT NULL,
+    attribute TEXT, ts REAL NOT NULL, superseded_by TEXT, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS facts_cell ON facts (scope, cell_id);
+CREATE INDEX IF NOT EXISTS facts_key ON facts (scope, subject, attribute);
+CREATE TABLE IF NOT EXISTS foresight (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, cell_id TEXT NOT NULL,
+    start_ts REAL NOT NULL, end_ts REAL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS foresight_scope ON foresight (scope, start_ts);
+CREATE TABLE IF NOT EXISTS scenes (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, last_ts REAL NOT NULL, size INTEGER NOT NULL,
+    centroid BLOB NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scenes_scope ON scenes (scope, last_ts);
+CREATE TABLE IF NOT EXISTS profile (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, subject TEXT NOT NULL, attribute TEXT NOT NULL,
+    status TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profile_key ON profile (scope, subject, attribute, status);
+CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units (
+    id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
+    ts REAL, text TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
+CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
+    body, scope_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+def scope_token(scope: str) -> str:
+    """The FTS5 token standing for a scope key (keys contain characters FTS5 splits on)."""
+    return "s" + hashlib.sha1(scope.encode()).hexdigest()[:20]
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A searchable memory: the thing both indexes point at."""
+
+    id: str
+    scope: str
+    kind: str
+    text: str
+    cell_id: str | None
+    timestamp: datetime | None
+    data: dict[str, Any]
+
+
+class RecordStore:
+    """Thread-safe access to the SQLite file; every write is one transaction."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        target = ":memory:" if path is None else str(path)
+        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        if path is not None:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (nested use joins the outer one)."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- messages and the buffer ---------------------------------------------------------
+    def known_message_keys(self, scope: str, messages: Sequence[Message]) -> set[str]:
+        """Ids and content keys of ``messages`` already stored in ``scope``."""
+        known: set[str] = set()
+        for chunk_start in range(0, len(messages), 400):
+            chunk = messages[chunk_start : chunk_start + 400]
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT id, content_key FROM messages WHERE scope = ? AND (id IN ({marks}) OR content_key IN ({marks}))",
+                [scope, *(m.id for m in chunk), *(m.content_key for m in chunk)],
+            )
+            for row in rows:
+                known.update((row["id"], row["content_key"]))
+        return known
+
+    def insert_messages(self, scope: str, messages: Iterable[Message]) -> None:
+        """Append messages to the scope's buffer."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) VALUES (?, ?, ?, ?, NULL, ?)",
+                [(m.id, scope, m.content_key, m.timestamp.timestamp(), m.model_dump_json()) for m in messages],
+            )
+
+    def buffered_messages(self, scope: str) -> list[Message]:
+        """Messages not yet cut into a MemCell, oldest first (by time, then arrival)."""
+        rows = self._rows("SELECT data FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq", [scope])
+        return [Message.model_validate_json(r["data"]) for r in rows]
+
+    def messages(self, scope: str, ids: Sequence[str]) -> list[Message]:
+        """Stored messages by id."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._rows(f"SELECT data FROM messages WHERE scope = ? AND id IN ({marks}) ORDER BY ts, seq", [scope, *ids])
+        return [Message.model_validate_json(r["data"]) for r in rows]
+
+    def count_messages(self, scope: str) -> int:
+        """All messages stored in a scope (buffered and cut)."""
+        return int(self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ?", [scope])[0]["n"])
+
+    def count_buffered(self, scope: str) -> int:
+        """Messages waiting in the scope's buffer."""
+        return int(self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ? AND cell_id IS NULL", [scope])[0]["n"])
+
+    def all_messages(self, scope: str) -> list[Message]:
+        """Every stored message of a scope in order (for export)."""
+        rows = self._rows("SELECT data FROM messages WHERE scope = ? ORDER BY ts, seq", [scope])
+        return [Message.model_validate_json(r["data"]) for r in rows]
+
+    # -- MemCells, facts, foresight ----------------------------------------------------------
+    def save_cell(self, cell: MemCell, units: Sequence[Unit], stale_unit_ids: Sequence[str]) -> None:
+        """Store a MemCell with its facts and foresight, mark its messages, swap its units in."""
+        with self.transaction() as conn:
+            stored = cell.model_copy(update={"facts": [], "foresight": []})
+            conn.execute(
+                "INSERT OR REPLACE INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (cell.id, cell.scope, _ts(cell.start_time), _ts(cell.end_time), cell.scene_id, stored.model_dump_json()),
+            )
+            self._save_facts(conn, cell.scope, cell.facts)
+            conn.executemany(
+                "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), f.model_dump_json()) for f in cell.foresight],
+            )
+            ids = [m.id for m in cell.messages]
+            conn.executemany(
+                "UPDATE messages SET cell_id = ? WHERE scope = ? AND id = ?", [(cell.id, cell.scope, i) for i in ids]
+            )
+            self.remove_units(cell.scope, stale_unit_ids)
+            self.put_units(units)
+
+    def _save_facts(self, conn: sqlite3.Connection, scope: str, facts: Sequence[Fact]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO facts (id, scope, cell_id, subject, attribute, ts, superseded_by, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (f.id, scope, f.cell_id, f.subject, f.attribute, _ts(f.timestamp), f.superseded_by, f.model_dump_json())
+                for f in facts
+            ],
+        )
+
+    def update_facts(self, scope: str, facts: Sequence[Fact]) -> None:
+        """Rewrite facts (supersession) and the data their units carry."""
+        with self.transaction() as conn:
+            self._save_facts(conn, scope, facts)
+            conn.executemany(
+                "UPDATE units SET data = ? WHERE scope = ? AND id = ?",
+                [(f.model_dump_json(), scope, f.id) for f in facts],
+            )
+
+    def existing_fact_ids(self, scope: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored facts."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE scope = ? AND id IN ({marks})", [scope, *ids])}
+
+    def facts(self, scope: str, *, cell_id: str | None = None, ids: Sequence[str] | None = None) -> list[Fact]:
+        """Facts of a scope, optionally of one cell or by id."""
+        sql, params = "SELECT data FROM facts WHERE scope = ?", [scope]
+        if cell_id is not None:
+            sql += " AND cell_id = ?"
+            params.append(cell_id)
+        if ids is not None:
+            if not ids:
+                return []
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        return [Fact.model_validate_json(r["data"]) for r in self._rows(sql + " ORDER BY ts", params)]
+
+    def current_keyed_facts(self, scope: str, subject: str, attribute: str) -> list[Fact]:
+        """Facts about ``subject``'s ``attribute`` that nothing has superseded yet."""
+        rows = self._rows(
+            "SELECT data FROM facts WHERE scope = ? AND subject = ? AND attribute = ? AND superseded_by IS NULL",
+            [scope, subject, attribute],
+        )
+        return [Fact.model_validate_json(r["data"]) for r in rows]
+
+    def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
+        """MemCells of a scope in time order, facts and foresight attached."""
+        sql, params = "SELECT data FROM cells WHERE scope = ?", [scope]
+        if ids is not None:
+            if not ids:
+                return []
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        cells = [MemCell.model_validate_json(r["data"]) for r in self._rows(sql + " ORDER BY start_ts", params)]
+        return self._attach(scope, cells)
+
+    def _attach(self, scope: str, cells: list[MemCell]) -> list[MemCell]:
+        if not cells:
+            return cells
+        by_id = {c.id: c for c in cells}
+        marks = ",".join("?" * len(by_id))
+        for row in self._rows(f"SELECT data FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [scope, *by_id]):
+            fact = Fact.model_validate_json(row["data"])
+            by_id[fact.cell_id].facts.append(fact)
+        for row in self._rows(
+            f"SELECT data FROM foresight WHERE scope = ? AND cell_id IN ({marks}) ORDER BY start_ts", [scope, *by_id]
+        ):
+            item = Foresight.model_validate_json(row["data"])
+            by_id[item.cell_id].foresight.append(item)
+        return cells
+
+    def set_cell_scene(self, scope: str, cell_id: str, scene_id: str) -> None:
+        """Record which scene a MemCell joined."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT data FROM cells WHERE id = ? AND scope = ?", (cell_id, scope)).fetchone()
+            cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": scene_id})
+            conn.execute("UPDATE cells SET scene_id = ?, data = ? WHERE id = ?", (scene_id, cell.model_dump_json(), cell_id))
+            conn.execute("UPDATE units SET data = json_set(data, '$.scene_id', ?) WHERE scope = ? AND cell_id = ?", (scene_id, scope, cell_id))
+
+    def foresight(self, scope: str) -> list[Foresight]:
+        """All foresight of a scope, by start."""
+        rows = self._rows("SELECT data FROM foresight WHERE scope = ? ORDER BY start_ts", [scope])
+        return [Foresight.model_validate_json(r["data"]) for r in rows]
+
+    # -- scenes ---------------------------------------------------------------------------------
+    def scenes(self, scope: str) -> list[tuple[MemScene, np.ndarray]]:
+        """Scenes of a scope with their centroids, most recently active first."""
+        rows = self._rows("SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [scope])
+        return [(MemScene.model_validate_json(r["data"]), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
+
+    def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
+        """Insert or replace a scene and its centroid."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO scenes (id, scope, last_ts, size, centroid, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    scene.id,
+                    scene.scope,
+                    _ts(scene.end_time),
+                    len(scene.cell_ids),
+                    np.asarray(centroid, dtype=np.float32).tobytes(),
+                    scene.model_dump_json(),
+                ),
+            )
+
+    # -- profile and conversation meta -----------------------------------------------------------
+    def profile_items(self, scope: str, subject: str | None = None, *, current_only: bool = False) -> list[ProfileItem]:
+        """Profile entries of a scope (optionally of one subject, or only current ones)."""
+        sql, params = "SELECT data FROM profile WHERE scope = ?", [scope]
+        if subject is not None:
+            sql += " AND subject = ?"
+            params.append(subject)
+        if current_only:
+            sql += " AND status = 'current'"
+        return [ProfileItem.model_validate_json(r["data"]) for r in self._rows(sql, params)]
+
+    def save_profile_items(self, items: Sequence[ProfileItem]) -> None:
+        """Insert or replace profile entries."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.id, p.scope, p.subject, p.attribute, p.status, p.model_dump_json()) for p in items],
+            )
+
+    def delete_profile_items(self, scope: str, ids: Sequence[str]) -> None:
+        """Remove profile entries (compaction, explicit deletes)."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM profile WHERE scope = ? AND id = ?", [(scope, i) for i in ids])
+
+    def meta(self, scope: str) -> ConversationMeta | None:
+        """The scope's conversation metadata, if set."""
+        rows = self._rows("SELECT data FROM meta WHERE scope = ?", [scope])
+        return ConversationMeta.model_validate_json(rows[0]["data"]) if rows else None
+
+    def save_meta(self, scope: str, meta: ConversationMeta) -> None:
+        """Set the scope's conversation metadata."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (scope, data) VALUES (?, ?)", (scope, meta.model_dump_json()))
+
+    # -- units and the lexical index ----------------------------------------------------------------
+    def put_units(self, units: Sequence[Unit]) -> None:
+        """Insert or replace searchable units (records and BM25 entries).
+
+        The FTS5 row shares the unit's rowid, so replacing or deleting a unit touches its
+        index entry directly instead of scanning the index.
+        """
+        if not units:
+            return
+        with self.transaction() as conn:
+            for unit in units:
+                self._remove_unit_rows(conn, "id = ?", (unit.id,))
+                rowid = conn.execute(
+                    "INSERT INTO units (id, scope, kind, cell_id, ts, text, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (unit.id, unit.scope, unit.kind, unit.cell_id, _ts(unit.timestamp), unit.text, json.dumps(unit.data, default=str)),
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO units_fts (rowid, body, scope_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
+                    (rowid, lexical_text(unit.text), scope_token(unit.scope), f"k{unit.kind}", unit.id),
+                )
+
+    @staticmethod
+    def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
+        conn.execute(f"DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE {where})", params)  # noqa: S608
+        conn.execute(f"DELETE FROM units WHERE {where}", params)  # noqa: S608
+
+    def remove_units(self, scope: str, ids: Sequence[str]) -> None:
+        """Drop units (and their BM25 entries) by id."""
+        with self.transaction() as conn:
+            for unit_id in ids:
+                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id))
+
+    def units(self, scope: str, ids: Sequence[str]) -> dict[str, Unit]:
+        """Units by id (ids of other scopes are ignored: the tenant wall)."""
+        found: dict[str, Unit] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._rows(f"SELECT * FROM units WHERE scope = ? AND id IN ({marks})", [scope, *chunk]):
+                found[row["id"]] = _unit(row)
+        return found
+
+    def units_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[Unit]:
+        """Units belonging to the given MemCells."""
+        if not cell_ids:
+            return []
+        marks = ",".join("?" * len(cell_ids))
+        kind_marks = ",".join("?" * len(kinds))
+        rows = self._rows(
+            f"SELECT * FROM units WHERE scope = ? AND cell_id IN ({marks}) AND kind IN ({kind_marks}) ORDER BY ts",
+            [scope, *cell_ids, *kinds],
+        )
+        return [_unit(r) for r in rows]
+
+    def units_of_kind(self, scope: str, kind: str) -> list[Unit]:
+        """All units of one kind in a scope (used for small pools such as profile entries)."""
+        return [_unit(r) for r in self._rows("SELECT * FROM units WHERE scope = ? AND kind = ? ORDER BY ts", [scope, kind])]
+
+    def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
+        terms = [w for w in content_words(lexical_text(query)) if w]
+        if not terms:
+            return []
+        term_query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        kind_query = " OR ".join(f"k{k}" for k in kinds)
+        match = f'scope_tok : "{scope_token(scope)}" AND kind_tok : ({kind_query}) AND body : ({term_query})'
+        rows = self._rows(
+            "SELECT unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts WHERE units_fts MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            [match, limit],
+        )
+        return [(r["unit_id"], -float(r["rank"])) for r in rows]
+
+    # -- deletion ------------------------------------------------------------------------------------
+    def scopes(self) -> list[str]:
+        """Every scope that holds anything."""
+        rows = self._rows(
+            "SELECT scope FROM messages UNION SELECT scope FROM cells UNION SELECT scope FROM profile "
+            "UNION SELECT scope FROM meta UNION SELECT scope FROM units"
+        )
+        return sorted(r["scope"] for r in rows)
+
+    def unit_ids(self, scope: str) -> list[str]:
+        """Ids of every unit in a scope (what the vector index holds for it)."""
+        return [r["id"] for r in self._rows("SELECT id FROM units WHERE scope = ?", [scope])]
+
+    def delete_scope(self, scope: str) -> None:
+        """Remove everything stored for ``scope``."""
+        with self.transaction() as conn:
+            self._remove_unit_rows(conn, "scope = ?", (scope,))
+            for table in ("messages", "cells", "facts", "foresight", "scenes", "profile", "meta"):
+                conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))  # noqa: S608 (fixed names)
+
+    def find_memory(self, memory_id: str) -> tuple[str, str] | None:
+        """``(table, scope)`` of the record with this id, if any."""
+        for table in ("cells", "facts", "foresight", "profile", "scenes", "messages"):
+            rows = self._rows(f"SELECT scope FROM {table} WHERE id = ? LIMIT 1", [memory_id])  # noqa: S608
+            if rows:
+                return table, rows[0]["scope"]
+        return None
+
+    def delete_cell(self, scope: str, cell: MemCell) -> None:
+        """Delete a MemCell with its facts, foresight and source messages; leave its scene."""
+        with self.transaction() as conn:
+            for table in ("facts", "foresight"):
+                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell.id))  # noqa: S608
+            conn.execute("DELETE FROM messages WHERE scope = ? AND cell_id = ?", (scope, cell.id))
+            conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell.id))
+            for scene, centroid in self.scenes(scope):
+                if cell.id in scene.cell_ids:
+                    members = [c for c in scene.cell_ids if c != cell.id]
+                    if members:
+                        self.save_scene(scene.model_copy(update={"cell_ids": members}), centroid)
+                    else:
+                        conn.execute("DELETE FROM scenes WHERE id = ?", (scene.id,))
+
+    def clear_scene(self, scope: str, scene_id: str) -> None:
+        """Detach MemCells from a deleted scene."""
+        with self.transaction() as conn:
+            for row in conn.execute("SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (scope, scene_id)).fetchall():
+                cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": None})
+                conn.execute("UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (cell.model_dump_json(), row["id"]))
+            conn.execute("UPDATE units SET data = json_remove(data, '$.scene_id') WHERE scope = ? AND json_extract(data, '$.scene_id') = ?", (scope, scene_id))
+
+    def delete_record(self, table: str, scope: str, memory_id: str) -> None:
+        """Delete one record row (callers handle what hangs off it)."""
+        with self.transaction() as conn:
+            conn.execute(f"DELETE FROM {table} WHERE scope = ? AND id = ?", (scope, memory_id))  # noqa: S608
+
+    def count(self, table: str, scope: str) -> int:
+        """Rows of ``table`` in ``scope``."""
+        return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])  # noqa: S608
+
+
+def _unit(row: sqlite3.Row) -> Unit:
+    return Unit(
+        id=row["id"],
+        scope=row["scope"],
+        kind=row["kind"],
+        text=row["text"],
+        cell_id=row["cell_id"],
+        timestamp=None if row["ts"] is None else datetime.fromtimestamp(row["ts"], tz=UTC),
+        data=json.loads(row["data"]),
+    )

@@ -1,0 +1,636 @@
+"""``EverMem``: the public entry point of the engine.
+
+It wires the three phases together over two stores (the SQLite record store with its BM25
+index, and Chroma for vectors) and exposes a small scoped API, sync and async:
+``add``/``flush`` (Phase I and II), ``search`` (Phase III), ``get``, ``delete``,
+``set_conversation_meta``, ``export_scope``/``import_scope``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from evermem_integrations.engine.consolidation import (
+    ProfileConfig,
+    ProfileManager,
+    SceneClusterer,
+    SceneConfig,
+    is_current_state,
+    profile_line,
+    supersede_facts,
+)
+from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
+from evermem_integrations.engine.extraction import Extraction, Extractor, OfflineExtractor, message_text
+from evermem_integrations.engine.models import (
+    ConversationMeta,
+    ConversationScene,
+    Fact,
+    Foresight,
+    MemCell,
+    MemoryKind,
+    MemScene,
+    Message,
+    Profile,
+    ProfileItem,
+    Scope,
+    SearchMethod,
+    SearchResult,
+    stable_id,
+)
+from evermem_integrations.engine.recollection import (
+    QueryPlanner,
+    RecollectionConfig,
+    Recollector,
+    matches_filters,
+    parse_filters,
+)
+from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
+from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
+from evermem_integrations.errors import ConfigurationError, InvalidFilterError, InvalidMessageError, NotFoundError, ScopeError
+
+logger = logging.getLogger(__name__)
+
+MessageInput = Message | Mapping[str, Any]
+GetKind = Literal["episode", "fact", "foresight", "profile", "raw", "scene"]
+SQLITE_FILE = "evermem.sqlite3"
+
+
+class AddResult(BaseModel):
+    """What :meth:`EverMem.add` did."""
+
+    added: int = Field(description="new messages stored")
+    skipped: int = Field(description="messages already stored (same id, or same sender, content and time)")
+    memcells: list[str] = Field(default_factory=list, description="ids of MemCells cut by this call")
+    buffered: int = Field(description="messages waiting in the buffer for an episode boundary")
+
+
+class ScopeStats(BaseModel):
+    """How much a scope holds."""
+
+    messages: int
+    buffered: int
+    memcells: int
+    facts: int
+    foresight: int
+    scenes: int
+    profile_items: int
+
+
+class EverMem:
+    """Long-term memory: messages in, MemCells and MemScenes kept, context out.
+
+    Args:
+        path: folder for the embedded store (Chroma and the SQLite side index). ``None``
+            keeps everything in memory (tests, notebooks). With ``chroma_url`` it still
+            holds the SQLite side index.
+        chroma_url: a Chroma server (``chroma run``) for the vectors instead of embedded Chroma.
+        chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
+        collection_name: the Chroma collection to use.
+        embedder: the embedding model; defaults to the bundled offline static model.
+        llm: an :class:`~evermem_integrations.engine.llm.LLMConfig` (or a ready
+            :class:`~evermem_integrations.engine.llm.ChatLLM`) to extract with an
+            OpenAI-compatible model and enable ``method="agentic"``; ``None`` is fully offline.
+        extractor, boundary_detector, planner: replace one component outright.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = "./.evermem",
+        *,
+        chroma_url: str | None = None,
+        chroma_client: Any = None,
+        collection_name: str = "evermem_units",
+        embedder: Embedder | None = None,
+        llm: Any = None,
+        extractor: Extractor | None = None,
+        boundary_detector: BoundaryDetector | None = None,
+        planner: QueryPlanner | None = None,
+        segmentation: SegmentationConfig | None = None,
+        scenes: SceneConfig | None = None,
+        profile: ProfileConfig | None = None,
+        recollection: RecollectionConfig | None = None,
+    ) -> None:
+        if chroma_url is not None and chroma_client is not None:
+            raise ConfigurationError("pass chroma_url or chroma_client, not both")
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        self.embedder: Embedder = embedder or StaticEmbedder()
+        self.records = RecordStore(self.path / SQLITE_FILE if self.path is not None else None)
+        client = chroma_client or chroma_client_for(self.path, chroma_url)
+        self.vectors: VectorIndex = ChromaVectorIndex(client, collection_name)
+        self.extractor: Extractor = extractor or OfflineExtractor()
+        self.boundary_detector: BoundaryDetector = boundary_detector or OfflineBoundaryDetector(
+            self._embed, segmentation
+        )
+        if llm is not None:
+            from evermem_integrations.engine.llm import llm_components
+
+            components = llm_components(llm, offline_extractor=self.extractor, offline_detector=self.boundary_detector)
+            self.extractor = extractor or components.extractor
+            self.boundary_detector = boundary_detector or components.boundary_detector
+            planner = planner or components.planner
+        self.scenes = SceneClusterer(self.records, scenes)
+        self.profiles = ProfileManager(self.records, profile)
+        self.recollector = Recollector(self.records, self.vectors, self.embedder, recollection, planner)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the SQLite connection (Chroma persists on write)."""
+        self.records.close()
+
+    def __enter__(self) -> EverMem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embedder.embed(list(texts))
+
+    # -- Phase I and II: add and flush ----------------------------------------------------------
+    def add(
+        self,
+        messages: MessageInput | Iterable[MessageInput],
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> AddResult:
+        """Store messages in a scope's buffer and cut finished episodes into MemCells.
+
+        The whole batch is validated before anything is written: one bad message raises
+        :class:`InvalidMessageError` naming it, and nothing of the batch is stored. Messages
+        already stored (same id, or same sender, content and time) are skipped.
+        """
+        scope = Scope.of(user_id, group_id, agent_id)
+        batch = self._coerce(messages, scope)
+        known = self.records.known_message_keys(scope.key, batch)
+        fresh: list[Message] = []
+        for message in batch:
+            if message.id in known or message.content_key in known:
+                continue
+            known.update((message.id, message.content_key))
+            fresh.append(message)
+        if fresh:
+            self._index_raw(scope.key, fresh)
+        cells = self._cut(scope.key, final=False)
+        return AddResult(
+            added=len(fresh),
+            skipped=len(batch) - len(fresh),
+            memcells=[c.id for c in cells],
+            buffered=self.records.count_buffered(scope.key),
+        )
+
+    def flush(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> list[MemCell]:
+        """Force the scope's pending buffer into MemCells (the tail becomes one too)."""
+        return self._cut(Scope.of(user_id, group_id, agent_id).key, final=True)
+
+    def _coerce(self, messages: MessageInput | Iterable[MessageInput], scope: Scope) -> list[Message]:
+        if isinstance(messages, Message | Mapping):
+            messages = [messages]
+        if isinstance(messages, str | bytes):
+            raise InvalidMessageError("add() takes messages (dicts or Message), not a string: wrap it as {'sender': ..., 'content': ...}")
+        meta = self.records.meta(scope.key)
+        coerced = []
+        for index, raw in enumerate(messages):
+            try:
+                coerced.append(raw if isinstance(raw, Message) else Message.model_validate(_normalise(raw, scope, meta)))
+            except ValidationError as exc:
+                reason = "; ".join(_reason(err) for err in exc.errors())
+                raise InvalidMessageError(f"message {index}: {reason}") from None
+            except InvalidMessageError as exc:
+                raise InvalidMessageError(f"message {index}: {exc}") from None
+        return coerced
+
+    def _index_raw(self, scope: str, messages: Sequence[Message]) -> None:
+        """Buffer messages and make them searchable before any MemCell exists."""
+        units = [
+            Unit(
+                id=stable_id(scope, m.id, prefix="raw_"),
+                scope=scope,
+                kind="raw",
+                text=f"{m.sender}: {message_text(m)}",
+                cell_id=None,
+                timestamp=m.timestamp,
+                data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
+            )
+            for m in messages
+        ]
+        self.vectors.upsert([u.id for u in units], self._embed([u.text for u in units]), scope, ["raw"] * len(units))
+        with self.records.transaction():
+            self.records.insert_messages(scope, messages)
+            self.records.put_units(units)
+
+    def _cut(self, scope: str, *, final: bool) -> list[MemCell]:
+        buffered = self.records.buffered_messages(scope)
+        if not buffered:
+            return []
+        cuts = self.boundary_detector.cuts(buffered, final=final)
+        bounds = [0, *cuts] + ([len(buffered)] if final else [])
+        return [self._form_cell(scope, buffered[start:end]) for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
+
+    def _form_cell(self, scope: str, messages: Sequence[Message]) -> MemCell:
+        participants = list(dict.fromkeys(m.sender for m in messages))
+        extraction = self.extractor.extract(messages, participants)
+        cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
+        cell = self._build_cell(scope, cell_id, messages, participants, extraction)
+        written, retired = self.profiles.apply(scope, extraction.profile)
+        units = cell_units(cell) + [profile_unit(item) for item in written]
+        vectors = self._embed([u.text for u in units])
+        self.vectors.upsert([u.id for u in units], vectors, scope, [u.kind for u in units])
+        stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
+        self.records.save_cell(cell, units, stale)
+        self.vectors.delete(stale)
+        scene = self.scenes.assign(cell, vectors[0])
+        supersede_facts(self.records, scope, cell.facts)
+        logger.debug("MemCell %s: %d messages, %d facts, scene %s", cell.id, len(messages), len(cell.facts), scene.id)
+        return cell.model_copy(update={"scene_id": scene.id})
+
+    def _build_cell(
+        self, scope: str, cell_id: str, messages: Sequence[Message], participants: list[str], extraction: Extraction
+    ) -> MemCell:
+        fact_ids = [stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts]
+        existing = self.records.existing_fact_ids(scope, fact_ids)
+        facts, seen = [], set(existing)
+        for fact_id, draft in zip(fact_ids, extraction.facts, strict=True):
+            if fact_id in seen:  # the same statement again adds no new fact
+                continue
+            seen.add(fact_id)
+            facts.append(Fact(id=fact_id, cell_id=cell_id, **draft.model_dump()))
+        foresight = [
+            Foresight(id=stable_id(scope, f.subject, f.text, prefix="fore_"), cell_id=cell_id, **f.model_dump())
+            for f in extraction.foresight
+        ]
+        return MemCell(
+            id=cell_id,
+            scope=scope,
+            title=extraction.title,
+            episode=extraction.episode,
+            facts=facts,
+            foresight=list({f.id: f for f in foresight}.values()),
+            participants=participants,
+            start_time=messages[0].timestamp,
+            end_time=messages[-1].timestamp,
+            messages=list(messages),
+        )
+
+    # -- Phase III: search ----------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+        token_budget: int | None = None,
+        method: SearchMethod = "hybrid",
+        kinds: Sequence[MemoryKind] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        current_time: datetime | str | int | float | None = None,
+        limit: int | None = None,
+    ) -> SearchResult:
+        """Answer ``query`` with the memories of one scope, fitted to ``token_budget``.
+
+        Args:
+            query: what the user asked.
+            token_budget: tokens (cl100k_base) the rendered ``context`` may use (default 2000).
+            method: ``keyword`` (BM25), ``vector``, ``hybrid`` (both, fused), ``scene``
+                (hybrid, then scene-guided pooling) or ``agentic`` (needs an LLM).
+            kinds: which memory kinds to rank (default facts, buffered messages, foresight
+                and profile entries; add ``"episode"`` for whole narratives).
+            filters: ``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``.
+            current_time: the moment foresight validity is judged at (default: now).
+            limit: at most this many items in ``items`` (the context is not affected).
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidFilterError("search query must be a non-empty string")
+        scope = Scope.of(user_id, group_id, agent_id)
+        moment = _moment(current_time)
+        return self.recollector.search(
+            query, scope.key, method=method, token_budget=token_budget, kinds=kinds, filters=filters, current_time=moment, limit=limit
+        )
+
+    # -- browsing ----------------------------------------------------------------------------------
+    def get(
+        self,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+        kind: GetKind = "episode",
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[Any]:
+        """Browse stored memories of one kind, in time order, with filters and paging.
+
+        Returns MemCells (``episode``), Facts, Foresight, ProfileItems, MemScenes or buffered
+        Messages (``raw``).
+        """
+        scope = Scope.of(user_id, group_id, agent_id).key
+        parsed = parse_filters(filters)
+        if limit < 0 or offset < 0:
+            raise InvalidFilterError("limit and offset must be >= 0")
+        records: list[Any]
+        if kind == "episode":
+            records = [c for c in self.records.cells(scope) if _passes(c.model_dump(), c.start_time, parsed, c.participants)]
+        elif kind == "fact":
+            records = [f for f in self._facts_with_scene(scope) if matches_filters(f[1], f[0].timestamp, parsed)]
+            records = [f for f, _ in records]
+        elif kind == "foresight":
+            records = [f for f in self.records.foresight(scope) if matches_filters(f.model_dump(), f.start, parsed)]
+        elif kind == "profile":
+            records = [p for p in self.records.profile_items(scope) if matches_filters(p.model_dump(), p.valid_from, parsed)]
+        elif kind == "scene":
+            records = sorted((s for s, _ in self.records.scenes(scope)), key=lambda s: s.start_time)
+            records = [s for s in records if matches_filters({"scene_id": s.id}, s.start_time, parsed)]
+        elif kind == "raw":
+            records = [m for m in self.records.buffered_messages(scope) if matches_filters({"subject": m.sender}, m.timestamp, parsed)]
+        else:
+            raise InvalidFilterError(f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene or raw")
+        return records[offset : offset + limit]
+
+    def _facts_with_scene(self, scope: str) -> list[tuple[Fact, dict[str, Any]]]:
+        scene_of = {c.id: c.scene_id for c in self.records.cells(scope)}
+        return [(f, {**f.model_dump(), "scene_id": scene_of.get(f.cell_id)}) for f in self.records.facts(scope)]
+
+    def get_profile(
+        self,
+        subject: str | None = None,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+        current_time: datetime | str | int | float | None = None,
+        include_history: bool = False,
+    ) -> list[Profile]:
+        """Profiles of the scope's participants: traits apart from still-valid states."""
+        scope = Scope.of(user_id, group_id, agent_id).key
+        moment = _moment(current_time)
+        by_subject: dict[str, Profile] = {}
+        for item in sorted(self.records.profile_items(scope, subject), key=lambda i: i.valid_from):
+            if not include_history and not is_current_state(item, moment):
+                continue
+            profile = by_subject.setdefault(item.subject, Profile(subject=item.subject))
+            (profile.traits if item.category == "trait" else profile.states).append(item)
+        return list(by_subject.values())
+
+    def stats(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> ScopeStats:
+        """Counts of what a scope holds."""
+        scope = Scope.of(user_id, group_id, agent_id).key
+        count = self.records.count
+        return ScopeStats(
+            messages=self.records.count_messages(scope),
+            buffered=self.records.count_buffered(scope),
+            memcells=count("cells", scope),
+            facts=count("facts", scope),
+            foresight=count("foresight", scope),
+            scenes=count("scenes", scope),
+            profile_items=count("profile", scope),
+        )
+
+    def scopes(self) -> list[Scope]:
+        """Every scope that holds memories."""
+        return [Scope.from_key(key) for key in self.records.scopes()]
+
+    # -- conversation metadata ------------------------------------------------------------------
+    def set_conversation_meta(
+        self,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+        scene: ConversationScene = "assistant",
+        user_details: Mapping[str, Any] | None = None,
+        timezone: str = "UTC",
+        tags: Sequence[str] = (),
+        description: str | None = None,
+    ) -> ConversationMeta:
+        """Describe a conversation: ``assistant`` (a user and an AI) or ``group_chat``."""
+        scope = Scope.of(user_id, group_id, agent_id).key
+        try:
+            meta = ConversationMeta(
+                scene=scene, user_details=dict(user_details or {}), timezone=timezone, tags=list(tags), description=description
+            )
+        except ValidationError as exc:
+            raise InvalidFilterError("; ".join(_reason(e) for e in exc.errors())) from None
+        self.records.save_meta(scope, meta)
+        return meta
+
+    def get_conversation_meta(
+        self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
+    ) -> ConversationMeta:
+        """The conversation's metadata (defaults if never set)."""
+        return self.records.meta(Scope.of(user_id, group_id, agent_id).key) or ConversationMeta()
+
+    # -- deletion --------------------------------------------------------------------------------
+    def delete(
+        self,
+        memory_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> int:
+        """Delete one memory by id, or everything of a user, group or agent.
+
+        ``delete(user_id="u1")`` removes every scope that has ``user_id == "u1"`` (with any
+        group or agent), from Chroma, the BM25 index, scenes, profile and buffer. With a
+        ``memory_id`` and scope ids, only that scope is searched for the id. Returns the number
+        of scopes (or records) removed.
+        """
+        if memory_id is None:
+            if user_id is None and group_id is None and agent_id is None:
+                raise ScopeError("delete() needs a memory_id or a scope (user_id=, group_id= or agent_id=)")
+            wanted = {"user_id": user_id, "group_id": group_id, "agent_id": agent_id}
+            doomed = [
+                s
+                for s in self.scopes()
+                if all(value is None or getattr(s, name) == value for name, value in wanted.items())
+            ]
+            for scope in doomed:
+                self._delete_scope(scope.key)
+            return len(doomed)
+        restrict = Scope.of(user_id, group_id, agent_id).key if any((user_id, group_id, agent_id)) else None
+        return self._delete_memory(memory_id, restrict)
+
+    def _delete_scope(self, scope: str) -> None:
+        unit_ids = self.records.unit_ids(scope)
+        self.records.delete_scope(scope)
+        self.vectors.delete(unit_ids)
+        self.vectors.delete_scope(scope)
+
+    def _delete_memory(self, memory_id: str, restrict: str | None) -> int:
+        found = self.records.find_memory(memory_id)
+        if found is None or (restrict is not None and found[1] != restrict):
+            raise NotFoundError(f"no memory with id {memory_id!r}" + (f" in scope {restrict}" if restrict else ""))
+        table, scope = found
+        if table == "messages" and restrict is None:
+            raise ScopeError("message ids are only unique within a scope: pass the scope ids with delete(memory_id=...)")
+        doomed_units: list[str] = [memory_id]
+        if table == "cells":
+            cell = self.records.cells(scope, [memory_id])[0]
+            doomed_units += [u.id for u in self.records.units_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])]
+            self.records.delete_cell(scope, cell)
+        elif table == "messages":
+            doomed_units.append(stable_id(scope, memory_id, prefix="raw_"))
+            self.records.delete_record(table, scope, memory_id)
+        else:
+            self.records.delete_record(table, scope, memory_id)
+            if table == "scenes":
+                self.records.clear_scene(scope, memory_id)
+        self.records.remove_units(scope, doomed_units)
+        self.vectors.delete(doomed_units)
+        return 1
+
+    # -- export / import -------------------------------------------------------------------------
+    def export_scope(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> dict[str, Any]:
+        """Everything a scope holds as JSON-ready data (re-importable elsewhere)."""
+        scope = Scope.of(user_id, group_id, agent_id)
+        meta = self.records.meta(scope.key)
+        return {
+            "format": "evermem-export/1",
+            "scope": scope.model_dump(),
+            "meta": meta.model_dump(mode="json") if meta else None,
+            "messages": [m.model_dump(mode="json") for m in self.records.all_messages(scope.key)],
+        }
+
+    def import_scope(self, data: Mapping[str, Any], *, flush: bool = True) -> AddResult:
+        """Re-ingest an :meth:`export_scope` document (idempotent: known messages are skipped).
+
+        Memories are rebuilt from the messages by this instance's pipeline, so an import into
+        a store with another embedding model or extractor is consistent with that store.
+        """
+        if data.get("format") != "evermem-export/1":
+            raise InvalidFilterError("not an evermem export: expected format 'evermem-export/1'")
+        scope_ids = {k: v for k, v in dict(data["scope"]).items() if v is not None}
+        if data.get("meta"):
+            self.set_conversation_meta(**scope_ids, **data["meta"])
+        result = self.add(data["messages"], **scope_ids)
+        if flush:
+            self.flush(**scope_ids)
+        return result
+
+    # -- async twins ---------------------------------------------------------------------------------
+    async def aadd(self, messages: MessageInput | Iterable[MessageInput], **scope: str | None) -> AddResult:
+        """Async :meth:`add` (runs in a worker thread; the stores are thread-safe)."""
+        return await asyncio.to_thread(self.add, messages, **scope)
+
+    async def aflush(self, **scope: str | None) -> list[MemCell]:
+        """Async :meth:`flush`."""
+        return await asyncio.to_thread(self.flush, **scope)
+
+    async def asearch(self, query: str, **kwargs: Any) -> SearchResult:
+        """Async :meth:`search`."""
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+    async def aget(self, **kwargs: Any) -> list[Any]:
+        """Async :meth:`get`."""
+        return await asyncio.to_thread(self.get, **kwargs)
+
+    async def adelete(self, memory_id: str | None = None, **scope: str | None) -> int:
+        """Async :meth:`delete`."""
+        return await asyncio.to_thread(self.delete, memory_id, **scope)
+
+
+def chroma_client_for(path: Path | None, url: str | None) -> Any:
+    """Embedded Chroma beside the SQLite file, a server, or in-memory."""
+    if url is not None:
+        return chroma_client(url=url)
+    return chroma_client(path=path / "chroma" if path is not None else None)
+
+
+def cell_units(cell: MemCell) -> list[Unit]:
+    """The searchable units of a MemCell: its episode, facts and foresight."""
+    units = [
+        Unit(
+            id=f"{cell.id}:episode",
+            scope=cell.scope,
+            kind="episode",
+            text=f"{cell.title}. {cell.episode}",
+            cell_id=cell.id,
+            timestamp=cell.start_time,
+            data={"source_message_ids": cell.source_message_ids, "subject": None, "title": cell.title},
+        )
+    ]
+    units += [
+        Unit(id=f.id, scope=cell.scope, kind="fact", text=f.text, cell_id=cell.id, timestamp=f.timestamp, data=f.model_dump(mode="json"))
+        for f in cell.facts
+    ]
+    units += [
+        Unit(id=f.id, scope=cell.scope, kind="foresight", text=f.text, cell_id=cell.id, timestamp=f.start, data=f.model_dump(mode="json"))
+        for f in cell.foresight
+    ]
+    return units
+
+
+def profile_unit(item: ProfileItem) -> Unit:
+    """A profile entry as a searchable unit."""
+    return Unit(
+        id=item.id,
+        scope=item.scope,
+        kind="profile",
+        text=profile_line(item),
+        cell_id=None,
+        timestamp=item.valid_from,
+        data=item.model_dump(mode="json"),
+    )
+
+
+def _normalise(raw: Mapping[str, Any], scope: Scope, meta: ConversationMeta | None) -> dict[str, Any]:
+    """Accept common message shapes: sender/name/speaker, content/text, timestamp/time."""
+    if not isinstance(raw, Mapping):
+        raise InvalidMessageError(f"a message must be a dict or Message, got {type(raw).__name__}")
+    data = dict(raw)
+    if "content" not in data and "text" in data:
+        data["content"] = data.pop("text")
+    for alias in ("time", "created_at", "date"):
+        if "timestamp" not in data and alias in data:
+            data["timestamp"] = data.pop(alias)
+    data.setdefault("timestamp", datetime.now(UTC))
+    if not data.get("sender"):
+        data["sender"] = data.get("name") or data.get("speaker") or _role_sender(data.get("role"), scope, meta)
+    data.pop("name", None)
+    data.pop("speaker", None)
+    if data.get("id") is not None:
+        data["id"] = str(data["id"])
+    return data
+
+
+def _role_sender(role: Any, scope: Scope, meta: ConversationMeta | None) -> str:
+    if role == "user":
+        details = meta.user_details if meta else {}
+        return str(details.get("name") or scope.user_id or "user")
+    if role in ("assistant", "system", "tool"):
+        return str(role)
+    raise InvalidMessageError("a message needs a sender (or name, or a role of user/assistant)")
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    location = ".".join(str(p) for p in error.get("loc", ()))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def _moment(value: datetime | str | int | float | None) -> datetime:
+    from evermem_integrations.engine.timeparse import parse_timestamp
+
+    return datetime.now(UTC) if value is None else parse_timestamp(value)
+
+
+def _passes(data: Mapping[str, Any], timestamp: datetime, filters: Mapping[str, Any], participants: Sequence[str]) -> bool:
+    # A MemCell matches a subject filter when that person took part in it.
+    if "subject" in filters and filters["subject"] not in participants:
+        return False
+    rest = {k: v for k, v in filters.items() if k != "subject"}
+    return matches_filters({**data, "cell_id": data.get("id")}, timestamp, rest)
