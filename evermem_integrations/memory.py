@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,7 @@ from evermem_integrations.errors import ConfigurationError, InvalidFilterError, 
 logger = logging.getLogger(__name__)
 
 MessageInput = Message | Mapping[str, Any]
-GetKind = Literal["episode", "fact", "foresight", "profile", "raw", "scene"]
+GetKind = Literal["episode", "fact", "foresight", "profile", "raw", "scene", "message"]
 SQLITE_FILE = "evermem.sqlite3"
 
 
@@ -127,6 +128,9 @@ class EverMem:
         self.embedder: Embedder = embedder or StaticEmbedder()
         self.records = RecordStore(self.path / SQLITE_FILE if self.path is not None else None)
         client = chroma_client or chroma_client_for(self.path, chroma_url)
+        self._ephemeral = self.path is None and chroma_url is None and chroma_client is None
+        if self._ephemeral:  # Chroma's in-memory client is one per process: keep instances apart
+            collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
         self.vectors: VectorIndex = ChromaVectorIndex(client, collection_name)
         self.extractor: Extractor = extractor or OfflineExtractor()
         self.boundary_detector: BoundaryDetector = boundary_detector or OfflineBoundaryDetector(
@@ -145,8 +149,10 @@ class EverMem:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the SQLite connection (Chroma persists on write)."""
+        """Release the SQLite connection (Chroma persists on write); drop an in-memory store."""
         self.records.close()
+        if self._ephemeral:
+            self.vectors.drop()
 
     def __enter__(self) -> EverMem:
         return self
@@ -246,12 +252,14 @@ class EverMem:
         cell = self._build_cell(scope, cell_id, messages, participants, extraction)
         written, retired = self.profiles.apply(scope, extraction.profile)
         units = cell_units(cell) + [profile_unit(item) for item in written]
-        vectors = self._embed([u.text for u in units])
-        self.vectors.upsert([u.id for u in units], vectors, scope, [u.kind for u in units])
+        # The title's keywords place the MemCell in a scene: a whole-episode embedding of a
+        # static model mostly encodes chat style, which every episode of a conversation shares.
+        *vectors, title_vector = self._embed([*(u.text for u in units), cell.title])
+        self.vectors.upsert([u.id for u in units], np.asarray(vectors), scope, [u.kind for u in units])
         stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
         self.records.save_cell(cell, units, stale)
         self.vectors.delete(stale)
-        scene = self.scenes.assign(cell, vectors[0])
+        scene = self.scenes.assign(cell, title_vector)
         supersede_facts(self.records, scope, cell.facts)
         logger.debug("MemCell %s: %d messages, %d facts, scene %s", cell.id, len(messages), len(cell.facts), scene.id)
         return cell.model_copy(update={"scene_id": scene.id})
@@ -334,8 +342,8 @@ class EverMem:
     ) -> list[Any]:
         """Browse stored memories of one kind, in time order, with filters and paging.
 
-        Returns MemCells (``episode``), Facts, Foresight, ProfileItems, MemScenes or buffered
-        Messages (``raw``).
+        Returns MemCells (``episode``), Facts, Foresight, ProfileItems, MemScenes, buffered
+        Messages (``raw``) or every stored Message (``message``).
         """
         scope = Scope.of(user_id, group_id, agent_id).key
         parsed = parse_filters(filters)
@@ -354,10 +362,11 @@ class EverMem:
         elif kind == "scene":
             records = sorted((s for s, _ in self.records.scenes(scope)), key=lambda s: s.start_time)
             records = [s for s in records if matches_filters({"scene_id": s.id}, s.start_time, parsed)]
-        elif kind == "raw":
-            records = [m for m in self.records.buffered_messages(scope) if matches_filters({"subject": m.sender}, m.timestamp, parsed)]
+        elif kind in ("raw", "message"):
+            source = self.records.buffered_messages(scope) if kind == "raw" else self.records.all_messages(scope)
+            records = [m for m in source if matches_filters({"subject": m.sender}, m.timestamp, parsed)]
         else:
-            raise InvalidFilterError(f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene or raw")
+            raise InvalidFilterError(f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene, raw or message")
         return records[offset : offset + limit]
 
     def _facts_with_scene(self, scope: str) -> list[tuple[Fact, dict[str, Any]]]:
@@ -471,8 +480,8 @@ class EverMem:
         self.vectors.delete_scope(scope)
 
     def _delete_memory(self, memory_id: str, restrict: str | None) -> int:
-        found = self.records.find_memory(memory_id)
-        if found is None or (restrict is not None and found[1] != restrict):
+        found = self.records.find_memory(memory_id, restrict)
+        if found is None:
             raise NotFoundError(f"no memory with id {memory_id!r}" + (f" in scope {restrict}" if restrict else ""))
         table, scope = found
         if table == "messages" and restrict is None:

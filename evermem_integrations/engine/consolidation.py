@@ -29,7 +29,11 @@ from evermem_integrations.engine.timeparse import format_day
 class SceneConfig(BaseModel):
     """MemScene clustering settings. The threshold depends on the embedding model."""
 
-    similarity_threshold: float = Field(default=0.6, description="cosine to the centroid needed to join a scene")
+    similarity_threshold: float = Field(
+        default=0.45,
+        description="cosine between title-keyword embeddings needed to join a scene; with the bundled model "
+        "unrelated titles sit at 0.1-0.3 and titles sharing a theme at 0.5 and above",
+    )
     max_gap: timedelta = Field(default=timedelta(days=7), description="a scene idle longer than this is not joined")
 
 

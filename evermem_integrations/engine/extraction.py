@@ -120,8 +120,8 @@ _PROFILE_PATTERNS: list[tuple[str, Literal["trait", "state"], str, bool]] = [
     (r"\bI (?:work|am working|'m working) as (?:an? )?([\w -]{3,40}?)(?=[,.!?]| at | for |$)", "trait", "occupation", False),
     (r"\bI (?:work|am working|'m working) (?:at|for) ([\w&' -]{2,40}?)(?=[,.!?]| as |$)", "trait", "employer", False),
     (r"\bmy job is (?:an? )?([\w -]{3,40}?)(?=[,.!?]|$)", "trait", "occupation", False),
-    (r"\b(?:I|we) (?:just |recently |finally )?(?:moved|relocated) to ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
-    (r"\b(?:I|we) (?:currently |still )?live in ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
+    (r"\b(?:I|[Ww]e) (?:just |recently |finally )?(?:moved|relocated) to ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
+    (r"\b(?:I|[Ww]e) (?:currently |still )?live in ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
     (r"\bI(?:'m| am) (?:originally )?from ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "hometown", False),
     (r"\bmy fav(?:ou?rite) ([\w ]{2,30}?) (?:is|are|was) ([^,.!?]{2,60})", "trait", "favorite", False),
     (r"\bI (?:really |absolutely )?(?:love|enjoy|adore) ([a-z][^,.!?]{2,50})", "trait", "likes", True),
@@ -187,10 +187,13 @@ class OfflineExtractor:
                 resolved, expressions = resolve_relative_dates(sentence, message.timestamp)
                 statement = _with_subject(third_person(resolved, speaker, other), speaker)
                 resolved_sentences.append(statement)
+                # Profile patterns read short sentences too ("I'm so exhausted."); assistants get no profile.
+                keyed = [] if message.role == "assistant" else _profile_statements(sentence, speaker, message, statement)
+                profile.extend(keyed)
+                for state in (p for p in keyed if p.category == "state"):
+                    foresight.append(ForesightDraft(subject=speaker, text=statement, start=message.timestamp, end=state.valid_until, source_message_ids=[message.id]))
                 if len(content_words(sentence)) < self.min_content_words or _is_pure_question(sentence):
                     continue
-                keyed = _profile_statements(sentence, speaker, message, statement)
-                profile.extend(keyed)
                 single = next((p for p in keyed if not p.multi_valued and p.category == "trait"), None)
                 facts.append(
                     FactDraft(
@@ -207,8 +210,6 @@ class OfflineExtractor:
                 if plan or future_dates:
                     end = (max(future_dates) if future_dates else message.timestamp) + timedelta(days=_DEFAULT_PLAN_DAYS)
                     foresight.append(ForesightDraft(subject=speaker, text=statement, start=message.timestamp, end=end, source_message_ids=[message.id]))
-                for state in (p for p in keyed if p.category == "state"):
-                    foresight.append(ForesightDraft(subject=speaker, text=statement, start=message.timestamp, end=state.valid_until, source_message_ids=[message.id]))
             narrative.append(" ".join(resolved_sentences))
         title = episode_title(messages, participants)
         opening = f"On {format_day(messages[0].timestamp)}, {' and '.join(participants)} talked about {title}."
@@ -253,11 +254,23 @@ def _profile_statements(sentence: str, speaker: str, message: Message, statement
     return found
 
 
+# Words frequent in any chat that say nothing about its topic (kept out of titles).
+_TITLE_FILLER = STOP_WORDS | frozenset(
+    """great awesome cool good amazing nice glad love lovely shared share image photo picture pic
+    really sure thing things time make made going keep take taking last lots feel feeling
+    think know want need right well little pretty totally super definitely always never every
+    tell told said says look looks looking sounds sound happy fun hope hear""".split()
+)
+
+
 def episode_title(messages: Sequence[Message], participants: Sequence[str]) -> str:
     """The episode's most frequent content words (names excluded), e.g. 'adoption, painting'."""
     names = {w.lower() for p in participants for w in p.split()}
     counts = Counter(
-        w for m in messages for w in content_words(message_text(m)) if w not in names and len(w) > 3 and not w.isdigit() and w not in STOP_WORDS
+        w
+        for m in messages
+        for w in content_words(message_text(m))
+        if w not in names and len(w) > 3 and not w.isdigit() and w not in _TITLE_FILLER
     )
     top = [w for w, _ in counts.most_common(4)]
     return ", ".join(top) if top else "small talk"

@@ -29,6 +29,18 @@ def stable_id(*parts: object, prefix: str = "") -> str:
     return f"{prefix}{digest}"
 
 
+def check_scope_ids(*ids: object) -> None:
+    """Raise :class:`ScopeError` unless at least one id is given and all given are non-empty strings."""
+    for value in ids:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ScopeError(f"scope ids must be non-empty strings, got {value!r}")
+    if all(v is None for v in ids):
+        raise ScopeError(
+            "no scope given: pass user_id=, group_id= or agent_id= "
+            "(memories are partitioned by scope and a call without one is refused)"
+        )
+
+
 class Scope(BaseModel):
     """Which tenant a memory belongs to. Scopes are hard partitions.
 
@@ -45,15 +57,7 @@ class Scope(BaseModel):
 
     @model_validator(mode="after")
     def _one_id_at_least(self) -> Scope:
-        ids = (self.user_id, self.group_id, self.agent_id)
-        for value in ids:
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise ScopeError(f"scope ids must be non-empty strings, got {value!r}")
-        if all(v is None for v in ids):
-            raise ScopeError(
-                "no scope given: pass user_id=, group_id= or agent_id= "
-                "(memories are partitioned by scope and a call without one is refused)"
-            )
+        check_scope_ids(self.user_id, self.group_id, self.agent_id)
         return self
 
     @property
@@ -70,6 +74,7 @@ class Scope(BaseModel):
         cls, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
     ) -> Scope:
         """Build a scope from keyword ids; raises :class:`ScopeError` when none is given."""
+        check_scope_ids(user_id, group_id, agent_id)  # before pydantic, which would wrap the error
         return cls(user_id=user_id, group_id=group_id, agent_id=agent_id)
 
     @classmethod

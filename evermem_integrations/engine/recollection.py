@@ -44,6 +44,10 @@ class RecollectionConfig(BaseModel):
     superseded_penalty: float = Field(default=0.5, ge=0, le=1, description="score factor for superseded facts")
     top_scenes: int = Field(default=3, ge=1, description="scenes pooled by scene-guided selection")
     pooled_weight: float = Field(default=0.5, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell")
+    sibling_weight: float = Field(default=0.6, ge=0, le=1, description="score share of a hit fact given to the other facts of its message")
+    episode_weight: float = Field(default=0.5, ge=0, description="weight of the episode-level match added to a unit's score")
+    top_episodes: int = Field(default=10, ge=1, description="episodes ranked for the episode prior")
+    episode_pool: bool = Field(default=False, description="also pool unranked facts of the top episodes")
     default_token_budget: int = Field(default=2000, ge=50)
 
 
@@ -175,9 +179,34 @@ class Recollector:
         if method == "vector":
             return rrf([dense], self.config.rrf_k)
         fused = rrf([lexical, dense], self.config.rrf_k)
+        if self.config.episode_weight > 0:
+            fused = self._episode_prior(query, vector, scope, fused, kinds)
         if method == "scene":
             fused = self._scene_guided(scope, fused, kinds)
         return fused
+
+    def _episode_prior(
+        self, query: str, vector: np.ndarray, scope: str, scores: dict[str, float], kinds: Sequence[str]
+    ) -> dict[str, float]:
+        """Boost units of the MemCells whose whole episode matches the query.
+
+        A multi-part question is often answered by several facts of one episode, none of which
+        matches well alone; ranking episodes too lets those facts rise together.
+        """
+        n = self.config.top_episodes
+        lexical = [i for i, _ in self.records.bm25(scope, query, ["episode"], n)]
+        dense = [i for i, _ in self.vectors.query(vector, scope, ["episode"], n)] if np.any(vector) else []
+        episode_scores = rrf([lexical, dense], self.config.rrf_k)
+        cell_prior = {unit_id.removesuffix(":episode"): score for unit_id, score in episode_scores.items()}
+        boosted = dict(scores)
+        for unit in self.records.units(scope, list(scores)).values():
+            if unit.cell_id in cell_prior:
+                boosted[unit.id] += self.config.episode_weight * cell_prior[unit.cell_id]
+        if self.config.episode_pool:
+            for unit in self.records.units_of_cells(scope, list(cell_prior), [k for k in kinds if k == "fact"]):
+                if unit.id not in boosted:
+                    boosted[unit.id] = self.config.episode_weight * cell_prior[unit.cell_id or ""] * self.config.pooled_weight
+        return boosted
 
     def _scene_guided(self, scope: str, scores: dict[str, float], kinds: Sequence[str]) -> dict[str, float]:
         """Score scenes by their best MemCell, then pool the top scenes' MemCells."""
@@ -230,12 +259,43 @@ class Recollector:
             seen_text.add(key)
             items.append(item)
         items.sort(key=lambda i: i.score, reverse=True)
+        items = self._with_message_siblings(scope, items, moment)
         selected, context, tokens = pack(items, budget)
         if limit is not None:
             selected = selected[:limit]
         return SearchResult(
             query=query, method=method, items=selected, context=context, context_tokens=tokens, rounds=rounds, queries=queries
         )
+
+    def _with_message_siblings(self, scope: str, items: list[SearchItem], moment: datetime) -> list[SearchItem]:
+        """Follow each fact with the other facts said in the same message.
+
+        A fact is one sentence; read alone it often loses what the rest of the message said
+        about it ("It was so powerful."), so the reader gets the message's statements together.
+        """
+        cells = list({i.cell_id for i in items if i.kind == "fact" and i.cell_id})
+        by_message: dict[str, list[Unit]] = defaultdict(list)
+        for unit in self.records.units_of_cells(scope, cells, ["fact"]):
+            sources = unit.data.get("source_message_ids") or []
+            if len(sources) == 1:
+                by_message[sources[0]].append(unit)
+        ordered: list[SearchItem] = []
+        placed: set[str] = set()
+        for item in items:
+            if item.id in placed:
+                continue
+            ordered.append(item)
+            placed.add(item.id)
+            if item.kind != "fact" or len(item.source_message_ids) != 1:
+                continue
+            for sibling in by_message.get(item.source_message_ids[0], []):
+                if sibling.id in placed:
+                    continue
+                extra = self._item(sibling, item.score * self.config.sibling_weight, moment)
+                if extra is not None:
+                    ordered.append(extra)
+                    placed.add(sibling.id)
+        return sorted(ordered, key=lambda i: i.score, reverse=True)
 
     def _item(self, unit: Unit, score: float, moment: datetime) -> SearchItem | None:
         data = unit.data
@@ -293,9 +353,9 @@ def _section(item: SearchItem) -> tuple[int, str]:
 
 
 def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], str, int]:
-    """Greedily fit the best items into ``budget`` tokens; render them for reading.
+    """Greedily fit the items, best first, into ``budget`` tokens; render them for reading.
 
-    Items are taken by score; an item that does not fit is skipped (a shorter one may). The
+    Items are taken in the given (ranked) order; one that does not fit is skipped (a shorter one may). The
     rendered context groups them by day in time order, profile first, buffered messages last.
     """
     chosen: list[SearchItem] = []

@@ -411,7 +411,8 @@ class RecordStore:
 
     def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
-        terms = [w for w in content_words(lexical_text(query)) if w]
+        # "Caroline's" is indexed as "caroline" + "s": query the name, not the phrase.
+        terms = [w.split("'")[0] for w in content_words(lexical_text(query)) if w.split("'")[0]]
         if not terms:
             return []
         term_query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
@@ -444,10 +445,12 @@ class RecordStore:
             for table in ("messages", "cells", "facts", "foresight", "scenes", "profile", "meta"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))  # noqa: S608 (fixed names)
 
-    def find_memory(self, memory_id: str) -> tuple[str, str] | None:
-        """``(table, scope)`` of the record with this id, if any."""
+    def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
+        """``(table, scope)`` of the record with this id (in ``scope`` if given), if any."""
+        where = "id = ?" + ("" if scope is None else " AND scope = ?")
+        params = [memory_id] + ([] if scope is None else [scope])
         for table in ("cells", "facts", "foresight", "profile", "scenes", "messages"):
-            rows = self._rows(f"SELECT scope FROM {table} WHERE id = ? LIMIT 1", [memory_id])  # noqa: S608
+            rows = self._rows(f"SELECT scope FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
             if rows:
                 return table, rows[0]["scope"]
         return None

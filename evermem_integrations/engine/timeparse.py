@@ -3,9 +3,8 @@
 Two jobs: accept the timestamp forms users have (ISO 8601, epoch seconds or milliseconds,
 human dates such as "1:56 pm on 8 May, 2023"), and rewrite relative time expressions in
 text ("yesterday", "last week", "two days ago") with the absolute date they mean at the
-message's time. Parsing is done by dateutil and dateparser; this module only finds the
-expressions (a cheap regex, so the slow parser runs on a few spans, not on every sentence)
-and chooses how precise the rendered date is.
+message's time. dateutil does the parsing and the calendar arithmetic; this module finds
+the expressions with one regex and chooses how precise the rendered date is.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 
-import dateparser
 from dateutil import parser as dateutil_parser
 from dateutil.relativedelta import relativedelta
 
@@ -212,27 +209,31 @@ def _weekend_near(reference: datetime, direction: int) -> datetime:
     return saturday
 
 
-_NUMBER_WORDS = {"a couple of": "2", "a few": "3"}
-
-
-@lru_cache(maxsize=4096)
-def _parse_cached(expression: str, reference_iso: str) -> datetime | None:
-    reference = datetime.fromisoformat(reference_iso).replace(tzinfo=None)
-    text = expression
-    for word, digit in _NUMBER_WORDS.items():
-        text = text.replace(word, digit)
-    text = re.sub(r"\b(earlier|before)\b", "ago", text)
-    text = re.sub(r"\bweekends?\b", "weeks", text)
-    text = re.sub(r"\b(later|from now)\b", "", text).strip()
-    if re.match(r"^\S+ \S+$", text) and not text.startswith(("in ", "last", "next", "this")) and not text.endswith("ago"):
-        text = f"in {text}"
-    settings = {"RELATIVE_BASE": reference, "PREFER_DATES_FROM": "current_period", "RETURN_AS_TIMEZONE_AWARE": False}
-    parsed = dateparser.parse(text, settings=settings, languages=["en"])  # type: ignore[arg-type]
-    return parsed
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "a few": 3,
+}  # fmt: skip
+_COUNT_RE = re.compile(rf"^(?:in )?({_NUMBER.replace(chr(92) + ' ', ' ')}) ({_UNITS})(?: (ago|before|earlier|later|from now))?$")
 
 
 def _parse_relative(expression: str, reference: datetime) -> datetime | None:
-    parsed = _parse_cached(expression, reference.replace(tzinfo=None).isoformat())
-    if parsed is None:
+    """The day a relative expression points at, by calendar arithmetic (dateutil)."""
+    if expression in ("yesterday", "tomorrow"):
+        return reference + timedelta(days=-1 if expression == "yesterday" else 1)
+    words = expression.split()
+    if len(words) == 2 and words[1] in _WEEKDAYS.split("|"):
+        target = _WEEKDAYS.split("|").index(words[1])
+        offset = (target - reference.weekday()) % 7
+        if words[0] in ("last", "past"):
+            return reference - timedelta(days=(reference.weekday() - target) % 7 or 7)
+        if words[0] in ("next", "coming"):
+            return reference + timedelta(days=offset or 7)
+        return reference + timedelta(days=target - reference.weekday())
+    match = _COUNT_RE.match(expression)
+    if match is None:
         return None
-    return to_utc(parsed.replace(hour=reference.hour, minute=reference.minute))
+    number, unit, direction = match.groups()
+    count = int(number) if number.isdigit() else _NUMBER_WORDS[number]
+    sign = -1 if direction in ("ago", "before", "earlier") else 1
+    unit = unit.rstrip("s").replace("weekend", "week")
+    return reference + relativedelta(**{f"{unit}s": sign * count})

@@ -36,6 +36,10 @@ class VectorIndex(Protocol):
         """Remove every vector of a scope."""
         ...
 
+    def drop(self) -> None:
+        """Remove the whole index (used for in-memory engines on close)."""
+        ...
+
 
 def chroma_client(path: str | Path | None = None, url: str | None = None, client: Any = None) -> Any:
     """Build the Chroma client for an embedded folder, a server URL, or pass one through."""
@@ -101,3 +105,7 @@ class ChromaVectorIndex:
     def delete_scope(self, scope: str) -> None:
         """Delete by the scope field, which catches vectors the record store lost track of."""
         self.collection.delete(where={"scope": scope})
+
+    def drop(self) -> None:
+        """Delete the collection."""
+        self.client.delete_collection(self.collection.name)

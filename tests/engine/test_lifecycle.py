@@ -1,0 +1,238 @@
+"""The three phases on small hand-written conversations, and the store's guarantees."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from evermem_integrations import EverMem, InvalidFilterError, LLMUnavailableError, NotFoundError, ScopeError
+
+T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+
+
+def chat(*lines: tuple[str, str], start: datetime = T0, prefix: str = "m") -> list[dict]:
+    return [
+        {"id": f"{prefix}{i}", "sender": sender, "content": text, "timestamp": start + timedelta(minutes=i)}
+        for i, (sender, text) in enumerate(lines)
+    ]
+
+
+BOSTON = chat(
+    ("Ana", "I live in Boston with my partner and our dog Pixel."),
+    ("Bot", "Boston is lovely in winter. What do you do there?"),
+    ("Ana", "I work as a nurse at the children's hospital."),
+    ("Ana", "Tomorrow I'm going to run a half marathon along the river."),
+)
+DENVER = chat(
+    ("Ana", "Big news: we just moved to Denver last week!"),
+    ("Bot", "Congratulations on the move to Denver."),
+    ("Ana", "I'm so tired from unpacking boxes all day."),
+    start=T0 + timedelta(days=150),
+    prefix="d",
+)
+
+
+def test_buffered_messages_are_searchable_before_flush(mem: EverMem) -> None:
+    mem.add(BOSTON[:1], user_id="ana")
+    result = mem.search("Where does Ana live?", user_id="ana")
+    assert [i.kind for i in result.items] == ["raw"]
+    assert "Boston" in result.context
+    assert result.items[0].source_message_ids == ["m0"]
+
+
+def test_flush_forms_a_memcell_with_facts_foresight_and_metadata(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    (cell,) = mem.flush(user_id="ana")
+    assert cell.participants == ["Ana", "Bot"]
+    assert cell.source_message_ids == ["m0", "m1", "m2", "m3"]
+    assert (cell.start_time, cell.end_time) == (T0, T0 + timedelta(minutes=3))
+    assert cell.scene_id is not None
+    texts = [f.text for f in cell.facts]
+    assert "Ana lives in Boston with Ana's partner and our dog Pixel." in texts or any("Ana live in Boston" in t for t in texts)
+    assert any("Ana work as a nurse" in t or "Ana works as a nurse" in t for t in texts)
+    # relative dates carry their absolute date; plans become foresight with a validity window
+    plan = next(f for f in cell.foresight if "half marathon" in f.text)
+    assert "Tomorrow (11 January 2024)" in plan.text
+    assert plan.start == T0 + timedelta(minutes=3)
+    assert plan.end is not None and plan.end > plan.start
+    assert "Ana" in cell.episode and " I " not in f" {cell.episode} "
+    assert mem.stats(user_id="ana").buffered == 0
+    # every fact is supported by its source message and invents nothing beyond names/dates
+    by_id = {m["id"]: m["content"] for m in BOSTON}
+    for fact in cell.facts:
+        (source,) = fact.source_message_ids
+        assert "Pixel" not in fact.text or "Pixel" in by_id[source]
+
+
+def test_later_statement_supersedes_earlier_fact_and_profile(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    mem.flush(user_id="ana")
+    mem.add(DENVER, user_id="ana")
+    mem.flush(user_id="ana")
+    facts = {f.text: f for f in mem.get(user_id="ana", kind="fact", limit=100)}
+    boston = next(f for t, f in facts.items() if "Boston" in t and "live" in t)
+    denver = next(f for t, f in facts.items() if "moved to Denver" in t)
+    assert boston.superseded_by == denver.id
+    assert boston.valid_until == denver.timestamp
+    assert denver.superseded_by is None
+    result = mem.search("Where does Ana live?", user_id="ana", current_time=T0 + timedelta(days=151))
+    ranked = [i.text for i in result.items]
+    denver_rank = next(n for n, t in enumerate(ranked) if "Denver" in t)
+    boston_rank = next(n for n, t in enumerate(ranked) if "Boston" in t and "live" in t)
+    assert denver_rank < boston_rank
+    assert "no longer true since" in result.context
+    (profile,) = mem.get_profile("Ana", user_id="ana", current_time=T0 + timedelta(days=151))
+    residence = [t.value for t in profile.traits if t.attribute == "residence"]
+    assert residence == ["Denver"]
+    history = mem.get_profile("Ana", user_id="ana", include_history=True)[0]
+    assert {t.value: t.status for t in history.traits if t.attribute == "residence"} == {
+        "Boston": "superseded",
+        "Denver": "current",
+    }
+
+
+def test_temporary_states_expire_and_stay_apart_from_traits(mem: EverMem) -> None:
+    mem.add(DENVER, user_id="ana")
+    mem.flush(user_id="ana")
+    soon = mem.get_profile("Ana", user_id="ana", current_time=T0 + timedelta(days=151))[0]
+    assert [s.value for s in soon.states] == ["tired"]
+    assert all(t.category == "trait" for t in soon.traits)
+    later = mem.get_profile("Ana", user_id="ana", current_time=T0 + timedelta(days=190))[0]
+    assert later.states == []
+
+
+def test_foresight_is_filtered_by_validity(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    mem.flush(user_id="ana")
+    query = "half marathon plans"
+    during = mem.search(query, user_id="ana", kinds=["foresight"], current_time=T0 + timedelta(days=1))
+    after = mem.search(query, user_id="ana", kinds=["foresight"], current_time=T0 + timedelta(days=365))
+    assert [i.kind for i in during.items] == ["foresight"]
+    assert after.items == []
+
+
+def test_scopes_are_hard_partitions(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    mem.add(chat(("Bo", "I live in Oslo and I work as a pilot.")), user_id="bo")
+    mem.flush(user_id="ana")
+    for method in ("keyword", "vector", "hybrid", "scene"):
+        result = mem.search("Where does someone live and work?", user_id="bo", method=method)
+        assert result.items and all("Oslo" in i.text or "pilot" in i.text for i in result.items), method
+        assert "Boston" not in result.context
+    combined = mem.search("Boston", user_id="ana", group_id="g1")
+    assert combined.items == []
+
+
+def test_token_budget_is_respected_and_context_is_in_time_order(locomo_mem: EverMem) -> None:
+    for budget in (120, 500, 2000):
+        result = locomo_mem.search("What did Melanie paint?", group_id="conv-26", token_budget=budget)
+        assert 0 < result.context_tokens <= budget
+    result = locomo_mem.search("What did Melanie paint?", group_id="conv-26", token_budget=1500)
+    days = [line for line in result.context.splitlines() if line.startswith("[")]
+    parsed = [datetime.strptime(d.strip("[]"), "%d %B %Y") for d in days]
+    assert parsed == sorted(parsed)
+    assert all(item.source_message_ids for item in result.items)
+
+
+def test_get_filters_and_paging(mem: EverMem) -> None:
+    mem.add(BOSTON + DENVER, user_id="ana")
+    mem.flush(user_id="ana")
+    cells = mem.get(user_id="ana", kind="episode")
+    assert len(cells) == 2
+    assert mem.get(user_id="ana", kind="episode", filters={"after": T0 + timedelta(days=100)}) == cells[1:]
+    assert mem.get(user_id="ana", kind="episode", limit=1, offset=1) == cells[1:]
+    facts = mem.get(user_id="ana", kind="fact", filters={"subject": "Bot"}, limit=100)
+    assert facts and all(f.subject == "Bot" for f in facts)
+    scenes = mem.get(user_id="ana", kind="scene")
+    assert {c for s in scenes for c in s.cell_ids} == {c.id for c in cells}
+    with pytest.raises(InvalidFilterError, match="unknown filter field"):
+        mem.get(user_id="ana", kind="fact", filters={"colour": "red"})
+    with pytest.raises(InvalidFilterError, match="after"):
+        mem.search("x", user_id="ana", filters={"after": "someday"})
+
+
+def test_delete_cascades_without_residue(tmp_path: Path) -> None:
+    mem = EverMem(path=tmp_path)
+    mem.add(BOSTON, user_id="ana")
+    mem.flush(user_id="ana")
+    mem.add(DENVER[:1], user_id="ana")  # one message left in the buffer
+    mem.add(chat(("Bo", "I live in Oslo.")), user_id="bo")
+    mem.set_conversation_meta(user_id="ana", scene="assistant", tags=["vip"])
+    assert mem.delete(user_id="ana") == 1
+    assert mem.stats(user_id="ana").model_dump() == dict.fromkeys(mem.stats(user_id="ana").model_dump(), 0)
+    assert mem.records.unit_ids("scope-does-not-matter") == []
+    assert mem.records.unit_ids("user=ana") == []
+    chroma = mem.vectors.collection.get(where={"scope": "user=ana"})  # type: ignore[attr-defined]
+    assert chroma["ids"] == []
+    assert mem.records.meta("user=ana") is None
+    assert mem.search("Boston", user_id="ana").items == []
+    assert mem.search("Oslo", user_id="bo").items  # the other tenant is untouched
+    mem.close()
+
+
+def test_delete_one_memcell_and_one_fact(mem: EverMem) -> None:
+    added = mem.add(BOSTON + DENVER, user_id="ana")  # the 150-day gap closes the first episode at once
+    (tail,) = mem.flush(user_id="ana")
+    first, second = mem.get(user_id="ana", kind="episode")
+    assert added.memcells == [first.id] and tail.id == second.id
+    fact = second.facts[0]
+    mem.delete(fact.id)
+    assert fact.id not in {f.id for f in mem.get(user_id="ana", kind="fact", limit=100)}
+    mem.delete(first.id)
+    assert [c.id for c in mem.get(user_id="ana", kind="episode")] == [second.id]
+    assert "Boston" not in mem.search("Boston nurse", user_id="ana").context
+    with pytest.raises(NotFoundError):
+        mem.delete(first.id)
+    with pytest.raises(ScopeError):
+        mem.delete()
+
+
+def test_persistence_round_trip(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(BOSTON, user_id="ana")
+        mem.flush(user_id="ana")
+        mem.add(DENVER[:2], user_id="ana")  # stays buffered across the restart
+        before = mem.search("Where does Ana live and work?", user_id="ana")
+        stats = mem.stats(user_id="ana")
+    with EverMem(path=tmp_path) as reopened:
+        after = reopened.search("Where does Ana live and work?", user_id="ana")
+        assert reopened.stats(user_id="ana") == stats
+        assert [(i.id, i.text) for i in after.items] == [(i.id, i.text) for i in before.items]
+        assert after.context == before.context
+        reopened.add(DENVER[2:], user_id="ana")  # the buffer resumes where it was
+        (cell,) = reopened.flush(user_id="ana")
+        assert cell.source_message_ids == ["d0", "d1", "d2"]
+
+
+def test_agentic_search_needs_an_llm(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    with pytest.raises(LLMUnavailableError, match="needs an LLM"):
+        mem.search("Where?", user_id="ana", method="agentic")
+
+
+async def test_async_twins(mem: EverMem) -> None:
+    result = await mem.aadd(BOSTON, user_id="ana")
+    assert result.added == 4
+    cells = await mem.aflush(user_id="ana")
+    found = await mem.asearch("nurse", user_id="ana")
+    assert "nurse" in found.context
+    assert await mem.aget(user_id="ana", kind="episode") == cells
+    assert await mem.adelete(user_id="ana") == 1
+
+
+def test_conversation_meta_round_trip(mem: EverMem) -> None:
+    mem.set_conversation_meta(group_id="g1", scene="group_chat", user_details={"u1": {"name": "Ana"}}, tags=["team"])
+    meta = mem.get_conversation_meta(group_id="g1")
+    assert (meta.scene, meta.tags) == ("group_chat", ["team"])
+    with pytest.raises(InvalidFilterError, match="scene"):
+        mem.set_conversation_meta(group_id="g1", scene="party")  # type: ignore[arg-type]
+
+
+def test_chinese_text_is_searchable(mem: EverMem) -> None:
+    mem.add(
+        chat(("李雷", "我上周去了北京参加一个人工智能会议。"), ("韩梅梅", "听起来很有意思！")),
+        group_id="zh",
+    )
+    mem.flush(group_id="zh")
+    result = mem.search("北京 会议", group_id="zh", method="keyword")
+    assert result.items and "北京" in result.items[0].text
