@@ -1,0 +1,128 @@
+"""Fixtures for the LLM backend: vcrpy cassettes of an OpenAI-compatible endpoint.
+
+By default the cassettes replay (record mode ``none``): no request leaves the process and a
+request no cassette answers fails the test. ``EVERMEM_LLM_RECORD=once|all`` records against
+a real endpoint instead (see ``cassettes/README.md``).
+
+Interactions are matched on method, path and the name of the response schema the request
+asks for (``ExtractionOutput``, ``BoundaryOutput``, ...), so a cassette answers each kind of
+call in the order it was recorded, independent of the host and of prompt wording. What the
+code actually sent is captured by :class:`Replay` so tests assert on what reached the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import vcr
+from vcr.cassette import Cassette
+from vcr.request import Request
+
+from evermem_integrations.engine.llm import LLMConfig
+
+CASSETTES = Path(__file__).parent / "cassettes"
+RECORD_MODE = os.environ.get("EVERMEM_LLM_RECORD", "none")
+REPLAY_BASE_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there, vcr does
+REPLAY_MODEL = "gpt-4.1-mini"
+
+authored_only = pytest.mark.skipif(
+    RECORD_MODE != "none", reason="replays a deliberately broken answer that a real model cannot be asked for"
+)
+
+
+def schema_name(request: Request) -> str | None:
+    """The response schema a chat-completions request asks for (None for other requests)."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return (body.get("response_format") or {}).get("json_schema", {}).get("name")
+
+
+def _same_schema(r1: Request, r2: Request) -> None:
+    assert schema_name(r1) == schema_name(r2), f"{schema_name(r1)} != {schema_name(r2)}"
+
+
+def _drop_server_headers(response: dict[str, Any]) -> dict[str, Any]:
+    # Organisation, project and cookies identify the recording account: never commit them.
+    for name in list(response.get("headers", {})):
+        if name.lower().startswith(("openai-", "set-cookie", "x-request-id", "cf-")):
+            response["headers"].pop(name)
+    return response
+
+
+RECORDER = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode=RECORD_MODE,
+    match_on=("method", "path", "llm_schema"),
+    filter_headers=["authorization", "openai-organization", "openai-project", "cookie"],
+    before_record_response=_drop_server_headers,
+    decode_compressed_response=True,
+)
+RECORDER.register_matcher("llm_schema", _same_schema)
+
+
+@dataclass
+class Replay:
+    """A cassette in use, and the JSON bodies of the requests the code sent through it."""
+
+    cassette: Cassette
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def sent_for(self, schema: str) -> list[dict[str, Any]]:
+        """Bodies of the requests that asked for ``schema``."""
+        return [b for b in self.sent if b["response_format"]["json_schema"]["name"] == schema]
+
+    @staticmethod
+    def prompt(body: dict[str, Any]) -> str:
+        """The user message of a request (the rendered prompt)."""
+        return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+@contextmanager
+def replay(name: str) -> Iterator[Replay]:
+    """Use cassette ``name``; capture every request sent; require all interactions played."""
+    with RECORDER.use_cassette(f"{name}.yaml") as cassette:
+        used = Replay(cassette)
+        play, append = cassette.play_response, cassette.append
+
+        def spy_play(request: Request) -> Any:
+            used.sent.append(json.loads(request.body))
+            return play(request)
+
+        def spy_append(request: Request, response: Any) -> None:
+            used.sent.append(json.loads(request.body))
+            append(request, response)
+
+        cassette.play_response = spy_play  # type: ignore[method-assign]
+        cassette.append = spy_append  # type: ignore[method-assign]
+        yield used
+        if RECORD_MODE == "none":
+            assert cassette.all_played, (
+                f"cassette {name}: {len(cassette.data) - cassette.play_count} interaction(s) never requested"
+            )
+
+
+@pytest.fixture
+def llm_config() -> Callable[..., LLMConfig]:
+    """``LLMConfig`` for the replay endpoint (or, when recording, the real one from the environment)."""
+
+    def make(**overrides: Any) -> LLMConfig:
+        if RECORD_MODE == "none":
+            settings: dict[str, Any] = {"base_url": REPLAY_BASE_URL, "model": REPLAY_MODEL, "api_key": "test"}
+        else:
+            settings = {
+                "base_url": os.environ.get("EVERMEM_LLM_BASE_URL"),
+                "model": os.environ.get("EVERMEM_LLM_MODEL", REPLAY_MODEL),
+            }
+        settings.update(overrides)
+        return LLMConfig(**settings)
+
+    return make
