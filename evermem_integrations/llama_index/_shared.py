@@ -1,0 +1,145 @@
+"""Helpers shared by the LlamaIndex adapters: chat messages in, rendered context out.
+
+Kept private: the public surface is :class:`EverMemMemory`, :class:`EverMemBlock` and
+:class:`EverMemRetriever`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+
+from evermem_integrations.engine.models import SearchResult
+from evermem_integrations.engine.recollection import pack
+from evermem_integrations.engine.tokens import count_tokens
+from evermem_integrations.errors import ScopeError
+
+DEFAULT_STORE_ROLES: tuple[str, ...] = ("user", "assistant")
+"""Roles kept in long-term memory: tool results and system prompts are not the user's history."""
+
+DEFAULT_CONTEXT_TEMPLATE = (
+    "Long-term memory: what you know about the user from earlier conversations "
+    "(use it when relevant; the chat history below is more recent):\n{context}"
+)
+
+# ReActAgent stores its whole reasoning ("Thought: ... Answer: ...") as one assistant message;
+# only the answer is something the user was told.
+_REACT_ANSWER = re.compile(r"^\s*Thought:.*?\bAnswer:\s*(?P<answer>.+)$", re.DOTALL)
+
+
+def scope_ids(user_id: str | None, group_id: str | None, agent_id: str | None) -> dict[str, str]:
+    """Return the scope keyword arguments for the engine; raise ``ScopeError`` when none is given.
+
+    Checked here rather than by ``Scope.of``, which wraps its ``ScopeError`` in pydantic's
+    ``ValidationError``.
+    """
+    ids = {"user_id": user_id, "group_id": group_id, "agent_id": agent_id}
+    for name, value in ids.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ScopeError(f"{name} must be a non-empty string, got {value!r}")
+    if all(value is None for value in ids.values()):
+        raise ScopeError("no scope given: pass user_id=, group_id= or agent_id= (long-term memory is kept per scope)")
+    return {
+        name: value
+        for name, value in (("user_id", user_id), ("group_id", group_id), ("agent_id", agent_id))
+        if value is not None
+    }
+
+
+def message_text(message: ChatMessage | str | None) -> str:
+    """Return the text of a chat message (text blocks only; images, tool calls and thinking are skipped)."""
+    if message is None:
+        return ""
+    if isinstance(message, str):
+        return message.strip()
+    return "\n".join(b.text for b in message.blocks if isinstance(b, TextBlock)).strip()
+
+
+def role_of(message: ChatMessage) -> str:
+    """Return the role as a plain string (``MessageRole`` is a ``str`` enum)."""
+    return message.role.value if isinstance(message.role, MessageRole) else str(message.role)
+
+
+def latest_user_text(messages: Sequence[ChatMessage]) -> str:
+    """Return the text of the most recent user message, or ``""``."""
+    for message in reversed(messages):
+        if role_of(message) == "user":
+            text = message_text(message)
+            if text:
+                return text
+    return ""
+
+
+def storable_text(message: ChatMessage, roles: Iterable[str]) -> str | None:
+    """Return what of ``message`` belongs in long-term memory, or ``None`` to skip it."""
+    role = role_of(message)
+    if role not in roles:
+        return None
+    text = message_text(message)
+    if role == "assistant":
+        react = _REACT_ANSWER.match(text)
+        if react:
+            text = react.group("answer").strip()
+    return text or None
+
+
+def message_id(*parts: object) -> str:
+    """Build a deterministic message id, so storing the same turn twice is a no-op in the engine."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]
+    return f"li_{digest}"
+
+
+def engine_message(
+    message: ChatMessage,
+    text: str,
+    msg_id: str,
+    *,
+    user_name: str | None,
+    assistant_name: str | None,
+) -> dict[str, Any]:
+    """Convert a chat message to the engine's input shape.
+
+    The user's sender name defaults to the engine's choice (the conversation's
+    ``user_details['name']``, else the ``user_id``). A ``timestamp`` in the message's
+    ``additional_kwargs`` is kept (imports of old chats); otherwise it is now.
+    """
+    role = role_of(message)
+    record: dict[str, Any] = {
+        "id": msg_id,
+        "role": role,
+        "content": text,
+        "timestamp": message.additional_kwargs.get("timestamp") or datetime.now(UTC),
+    }
+    if role == "user" and user_name:
+        record["sender"] = user_name
+    elif role == "assistant" and assistant_name:
+        record["sender"] = assistant_name
+    return record
+
+
+def context_without(result: SearchResult, exclude_message_ids: set[str], token_budget: int) -> str:
+    """Render the search result's context without memories that only repeat the live chat window.
+
+    The current conversation is already in the prompt verbatim; repeating it as "memory"
+    wastes the budget (and echoes the question back). Items whose source messages all
+    belong to the window are dropped and the rest re-packed into ``token_budget`` tokens.
+    """
+    kept = [
+        item
+        for item in result.items
+        if not (item.source_message_ids and set(item.source_message_ids) <= exclude_message_ids)
+    ]
+    if len(kept) == len(result.items) and result.context_tokens <= token_budget:
+        return result.context
+    _, context, _ = pack(kept, token_budget)
+    return context
+
+
+def search_budget(token_budget: int, window_texts: Iterable[str]) -> int:
+    """Return the budget to search with: room for the window's own messages, dropped afterwards."""
+    return token_budget + sum(count_tokens(t) + 8 for t in window_texts)
