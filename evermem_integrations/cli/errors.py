@@ -1,0 +1,114 @@
+"""How the CLI reports failures: user mistakes as one line, bugs as tracebacks.
+
+:class:`EverMemGroup` wraps every command (including mounted sub-apps): an error the user can
+fix (a bad flag value, a missing file, invalid JSON, an engine :class:`EverMemError`) becomes
+``error: <what to fix>`` on stderr and exit code 1; ``--verbose`` adds the traceback.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from typer.core import TyperGroup
+
+from evermem_integrations.errors import EverMemError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (EverMemError, OSError, ValueError, UnicodeError)
+"""Failures caused by input, files or configuration (JSON and TOML errors are ValueErrors)."""
+
+BENCH_MODULE = "evermem_integrations.bench.cli"
+
+
+class CliError(EverMemError):
+    """A CLI-level mistake (unknown scope, missing store); the message says what to fix."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A single readable line for ``exc``."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{exc.error_count()} validation error(s) in {exc.title}; first: {where}: {first.get('msg')}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()[0].split()) if "\n" in text else text
+
+
+def is_verbose(ctx: typer.Context) -> bool:
+    """Whether ``--verbose`` was given on the root or the command."""
+    obj: Any = ctx.find_root().obj
+    return bool(getattr(obj, "verbose", False))
+
+
+class EverMemGroup(TyperGroup):
+    """The root command group: one-line errors, and the ``bench`` sub-app mounted lazily.
+
+    Typer ships its own copy of click, so contexts and commands are typed ``Any`` here rather
+    than against that private module.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; turn user errors into ``error: ...`` and exit code 1."""
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            console = Console(stderr=True, highlight=False, soft_wrap=True)
+            if is_verbose(ctx):
+                console.print_exception(show_locals=False)
+            console.print(f"[bold red]error:[/] {one_line(exc)}", markup=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            Console(stderr=True).print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command, plus ``bench`` when that module ships with this installation."""
+        names = super().list_commands(ctx)
+        if "bench" not in names and _bench_available():
+            names.append("bench")
+        return names
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Resolve a command; ``bench`` is imported only when asked for."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name == "bench" and _bench_available():
+            return _load_bench()
+        return command
+
+
+def _bench_available() -> bool:
+    from pathlib import Path
+
+    if BENCH_MODULE in sys.modules:
+        return True
+    return (Path(__file__).resolve().parent.parent / "bench" / "cli.py").is_file()
+
+
+def _load_bench() -> Any:
+    """The ``bench`` group from the bench package, or a command explaining why it is missing."""
+    try:
+        import importlib
+
+        bench_app = importlib.import_module(BENCH_MODULE).bench_app
+        command = typer.main.get_group(bench_app)
+    except Exception as exc:
+        reason = one_line(exc)
+        fallback = typer.Typer(add_completion=False)
+
+        @fallback.command(
+            name="bench",
+            help="Benchmarks (unavailable in this installation).",
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        )
+        def unavailable(args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None) -> None:
+            raise CliError(f"the bench commands could not be loaded ({reason}); install evermem-integrations[bench]")
+
+        return typer.main.get_command(fallback)
+    command.name = "bench"
+    return command
