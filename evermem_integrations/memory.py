@@ -9,6 +9,7 @@ index, and Chroma for vectors) and exposes a small scoped API, sync and async:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,7 +38,6 @@ from evermem_integrations.engine.models import (
     Foresight,
     MemCell,
     MemoryKind,
-    MemScene,
     Message,
     Profile,
     ProfileItem,
@@ -56,7 +56,13 @@ from evermem_integrations.engine.recollection import (
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
-from evermem_integrations.errors import ConfigurationError, InvalidFilterError, InvalidMessageError, NotFoundError, ScopeError
+from evermem_integrations.errors import (
+    ConfigurationError,
+    InvalidFilterError,
+    InvalidMessageError,
+    NotFoundError,
+    ScopeError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +101,13 @@ class EverMem:
             holds the SQLite side index.
         chroma_url: a Chroma server (``chroma run``) for the vectors instead of embedded Chroma.
         chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
-        collection_name: the Chroma collection to use.
+        collection_name: prefix of the Chroma collections (each scope gets its own two).
         embedder: the embedding model; defaults to the bundled offline static model.
         llm: an :class:`~evermem_integrations.engine.llm.LLMConfig` (or a ready
             :class:`~evermem_integrations.engine.llm.ChatLLM`) to extract with an
             OpenAI-compatible model and enable ``method="agentic"``; ``None`` is fully offline.
         extractor, boundary_detector, planner: replace one component outright.
+
     """
 
     def __init__(
@@ -109,7 +116,7 @@ class EverMem:
         *,
         chroma_url: str | None = None,
         chroma_client: Any = None,
-        collection_name: str = "evermem_units",
+        collection_name: str = "evermem",
         embedder: Embedder | None = None,
         llm: Any = None,
         extractor: Extractor | None = None,
@@ -188,8 +195,9 @@ class EverMem:
             known.update((message.id, message.content_key))
             fresh.append(message)
         if fresh:
-            self._index_raw(scope.key, fresh)
+            self.records.insert_messages(scope.key, fresh)
         cells = self._cut(scope.key, final=False)
+        self._index_buffer(scope.key)
         return AddResult(
             added=len(fresh),
             skipped=len(batch) - len(fresh),
@@ -197,7 +205,9 @@ class EverMem:
             buffered=self.records.count_buffered(scope.key),
         )
 
-    def flush(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> list[MemCell]:
+    def flush(
+        self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
+    ) -> list[MemCell]:
         """Force the scope's pending buffer into MemCells (the tail becomes one too)."""
         return self._cut(Scope.of(user_id, group_id, agent_id).key, final=True)
 
@@ -205,12 +215,16 @@ class EverMem:
         if isinstance(messages, Message | Mapping):
             messages = [messages]
         if isinstance(messages, str | bytes):
-            raise InvalidMessageError("add() takes messages (dicts or Message), not a string: wrap it as {'sender': ..., 'content': ...}")
+            raise InvalidMessageError(
+                "add() takes messages (dicts or Message), not a string: wrap it as {'sender': ..., 'content': ...}"
+            )
         meta = self.records.meta(scope.key)
         coerced = []
         for index, raw in enumerate(messages):
             try:
-                coerced.append(raw if isinstance(raw, Message) else Message.model_validate(_normalise(raw, scope, meta)))
+                coerced.append(
+                    raw if isinstance(raw, Message) else Message.model_validate(_normalise(raw, scope, meta))
+                )
             except ValidationError as exc:
                 reason = "; ".join(_reason(err) for err in exc.errors())
                 raise InvalidMessageError(f"message {index}: {reason}") from None
@@ -218,11 +232,20 @@ class EverMem:
                 raise InvalidMessageError(f"message {index}: {exc}") from None
         return coerced
 
-    def _index_raw(self, scope: str, messages: Sequence[Message]) -> None:
-        """Buffer messages and make them searchable before any MemCell exists."""
+    def _index_buffer(self, scope: str) -> None:
+        """Make buffered messages searchable before any MemCell exists.
+
+        Runs after cutting, so messages that became MemCells in the same call are never
+        indexed twice; it also indexes any buffered message a crash left unindexed.
+        """
+        buffered = {stable_id(scope, m.id, prefix="raw_"): m for m in self.records.buffered_messages(scope)}
+        indexed = self.records.units(scope, list(buffered))
+        missing = [(unit_id, m) for unit_id, m in buffered.items() if unit_id not in indexed]
+        if not missing:
+            return
         units = [
             Unit(
-                id=stable_id(scope, m.id, prefix="raw_"),
+                id=unit_id,
                 scope=scope,
                 kind="raw",
                 text=f"{m.sender}: {message_text(m)}",
@@ -230,12 +253,10 @@ class EverMem:
                 timestamp=m.timestamp,
                 data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
             )
-            for m in messages
+            for unit_id, m in missing
         ]
         self.vectors.upsert([u.id for u in units], self._embed([u.text for u in units]), scope, ["raw"] * len(units))
-        with self.records.transaction():
-            self.records.insert_messages(scope, messages)
-            self.records.put_units(units)
+        self.records.put_units(units)
 
     def _cut(self, scope: str, *, final: bool) -> list[MemCell]:
         buffered = self.records.buffered_messages(scope)
@@ -243,33 +264,54 @@ class EverMem:
             return []
         cuts = self.boundary_detector.cuts(buffered, final=final)
         bounds = [0, *cuts] + ([len(buffered)] if final else [])
-        return [self._form_cell(scope, buffered[start:end]) for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
+        segments = [buffered[start:end] for start, end in itertools.pairwise(bounds) if end > start]
+        return self._form_cells(scope, segments) if segments else []
 
-    def _form_cell(self, scope: str, messages: Sequence[Message]) -> MemCell:
-        participants = list(dict.fromkeys(m.sender for m in messages))
-        extraction = self.extractor.extract(messages, participants)
-        cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
-        cell = self._build_cell(scope, cell_id, messages, participants, extraction)
-        written, retired = self.profiles.apply(scope, extraction.profile)
-        units = cell_units(cell) + [profile_unit(item) for item in written]
-        # The title's keywords place the MemCell in a scene: a whole-episode embedding of a
+    def _form_cells(self, scope: str, segments: Sequence[Sequence[Message]]) -> list[MemCell]:
+        """Phase I and II for closed episodes, with one embedding pass and one vector write."""
+        seen_facts: set[str] = set()
+        prepared: list[tuple[MemCell, list[Unit], list[str]]] = []
+        for messages in segments:
+            participants = list(dict.fromkeys(m.sender for m in messages))
+            extraction = self.extractor.extract(messages, participants)
+            cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
+            cell = self._build_cell(scope, cell_id, messages, participants, extraction, seen_facts)
+            written, retired = self.profiles.apply(scope, extraction.profile)
+            units = cell_units(cell) + [profile_unit(item) for item in written]
+            stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
+            prepared.append((cell, units, stale))
+        # A profile entry updated by several episodes of the batch is written once, as it ends up.
+        all_units = list({u.id: u for _, units, _ in prepared for u in units}.values())
+        # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
         # static model mostly encodes chat style, which every episode of a conversation shares.
-        *vectors, title_vector = self._embed([*(u.text for u in units), cell.title])
-        self.vectors.upsert([u.id for u in units], np.asarray(vectors), scope, [u.kind for u in units])
-        stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
-        self.records.save_cell(cell, units, stale)
-        self.vectors.delete(stale)
-        scene = self.scenes.assign(cell, title_vector)
-        supersede_facts(self.records, scope, cell.facts)
-        logger.debug("MemCell %s: %d messages, %d facts, scene %s", cell.id, len(messages), len(cell.facts), scene.id)
-        return cell.model_copy(update={"scene_id": scene.id})
+        vectors = self._embed([*(u.text for u in all_units), *(cell.title for cell, _, _ in prepared)])
+        self.vectors.upsert([u.id for u in all_units], vectors[: len(all_units)], scope, [u.kind for u in all_units])
+        cells = []
+        for (cell, units, stale), title_vector in zip(prepared, vectors[len(all_units) :], strict=True):
+            self.records.save_cell(cell, units, stale)
+            scene = self.scenes.assign(cell, title_vector)
+            supersede_facts(self.records, scope, cell.facts)
+            logger.debug(
+                "MemCell %s: %d messages, %d facts, scene %s", cell.id, len(cell.messages), len(cell.facts), scene.id
+            )
+            cells.append(cell.model_copy(update={"scene_id": scene.id}))
+        self.vectors.delete(scope, [unit_id for _, _, stale in prepared for unit_id in stale])
+        return cells
 
     def _build_cell(
-        self, scope: str, cell_id: str, messages: Sequence[Message], participants: list[str], extraction: Extraction
+        self,
+        scope: str,
+        cell_id: str,
+        messages: Sequence[Message],
+        participants: list[str],
+        extraction: Extraction,
+        seen: set[str],
     ) -> MemCell:
-        fact_ids = [stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts]
-        existing = self.records.existing_fact_ids(scope, fact_ids)
-        facts, seen = [], set(existing)
+        fact_ids = [
+            stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts
+        ]
+        seen.update(self.records.existing_fact_ids(scope, fact_ids))
+        facts = []
         for fact_id, draft in zip(fact_ids, extraction.facts, strict=True):
             if fact_id in seen:  # the same statement again adds no new fact
                 continue
@@ -311,6 +353,9 @@ class EverMem:
 
         Args:
             query: what the user asked.
+            user_id: scope id (at least one of user_id, group_id, agent_id; exact match).
+            group_id: scope id.
+            agent_id: scope id.
             token_budget: tokens (cl100k_base) the rendered ``context`` may use (default 2000).
             method: ``keyword`` (BM25), ``vector``, ``hybrid`` (both, fused), ``scene``
                 (hybrid, then scene-guided pooling) or ``agentic`` (needs an LLM).
@@ -319,13 +364,21 @@ class EverMem:
             filters: ``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``.
             current_time: the moment foresight validity is judged at (default: now).
             limit: at most this many items in ``items`` (the context is not affected).
+
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidFilterError("search query must be a non-empty string")
         scope = Scope.of(user_id, group_id, agent_id)
         moment = _moment(current_time)
         return self.recollector.search(
-            query, scope.key, method=method, token_budget=token_budget, kinds=kinds, filters=filters, current_time=moment, limit=limit
+            query,
+            scope.key,
+            method=method,
+            token_budget=token_budget,
+            kinds=kinds,
+            filters=filters,
+            current_time=moment,
+            limit=limit,
         )
 
     # -- browsing ----------------------------------------------------------------------------------
@@ -351,14 +404,18 @@ class EverMem:
             raise InvalidFilterError("limit and offset must be >= 0")
         records: list[Any]
         if kind == "episode":
-            records = [c for c in self.records.cells(scope) if _passes(c.model_dump(), c.start_time, parsed, c.participants)]
+            records = [
+                c for c in self.records.cells(scope) if _passes(c.model_dump(), c.start_time, parsed, c.participants)
+            ]
         elif kind == "fact":
             records = [f for f in self._facts_with_scene(scope) if matches_filters(f[1], f[0].timestamp, parsed)]
             records = [f for f, _ in records]
         elif kind == "foresight":
             records = [f for f in self.records.foresight(scope) if matches_filters(f.model_dump(), f.start, parsed)]
         elif kind == "profile":
-            records = [p for p in self.records.profile_items(scope) if matches_filters(p.model_dump(), p.valid_from, parsed)]
+            records = [
+                p for p in self.records.profile_items(scope) if matches_filters(p.model_dump(), p.valid_from, parsed)
+            ]
         elif kind == "scene":
             records = sorted((s for s, _ in self.records.scenes(scope)), key=lambda s: s.start_time)
             records = [s for s in records if matches_filters({"scene_id": s.id}, s.start_time, parsed)]
@@ -366,7 +423,9 @@ class EverMem:
             source = self.records.buffered_messages(scope) if kind == "raw" else self.records.all_messages(scope)
             records = [m for m in source if matches_filters({"subject": m.sender}, m.timestamp, parsed)]
         else:
-            raise InvalidFilterError(f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene, raw or message")
+            raise InvalidFilterError(
+                f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene, raw or message"
+            )
         return records[offset : offset + limit]
 
     def _facts_with_scene(self, scope: str) -> list[tuple[Fact, dict[str, Any]]]:
@@ -394,7 +453,9 @@ class EverMem:
             (profile.traits if item.category == "trait" else profile.states).append(item)
         return list(by_subject.values())
 
-    def stats(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> ScopeStats:
+    def stats(
+        self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
+    ) -> ScopeStats:
         """Counts of what a scope holds."""
         scope = Scope.of(user_id, group_id, agent_id).key
         count = self.records.count
@@ -429,7 +490,11 @@ class EverMem:
         scope = Scope.of(user_id, group_id, agent_id).key
         try:
             meta = ConversationMeta(
-                scene=scene, user_details=dict(user_details or {}), timezone=timezone, tags=list(tags), description=description
+                scene=scene,
+                user_details=dict(user_details or {}),
+                timezone=timezone,
+                tags=list(tags),
+                description=description,
             )
         except ValidationError as exc:
             raise InvalidFilterError("; ".join(_reason(e) for e in exc.errors())) from None
@@ -474,9 +539,7 @@ class EverMem:
         return self._delete_memory(memory_id, restrict)
 
     def _delete_scope(self, scope: str) -> None:
-        unit_ids = self.records.unit_ids(scope)
         self.records.delete_scope(scope)
-        self.vectors.delete(unit_ids)
         self.vectors.delete_scope(scope)
 
     def _delete_memory(self, memory_id: str, restrict: str | None) -> int:
@@ -485,11 +548,15 @@ class EverMem:
             raise NotFoundError(f"no memory with id {memory_id!r}" + (f" in scope {restrict}" if restrict else ""))
         table, scope = found
         if table == "messages" and restrict is None:
-            raise ScopeError("message ids are only unique within a scope: pass the scope ids with delete(memory_id=...)")
+            raise ScopeError(
+                "message ids are only unique within a scope: pass the scope ids with delete(memory_id=...)"
+            )
         doomed_units: list[str] = [memory_id]
         if table == "cells":
             cell = self.records.cells(scope, [memory_id])[0]
-            doomed_units += [u.id for u in self.records.units_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])]
+            doomed_units += [
+                u.id for u in self.records.units_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])
+            ]
             self.records.delete_cell(scope, cell)
         elif table == "messages":
             doomed_units.append(stable_id(scope, memory_id, prefix="raw_"))
@@ -499,11 +566,13 @@ class EverMem:
             if table == "scenes":
                 self.records.clear_scene(scope, memory_id)
         self.records.remove_units(scope, doomed_units)
-        self.vectors.delete(doomed_units)
+        self.vectors.delete(scope, doomed_units)
         return 1
 
     # -- export / import -------------------------------------------------------------------------
-    def export_scope(self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> dict[str, Any]:
+    def export_scope(
+        self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
+    ) -> dict[str, Any]:
         """Everything a scope holds as JSON-ready data (re-importable elsewhere)."""
         scope = Scope.of(user_id, group_id, agent_id)
         meta = self.records.meta(scope.key)
@@ -573,11 +642,27 @@ def cell_units(cell: MemCell) -> list[Unit]:
         )
     ]
     units += [
-        Unit(id=f.id, scope=cell.scope, kind="fact", text=f.text, cell_id=cell.id, timestamp=f.timestamp, data=f.model_dump(mode="json"))
+        Unit(
+            id=f.id,
+            scope=cell.scope,
+            kind="fact",
+            text=f.text,
+            cell_id=cell.id,
+            timestamp=f.timestamp,
+            data=f.model_dump(mode="json"),
+        )
         for f in cell.facts
     ]
     units += [
-        Unit(id=f.id, scope=cell.scope, kind="foresight", text=f.text, cell_id=cell.id, timestamp=f.start, data=f.model_dump(mode="json"))
+        Unit(
+            id=f.id,
+            scope=cell.scope,
+            kind="foresight",
+            text=f.text,
+            cell_id=cell.id,
+            timestamp=f.start,
+            data=f.model_dump(mode="json"),
+        )
         for f in cell.foresight
     ]
     return units
@@ -637,7 +722,9 @@ def _moment(value: datetime | str | int | float | None) -> datetime:
     return datetime.now(UTC) if value is None else parse_timestamp(value)
 
 
-def _passes(data: Mapping[str, Any], timestamp: datetime, filters: Mapping[str, Any], participants: Sequence[str]) -> bool:
+def _passes(
+    data: Mapping[str, Any], timestamp: datetime, filters: Mapping[str, Any], participants: Sequence[str]
+) -> bool:
     # A MemCell matches a subject filter when that person took part in it.
     if "subject" in filters and filters["subject"] not in participants:
         return False

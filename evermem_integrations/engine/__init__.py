@@ -1,0 +1,1 @@
+"""The framework-free core: models, segmentation, extraction, consolidation, recollection, stores."""

@@ -141,7 +141,9 @@ class ProfileManager:
             same = next((item for item in current if _same_value(item.value, draft.value)), None)
             if same is not None:  # update: more evidence for what we already know
                 evidence = list(dict.fromkeys([*same.evidence, *draft.evidence]))
-                updated = same.model_copy(update={"evidence": evidence, "valid_until": draft.valid_until or same.valid_until})
+                updated = same.model_copy(
+                    update={"evidence": evidence, "valid_until": draft.valid_until or same.valid_until}
+                )
                 written[updated.id] = updated
                 self.records.save_profile_items([updated])
                 continue

@@ -100,7 +100,9 @@ class OpenAIEmbedder:
         """Embed in batches of ``batch_size``."""
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            response = self.client.embeddings.create(model=self.model, input=list(texts[start : start + self.batch_size]))
+            response = self.client.embeddings.create(
+                model=self.model, input=list(texts[start : start + self.batch_size])
+            )
             rows.extend(item.embedding for item in sorted(response.data, key=lambda item: item.index))
         return normalize(np.asarray(rows, dtype=np.float32))
 

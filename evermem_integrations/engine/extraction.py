@@ -92,12 +92,21 @@ _SECOND_PERSON: list[tuple[str, str]] = [
     (r"\b[Yy]ou're\b|\b[Yy]ou are\b", "{a} is"),
     (r"\b[Yy]ou've\b|\b[Yy]ou have\b", "{a} has"),
     (r"\b[Yy]ou'll\b", "{a} will"),
+    (r"\b[Yy]ou'd\b", "{a} would"),
     (r"\b[Yy]ou were\b", "{a} was"),
     (r"\b[Yy]ourself\b", "{a}"),
     (r"\b[Yy]our\b", "{a}'s"),
     (r"\b[Yy]ours\b", "{a}'s"),
     (r"\b[Yy]ou\b", "{a}"),
 ]
+# "I love" must become "Caroline loves": frequent present-tense verbs after "I" (and an
+# optional adverb) get their third-person form before the pronoun itself is replaced.
+_VERBS = """love like hate want need think feel know hope work live enjoy miss wish guess mean plan
+    believe remember agree prefer cherish appreciate use keep get make take see say find
+    play paint read write run cook teach volunteer care""".split()
+_IRREGULAR = {"do": "does", "go": "goes", "try": "tries", "watch": "watches", "wish": "wishes", "miss": "misses"}
+_ADVERB = r"(?:(?:really|also|just|still|always|never|usually|often|actually|totally|definitely|truly) )?"
+_FIRST_PERSON_VERB = re.compile(rf"\bI ({_ADVERB})({'|'.join(_VERBS + list(_IRREGULAR))})\b")
 _COMPILED_FIRST = [(re.compile(p), r) for p, r in _FIRST_PERSON]
 _COMPILED_SECOND = [(re.compile(p), r) for p, r in _SECOND_PERSON]
 
@@ -117,17 +126,37 @@ _STATE_DAYS = 7
 _PROFILE_PATTERNS: list[tuple[str, Literal["trait", "state"], str, bool]] = [
     (r"\bmy name is ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "name", False),
     (r"\bI(?:'m| am) (\d{1,3}) years? old\b", "trait", "age", False),
-    (r"\bI (?:work|am working|'m working) as (?:an? )?([\w -]{3,40}?)(?=[,.!?]| at | for |$)", "trait", "occupation", False),
+    (
+        r"\bI (?:work|am working|'m working) as (?:an? )?([\w -]{3,40}?)(?=[,.!?]| at | for |$)",
+        "trait",
+        "occupation",
+        False,
+    ),
     (r"\bI (?:work|am working|'m working) (?:at|for) ([\w&' -]{2,40}?)(?=[,.!?]| as |$)", "trait", "employer", False),
     (r"\bmy job is (?:an? )?([\w -]{3,40}?)(?=[,.!?]|$)", "trait", "occupation", False),
-    (r"\b(?:I|[Ww]e) (?:just |recently |finally )?(?:moved|relocated) to ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
+    (
+        r"\b(?:I|[Ww]e) (?:just |recently |finally )?(?:moved|relocated) to ([A-Z][\w-]+(?: [A-Z][\w-]+)?)",
+        "trait",
+        "residence",
+        False,
+    ),
     (r"\b(?:I|[Ww]e) (?:currently |still )?live in ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "residence", False),
     (r"\bI(?:'m| am) (?:originally )?from ([A-Z][\w-]+(?: [A-Z][\w-]+)?)", "trait", "hometown", False),
     (r"\bmy fav(?:ou?rite) ([\w ]{2,30}?) (?:is|are|was) ([^,.!?]{2,60})", "trait", "favorite", False),
     (r"\bI (?:really |absolutely )?(?:love|enjoy|adore) ([a-z][^,.!?]{2,50})", "trait", "likes", True),
-    (r"\bI(?:'m| am) (?:really |so |very |pretty )?(?:passionate about|into|a big fan of) ([^,.!?]{2,50})", "trait", "likes", True),
+    (
+        r"\bI(?:'m| am) (?:really |so |very |pretty )?(?:passionate about|into|a big fan of) ([^,.!?]{2,50})",
+        "trait",
+        "likes",
+        True,
+    ),
     (r"\bI (?:hate|can't stand|dislike) ([a-z][^,.!?]{2,50})", "trait", "dislikes", True),
-    (r"\bI(?:'m| am) (married|single|engaged|divorced|a (?:mom|dad|mother|father|parent))\b", "trait", "family status", False),
+    (
+        r"\bI(?:'m| am) (married|single|engaged|divorced|a (?:mom|dad|mother|father|parent))\b",
+        "trait",
+        "family status",
+        False,
+    ),
     (
         r"\bI(?:'m| am) (?:feeling |so |really |very |a bit |pretty )*"
         r"(tired|exhausted|sick|ill|stressed|swamped|busy|anxious|nervous|sad|down|excited|happy|overwhelmed|injured|pregnant)\b",
@@ -136,7 +165,10 @@ _PROFILE_PATTERNS: list[tuple[str, Literal["trait", "state"], str, bool]] = [
         False,
     ),
 ]
-_COMPILED_PROFILE = [(re.compile(p, re.IGNORECASE if a not in ("residence", "hometown", "name") else 0), c, a, m) for p, c, a, m in _PROFILE_PATTERNS]
+_COMPILED_PROFILE = [
+    (re.compile(p, re.IGNORECASE if a not in ("residence", "hometown", "name") else 0), c, a, m)
+    for p, c, a, m in _PROFILE_PATTERNS
+]
 
 
 def addressee(messages: Sequence[Message], index: int, participants: Sequence[str]) -> str | None:
@@ -153,6 +185,9 @@ def addressee(messages: Sequence[Message], index: int, participants: Sequence[st
 
 def third_person(sentence: str, speaker: str, other: str | None) -> str:
     """Rewrite first (and, with a known addressee, second) person as names."""
+    sentence = _FIRST_PERSON_VERB.sub(
+        lambda m: f"{speaker} {m.group(1)}{_IRREGULAR.get(m.group(2), m.group(2) + 's')}", sentence
+    )
     for pattern, replacement in _COMPILED_FIRST:
         sentence = pattern.sub(replacement.format(s=speaker), sentence)
     if other is not None:
@@ -188,10 +223,20 @@ class OfflineExtractor:
                 statement = _with_subject(third_person(resolved, speaker, other), speaker)
                 resolved_sentences.append(statement)
                 # Profile patterns read short sentences too ("I'm so exhausted."); assistants get no profile.
-                keyed = [] if message.role == "assistant" else _profile_statements(sentence, speaker, message, statement)
+                keyed = (
+                    [] if message.role == "assistant" else _profile_statements(sentence, speaker, message, statement)
+                )
                 profile.extend(keyed)
                 for state in (p for p in keyed if p.category == "state"):
-                    foresight.append(ForesightDraft(subject=speaker, text=statement, start=message.timestamp, end=state.valid_until, source_message_ids=[message.id]))
+                    foresight.append(
+                        ForesightDraft(
+                            subject=speaker,
+                            text=statement,
+                            start=message.timestamp,
+                            end=state.valid_until,
+                            source_message_ids=[message.id],
+                        )
+                    )
                 if len(content_words(sentence)) < self.min_content_words or _is_pure_question(sentence):
                     continue
                 single = next((p for p in keyed if not p.multi_valued and p.category == "trait"), None)
@@ -208,12 +253,24 @@ class OfflineExtractor:
                 plan = _FUTURE.search(sentence)
                 future_dates = [e.moment for e in expressions if e.future]
                 if plan or future_dates:
-                    end = (max(future_dates) if future_dates else message.timestamp) + timedelta(days=_DEFAULT_PLAN_DAYS)
-                    foresight.append(ForesightDraft(subject=speaker, text=statement, start=message.timestamp, end=end, source_message_ids=[message.id]))
+                    end = (max(future_dates) if future_dates else message.timestamp) + timedelta(
+                        days=_DEFAULT_PLAN_DAYS
+                    )
+                    foresight.append(
+                        ForesightDraft(
+                            subject=speaker,
+                            text=statement,
+                            start=message.timestamp,
+                            end=end,
+                            source_message_ids=[message.id],
+                        )
+                    )
             narrative.append(" ".join(resolved_sentences))
         title = episode_title(messages, participants)
         opening = f"On {format_day(messages[0].timestamp)}, {' and '.join(participants)} talked about {title}."
-        return Extraction(title=title, episode=" ".join([opening, *narrative]), facts=facts, foresight=foresight, profile=profile)
+        return Extraction(
+            title=title, episode=" ".join([opening, *narrative]), facts=facts, foresight=foresight, profile=profile
+        )
 
 
 def _with_subject(statement: str, speaker: str) -> str:
@@ -256,10 +313,10 @@ def _profile_statements(sentence: str, speaker: str, message: Message, statement
 
 # Words frequent in any chat that say nothing about its topic (kept out of titles).
 _TITLE_FILLER = STOP_WORDS | frozenset(
-    """great awesome cool good amazing nice glad love lovely shared share image photo picture pic
-    really sure thing things time make made going keep take taking last lots feel feeling
-    think know want need right well little pretty totally super definitely always never every
-    tell told said says look looks looking sounds sound happy fun hope hear""".split()
+    """great awesome cool good amazing nice glad love lovely shared share image photo picture
+    pic really sure thing things time make made going keep take taking last lots feel
+    feeling think know want need right well little pretty totally super definitely always
+    never every tell told said says look looks looking sounds sound happy fun hope hear""".split()
 )
 
 

@@ -70,9 +70,7 @@ class Scope(BaseModel):
         )
 
     @classmethod
-    def of(
-        cls, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
-    ) -> Scope:
+    def of(cls, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None) -> Scope:
         """Build a scope from keyword ids; raises :class:`ScopeError` when none is given."""
         check_scope_ids(user_id, group_id, agent_id)  # before pydantic, which would wrap the error
         return cls(user_id=user_id, group_id=group_id, agent_id=agent_id)

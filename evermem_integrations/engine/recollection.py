@@ -43,11 +43,18 @@ class RecollectionConfig(BaseModel):
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     superseded_penalty: float = Field(default=0.5, ge=0, le=1, description="score factor for superseded facts")
     top_scenes: int = Field(default=3, ge=1, description="scenes pooled by scene-guided selection")
-    pooled_weight: float = Field(default=0.5, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell")
-    sibling_weight: float = Field(default=0.6, ge=0, le=1, description="score share of a hit fact given to the other facts of its message")
-    episode_weight: float = Field(default=0.5, ge=0, description="weight of the episode-level match added to a unit's score")
-    top_episodes: int = Field(default=10, ge=1, description="episodes ranked for the episode prior")
-    episode_pool: bool = Field(default=False, description="also pool unranked facts of the top episodes")
+    pooled_weight: float = Field(
+        default=0.3, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell"
+    )
+    sibling_weight: float = Field(
+        default=0.3, ge=0, le=1, description="score share of a hit fact given to the other facts of its message"
+    )
+    episode_weight: float = Field(
+        default=1.0, ge=0, description="weight of the episode-level match added to a unit's score"
+    )
+    top_episodes: int = Field(default=5, ge=1, description="episodes ranked for the episode prior")
+    episode_pool: bool = Field(default=True, description="also pool unranked facts of the top episodes")
+    subject_boost: float = Field(default=0.3, ge=0, description="score bonus for units about a person the query names")
     default_token_budget: int = Field(default=2000, ge=50)
 
 
@@ -62,7 +69,7 @@ class QueryPlanner(Protocol):
     """What agentic retrieval asks of an LLM."""
 
     def check(self, query: str, context: str) -> Sufficiency:
-        """Does ``context`` hold what ``query`` needs?"""
+        """Judge whether ``context`` holds what ``query`` needs."""
         ...
 
     def rewrite(self, query: str, context: str, missing: str) -> list[str]:
@@ -150,8 +157,9 @@ class Recollector:
         parsed = parse_filters(filters)
         moment = current_time or datetime.now(UTC)
         queries = [query]
-        scores = self._rank(query, scope, method, kinds)
-        result = self._assemble(query, scope, method, scores, budget, parsed, moment, limit, queries, rounds=1)
+        cache: dict[str, Unit] = {}
+        scores = self._rank(query, scope, method, kinds, cache)
+        result = self._assemble(query, scope, method, scores, budget, parsed, moment, limit, queries, cache, rounds=1)
         if method != "agentic":
             return result
         if self.planner is None:
@@ -163,13 +171,22 @@ class Recollector:
         queries.extend(rewrites)
         rankings = [sorted(scores, key=scores.__getitem__, reverse=True)]
         for rewrite in rewrites:
-            extra = self._rank(rewrite, scope, "hybrid", kinds)
+            extra = self._rank(rewrite, scope, "hybrid", kinds, cache)
             rankings.append(sorted(extra, key=extra.__getitem__, reverse=True))
         fused = rrf(rankings, self.config.rrf_k)
-        return self._assemble(query, scope, method, fused, budget, parsed, moment, limit, queries, rounds=2)
+        return self._assemble(query, scope, method, fused, budget, parsed, moment, limit, queries, cache, rounds=2)
 
     # -- ranking -----------------------------------------------------------------------------
-    def _rank(self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str]) -> dict[str, float]:
+    def _units(self, scope: str, ids: Sequence[str], cache: dict[str, Unit]) -> dict[str, Unit]:
+        """Units by id, read once per search."""
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            cache.update(self.records.units(scope, missing))
+        return {i: cache[i] for i in ids if i in cache}
+
+    def _rank(
+        self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str], cache: dict[str, Unit]
+    ) -> dict[str, float]:
         n = self.config.candidates
         lexical = [] if method == "vector" else [i for i, _ in self.records.bm25(scope, query, kinds, n)]
         if method == "keyword":
@@ -180,13 +197,21 @@ class Recollector:
             return rrf([dense], self.config.rrf_k)
         fused = rrf([lexical, dense], self.config.rrf_k)
         if self.config.episode_weight > 0:
-            fused = self._episode_prior(query, vector, scope, fused, kinds)
+            fused = self._episode_prior(query, vector, scope, fused, kinds, cache)
+        if self.config.subject_boost > 0:
+            fused = self._subject_prior(query, scope, fused, cache)
         if method == "scene":
-            fused = self._scene_guided(scope, fused, kinds)
+            fused = self._scene_guided(scope, fused, kinds, cache)
         return fused
 
     def _episode_prior(
-        self, query: str, vector: np.ndarray, scope: str, scores: dict[str, float], kinds: Sequence[str]
+        self,
+        query: str,
+        vector: np.ndarray,
+        scope: str,
+        scores: dict[str, float],
+        kinds: Sequence[str],
+        cache: dict[str, Unit],
     ) -> dict[str, float]:
         """Boost units of the MemCells whose whole episode matches the query.
 
@@ -199,18 +224,39 @@ class Recollector:
         episode_scores = rrf([lexical, dense], self.config.rrf_k)
         cell_prior = {unit_id.removesuffix(":episode"): score for unit_id, score in episode_scores.items()}
         boosted = dict(scores)
-        for unit in self.records.units(scope, list(scores)).values():
+        for unit in self._units(scope, list(scores), cache).values():
             if unit.cell_id in cell_prior:
                 boosted[unit.id] += self.config.episode_weight * cell_prior[unit.cell_id]
         if self.config.episode_pool:
             for unit in self.records.units_of_cells(scope, list(cell_prior), [k for k in kinds if k == "fact"]):
+                cache.setdefault(unit.id, unit)
                 if unit.id not in boosted:
-                    boosted[unit.id] = self.config.episode_weight * cell_prior[unit.cell_id or ""] * self.config.pooled_weight
+                    boosted[unit.id] = (
+                        self.config.episode_weight * cell_prior[unit.cell_id or ""] * self.config.pooled_weight
+                    )
         return boosted
 
-    def _scene_guided(self, scope: str, scores: dict[str, float], kinds: Sequence[str]) -> dict[str, float]:
+    def _subject_prior(
+        self, query: str, scope: str, scores: dict[str, float], cache: dict[str, Unit]
+    ) -> dict[str, float]:
+        """Favour what the people a question names said or did themselves ("Mel" names Melanie)."""
+        query_words = {w for w in words(query) if len(w) >= 3}
+        named = {
+            person
+            for person in self.records.subjects(scope)
+            if any(part.lower().startswith(w) for part in person.split() for w in query_words)
+        }
+        if not named:
+            return scores
+        factor = 1.0 + self.config.subject_boost
+        units = self._units(scope, list(scores), cache)
+        return {i: s * factor if i in units and units[i].data.get("subject") in named else s for i, s in scores.items()}
+
+    def _scene_guided(
+        self, scope: str, scores: dict[str, float], kinds: Sequence[str], cache: dict[str, Unit]
+    ) -> dict[str, float]:
         """Score scenes by their best MemCell, then pool the top scenes' MemCells."""
-        units = self.records.units(scope, list(scores))
+        units = self._units(scope, list(scores), cache)
         cell_scores: dict[str, float] = defaultdict(float)
         scene_scores: dict[str, float] = defaultdict(float)
         for unit_id, unit in units.items():
@@ -240,10 +286,12 @@ class Recollector:
         moment: datetime,
         limit: int | None,
         queries: list[str],
+        cache: dict[str, Unit],
         rounds: int,
     ) -> SearchResult:
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
-        units = self.records.units(scope, ranked)
+        # No line costs less than ~6 tokens, so ranks beyond budget / 6 could never be packed.
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // 6 + (limit or 0)]
+        units = self._units(scope, ranked, cache)
         items: list[SearchItem] = []
         seen_text: set[str] = set()
         for unit_id in ranked:
@@ -259,26 +307,35 @@ class Recollector:
             seen_text.add(key)
             items.append(item)
         items.sort(key=lambda i: i.score, reverse=True)
-        items = self._with_message_siblings(scope, items, moment)
+        items = self._with_message_siblings(scope, items, moment, budget // 25)
         selected, context, tokens = pack(items, budget)
         if limit is not None:
             selected = selected[:limit]
         return SearchResult(
-            query=query, method=method, items=selected, context=context, context_tokens=tokens, rounds=rounds, queries=queries
+            query=query,
+            method=method,
+            items=selected,
+            context=context,
+            context_tokens=tokens,
+            rounds=rounds,
+            queries=queries,
         )
 
-    def _with_message_siblings(self, scope: str, items: list[SearchItem], moment: datetime) -> list[SearchItem]:
+    def _with_message_siblings(
+        self, scope: str, items: list[SearchItem], moment: datetime, top: int
+    ) -> list[SearchItem]:
         """Follow each fact with the other facts said in the same message.
 
         A fact is one sentence; read alone it often loses what the rest of the message said
         about it ("It was so powerful."), so the reader gets the message's statements together.
         """
-        cells = list({i.cell_id for i in items if i.kind == "fact" and i.cell_id})
+        # Only the best hits can bring their siblings into the budget (~25 tokens a line).
+        messages = list(
+            {i.source_message_ids[0] for i in items[:top] if i.kind == "fact" and len(i.source_message_ids) == 1}
+        )
         by_message: dict[str, list[Unit]] = defaultdict(list)
-        for unit in self.records.units_of_cells(scope, cells, ["fact"]):
-            sources = unit.data.get("source_message_ids") or []
-            if len(sources) == 1:
-                by_message[sources[0]].append(unit)
+        for unit in self.records.facts_of_messages(scope, messages):
+            by_message[unit.data["source_message_ids"][0]].append(unit)
         ordered: list[SearchItem] = []
         placed: set[str] = set()
         for item in items:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from evermem_integrations.engine.models import (
     ConversationMeta,
@@ -71,10 +72,11 @@ CREATE INDEX IF NOT EXISTS profile_key ON profile (scope, subject, attribute, st
 CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
-    ts REAL, text TEXT NOT NULL, data TEXT NOT NULL
+    ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
+CREATE INDEX IF NOT EXISTS units_message ON units (scope, message_id, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
     body, scope_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -83,7 +85,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
 
 def scope_token(scope: str) -> str:
     """The FTS5 token standing for a scope key (keys contain characters FTS5 splits on)."""
-    return "s" + hashlib.sha1(scope.encode()).hexdigest()[:20]
+    return "s" + hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
 def _ts(moment: datetime | None) -> float | None:
@@ -173,7 +175,9 @@ class RecordStore:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        rows = self._rows(f"SELECT data FROM messages WHERE scope = ? AND id IN ({marks}) ORDER BY ts, seq", [scope, *ids])
+        rows = self._rows(
+            f"SELECT data FROM messages WHERE scope = ? AND id IN ({marks}) ORDER BY ts, seq", [scope, *ids]
+        )
         return [Message.model_validate_json(r["data"]) for r in rows]
 
     def count_messages(self, scope: str) -> int:
@@ -182,7 +186,9 @@ class RecordStore:
 
     def count_buffered(self, scope: str) -> int:
         """Messages waiting in the scope's buffer."""
-        return int(self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ? AND cell_id IS NULL", [scope])[0]["n"])
+        return int(
+            self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ? AND cell_id IS NULL", [scope])[0]["n"]
+        )
 
     def all_messages(self, scope: str) -> list[Message]:
         """Every stored message of a scope in order (for export)."""
@@ -196,7 +202,14 @@ class RecordStore:
             stored = cell.model_copy(update={"facts": [], "foresight": []})
             conn.execute(
                 "INSERT OR REPLACE INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (cell.id, cell.scope, _ts(cell.start_time), _ts(cell.end_time), cell.scene_id, stored.model_dump_json()),
+                (
+                    cell.id,
+                    cell.scope,
+                    _ts(cell.start_time),
+                    _ts(cell.end_time),
+                    cell.scene_id,
+                    stored.model_dump_json(),
+                ),
             )
             self._save_facts(conn, cell.scope, cell.facts)
             conn.executemany(
@@ -257,6 +270,10 @@ class RecordStore:
         )
         return [Fact.model_validate_json(r["data"]) for r in rows]
 
+    def subjects(self, scope: str) -> list[str]:
+        """Everyone facts have been recorded about in a scope."""
+        return [r["subject"] for r in self._rows("SELECT DISTINCT subject FROM facts WHERE scope = ?", [scope])]
+
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
         """MemCells of a scope in time order, facts and foresight attached."""
         sql, params = "SELECT data FROM cells WHERE scope = ?", [scope]
@@ -273,7 +290,9 @@ class RecordStore:
             return cells
         by_id = {c.id: c for c in cells}
         marks = ",".join("?" * len(by_id))
-        for row in self._rows(f"SELECT data FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [scope, *by_id]):
+        for row in self._rows(
+            f"SELECT data FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [scope, *by_id]
+        ):
             fact = Fact.model_validate_json(row["data"])
             by_id[fact.cell_id].facts.append(fact)
         for row in self._rows(
@@ -288,8 +307,13 @@ class RecordStore:
         with self.transaction() as conn:
             row = conn.execute("SELECT data FROM cells WHERE id = ? AND scope = ?", (cell_id, scope)).fetchone()
             cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": scene_id})
-            conn.execute("UPDATE cells SET scene_id = ?, data = ? WHERE id = ?", (scene_id, cell.model_dump_json(), cell_id))
-            conn.execute("UPDATE units SET data = json_set(data, '$.scene_id', ?) WHERE scope = ? AND cell_id = ?", (scene_id, scope, cell_id))
+            conn.execute(
+                "UPDATE cells SET scene_id = ?, data = ? WHERE id = ?", (scene_id, cell.model_dump_json(), cell_id)
+            )
+            conn.execute(
+                "UPDATE units SET data = json_set(data, '$.scene_id', ?) WHERE scope = ? AND cell_id = ?",
+                (scene_id, scope, cell_id),
+            )
 
     def foresight(self, scope: str) -> list[Foresight]:
         """All foresight of a scope, by start."""
@@ -363,9 +387,19 @@ class RecordStore:
         with self.transaction() as conn:
             for unit in units:
                 self._remove_unit_rows(conn, "id = ?", (unit.id,))
+                sources = unit.data.get("source_message_ids") or []
                 rowid = conn.execute(
-                    "INSERT INTO units (id, scope, kind, cell_id, ts, text, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (unit.id, unit.scope, unit.kind, unit.cell_id, _ts(unit.timestamp), unit.text, json.dumps(unit.data, default=str)),
+                    "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        unit.id,
+                        unit.scope,
+                        unit.kind,
+                        unit.cell_id,
+                        _ts(unit.timestamp),
+                        unit.text,
+                        sources[0] if len(sources) == 1 else None,
+                        json.dumps(unit.data, default=str),
+                    ),
                 ).lastrowid
                 conn.execute(
                     "INSERT INTO units_fts (rowid, body, scope_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
@@ -374,8 +408,8 @@ class RecordStore:
 
     @staticmethod
     def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
-        conn.execute(f"DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE {where})", params)  # noqa: S608
-        conn.execute(f"DELETE FROM units WHERE {where}", params)  # noqa: S608
+        conn.execute(f"DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE {where})", params)
+        conn.execute(f"DELETE FROM units WHERE {where}", params)
 
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
         """Drop units (and their BM25 entries) by id."""
@@ -405,9 +439,16 @@ class RecordStore:
         )
         return [_unit(r) for r in rows]
 
-    def units_of_kind(self, scope: str, kind: str) -> list[Unit]:
-        """All units of one kind in a scope (used for small pools such as profile entries)."""
-        return [_unit(r) for r in self._rows("SELECT * FROM units WHERE scope = ? AND kind = ? ORDER BY ts", [scope, kind])]
+    def facts_of_messages(self, scope: str, message_ids: Sequence[str]) -> list[Unit]:
+        """Fact units said in exactly one of the given messages, in time order."""
+        if not message_ids:
+            return []
+        marks = ",".join("?" * len(message_ids))
+        rows = self._rows(
+            f"SELECT * FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact' ORDER BY ts",
+            [scope, *message_ids],
+        )
+        return [_unit(r) for r in rows]
 
     def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
@@ -443,14 +484,14 @@ class RecordStore:
         with self.transaction() as conn:
             self._remove_unit_rows(conn, "scope = ?", (scope,))
             for table in ("messages", "cells", "facts", "foresight", "scenes", "profile", "meta"):
-                conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))  # noqa: S608 (fixed names)
+                conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
         """``(table, scope)`` of the record with this id (in ``scope`` if given), if any."""
         where = "id = ?" + ("" if scope is None else " AND scope = ?")
         params = [memory_id] + ([] if scope is None else [scope])
         for table in ("cells", "facts", "foresight", "profile", "scenes", "messages"):
-            rows = self._rows(f"SELECT scope FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
+            rows = self._rows(f"SELECT scope FROM {table} WHERE {where} LIMIT 1", params)
             if rows:
                 return table, rows[0]["scope"]
         return None
@@ -459,7 +500,7 @@ class RecordStore:
         """Delete a MemCell with its facts, foresight and source messages; leave its scene."""
         with self.transaction() as conn:
             for table in ("facts", "foresight"):
-                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell.id))  # noqa: S608
+                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell.id))
             conn.execute("DELETE FROM messages WHERE scope = ? AND cell_id = ?", (scope, cell.id))
             conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell.id))
             for scene, centroid in self.scenes(scope):
@@ -473,19 +514,26 @@ class RecordStore:
     def clear_scene(self, scope: str, scene_id: str) -> None:
         """Detach MemCells from a deleted scene."""
         with self.transaction() as conn:
-            for row in conn.execute("SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (scope, scene_id)).fetchall():
+            for row in conn.execute(
+                "SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (scope, scene_id)
+            ).fetchall():
                 cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": None})
-                conn.execute("UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (cell.model_dump_json(), row["id"]))
-            conn.execute("UPDATE units SET data = json_remove(data, '$.scene_id') WHERE scope = ? AND json_extract(data, '$.scene_id') = ?", (scope, scene_id))
+                conn.execute(
+                    "UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (cell.model_dump_json(), row["id"])
+                )
+            conn.execute(
+                "UPDATE units SET data = json_remove(data, '$.scene_id') WHERE scope = ? AND json_extract(data, '$.scene_id') = ?",
+                (scope, scene_id),
+            )
 
     def delete_record(self, table: str, scope: str, memory_id: str) -> None:
         """Delete one record row (callers handle what hangs off it)."""
         with self.transaction() as conn:
-            conn.execute(f"DELETE FROM {table} WHERE scope = ? AND id = ?", (scope, memory_id))  # noqa: S608
+            conn.execute(f"DELETE FROM {table} WHERE scope = ? AND id = ?", (scope, memory_id))
 
     def count(self, table: str, scope: str) -> int:
         """Rows of ``table`` in ``scope``."""
-        return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])  # noqa: S608
+        return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
 
 
 def _unit(row: sqlite3.Row) -> Unit:
@@ -496,5 +544,5 @@ def _unit(row: sqlite3.Row) -> Unit:
         text=row["text"],
         cell_id=row["cell_id"],
         timestamp=None if row["ts"] is None else datetime.fromtimestamp(row["ts"], tz=UTC),
-        data=json.loads(row["data"]),
+        data=orjson.loads(row["data"]),
     )

@@ -57,13 +57,12 @@ def is_small_talk(message: Message) -> bool:
 class OfflineBoundaryDetector:
     """Time gaps, hard caps and embedding topic shifts; deterministic and LLM-free."""
 
-    def __init__(self, embed: "EmbedFunction", config: SegmentationConfig | None = None) -> None:
+    def __init__(self, embed: EmbedFunction, config: SegmentationConfig | None = None) -> None:
         self.embed = embed
         self.config = config or SegmentationConfig()
 
     def cuts(self, messages: Sequence[Message], *, final: bool) -> list[int]:
         """See :class:`BoundaryDetector`."""
-        config = self.config
         if len(messages) < 2:
             return []
         hard = self._time_cuts(messages)
@@ -123,4 +122,6 @@ class OfflineBoundaryDetector:
 class EmbedFunction(Protocol):
     """``texts -> normalised vectors``."""
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``."""
+        ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from dateutil import parser as dateutil_parser
 from dateutil.relativedelta import relativedelta
@@ -28,6 +29,7 @@ def parse_timestamp(value: object) -> datetime:
 
     Raises:
         InvalidTimestampError: the value is in none of the accepted forms.
+
     """
     if isinstance(value, datetime):
         moment = value
@@ -84,6 +86,7 @@ def _parse_text_timestamp(text: str) -> datetime:
         ) from exc
 
 
+@lru_cache(maxsize=8192)
 def format_day(moment: datetime | date) -> str:
     """Render a day the way people (and LoCoMo answers) write it: '7 May 2023'."""
     return f"{moment.day} {moment.strftime('%B %Y')}"
@@ -213,11 +216,13 @@ _NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "a few": 3,
 }  # fmt: skip
-_COUNT_RE = re.compile(rf"^(?:in )?({_NUMBER.replace(chr(92) + ' ', ' ')}) ({_UNITS})(?: (ago|before|earlier|later|from now))?$")
+_COUNT_RE = re.compile(
+    rf"^(?:in )?({_NUMBER.replace(chr(92) + ' ', ' ')}) ({_UNITS})(?: (ago|before|earlier|later|from now))?$"
+)
 
 
 def _parse_relative(expression: str, reference: datetime) -> datetime | None:
-    """The day a relative expression points at, by calendar arithmetic (dateutil)."""
+    """Find the day a relative expression points at, by calendar arithmetic (dateutil)."""
     if expression in ("yesterday", "tomorrow"):
         return reference + timedelta(days=-1 if expression == "yesterday" else 1)
     words = expression.split()

@@ -21,6 +21,7 @@ def _encoding() -> tiktoken.Encoding:
     return tiktoken.get_encoding(ENCODING_NAME)
 
 
+@lru_cache(maxsize=65536)  # memory lines are counted again by every search that packs them
 def count_tokens(text: str) -> int:
     """Number of cl100k_base tokens in ``text``."""
     return len(_encoding().encode_ordinary(text))

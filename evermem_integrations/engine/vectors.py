@@ -1,12 +1,17 @@
 """The vector index: Chroma, embedded (a local folder) or a server (``chroma run``).
 
-Only ids, vectors and the two partition fields live in Chroma; texts and records live in
-the record store. We always pass our own embeddings, so Chroma's default embedding
-function (which downloads a model on first use) is never called.
+Each scope gets its own Chroma collections, one for episode narratives and one for
+everything else (facts, buffered messages, foresight, profile entries). A tenant is thus
+a physical partition, and the common query needs no metadata filter (a ``where`` filter
+costs Chroma about 9 ms a query, more than the search itself). Only ids, vectors and the
+kind live in Chroma; texts and records live in the record store. We always pass our own
+embeddings, so Chroma's default embedding function (which downloads a model on first use)
+is never called.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +20,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from evermem_integrations.errors import ConfigurationError
+
+EPISODE_KINDS = frozenset({"episode"})
+ITEM_KINDS = frozenset({"fact", "raw", "foresight", "profile"})
 
 
 class VectorIndex(Protocol):
@@ -28,8 +36,8 @@ class VectorIndex(Protocol):
         """Nearest units of ``scope`` as ``(id, cosine similarity)``, best first."""
         ...
 
-    def delete(self, ids: Sequence[str]) -> None:
-        """Remove vectors by id."""
+    def delete(self, scope: str, ids: Sequence[str]) -> None:
+        """Remove vectors of a scope by id."""
         ...
 
     def delete_scope(self, scope: str) -> None:
@@ -41,14 +49,12 @@ class VectorIndex(Protocol):
         ...
 
 
-def chroma_client(path: str | Path | None = None, url: str | None = None, client: Any = None) -> Any:
-    """Build the Chroma client for an embedded folder, a server URL, or pass one through."""
+def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
+    """Build a Chroma client for an embedded folder, a server URL, or in memory."""
     import chromadb
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
-    if client is not None:
-        return client
     if url is not None:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -65,47 +71,89 @@ def chroma_client(path: str | Path | None = None, url: str | None = None, client
 
 
 class ChromaVectorIndex:
-    """A :class:`VectorIndex` over one Chroma collection with cosine distance."""
+    """A :class:`VectorIndex` with two cosine collections per scope."""
 
-    def __init__(self, client: Any, collection_name: str = "evermem_units") -> None:
+    def __init__(self, client: Any, prefix: str = "evermem") -> None:
         self.client = client
-        self.collection = client.get_or_create_collection(
-            collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-        )
+        self.prefix = prefix
+        self._collections: dict[str, Any] = {}
         self._batch = int(client.get_max_batch_size())
+
+    def _name(self, scope: str, group: str) -> str:
+        return f"{self.prefix}-{hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]}-{group}"
+
+    def _collection(self, scope: str, group: str, *, create: bool) -> Any | None:
+        name = self._name(scope, group)
+        if name not in self._collections:
+            if create:
+                self._collections[name] = self.client.get_or_create_collection(
+                    name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"scope": scope},
+                )
+            else:
+                try:
+                    self._collections[name] = self.client.get_collection(name, embedding_function=None)
+                except Exception:  # chromadb raises NotFoundError (or ValueError on older servers)
+                    return None
+        return self._collections[name]
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, scope: str, kinds: Sequence[str]) -> None:
         """Upsert (not add) so that re-running an ingestion is idempotent."""
-        for start in range(0, len(ids), self._batch):
-            stop = start + self._batch
-            self.collection.upsert(
-                ids=list(ids[start:stop]),
-                embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
-                metadatas=[{"scope": scope, "kind": kind} for kind in kinds[start:stop]],
-            )
+        for group in ("episodes", "items"):
+            rows = [n for n, kind in enumerate(kinds) if (kind in EPISODE_KINDS) == (group == "episodes")]
+            if not rows:
+                continue
+            collection = self._collection(scope, group, create=True)
+            for start in range(0, len(rows), self._batch):
+                chunk = rows[start : start + self._batch]
+                collection.upsert(
+                    ids=[ids[n] for n in chunk],
+                    embeddings=np.asarray(vectors, dtype=np.float32)[chunk],
+                    metadatas=[{"kind": kinds[n]} for n in chunk],
+                )
 
     def query(self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """Filtered nearest-neighbour search inside one scope."""
-        where: dict[str, Any] = {"scope": scope}
-        if kinds:
-            where = {"$and": [{"scope": scope}, {"kind": {"$in": list(kinds)}}]}
-        result = self.collection.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-            n_results=limit,
-            where=where,
-            include=["distances"],
-        )
-        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        """Nearest neighbours inside one scope; a ``where`` filter only for a subset of kinds."""
+        wanted = set(kinds) or (EPISODE_KINDS | ITEM_KINDS)
+        found: list[tuple[str, float]] = []
+        for group, group_kinds in (("episodes", EPISODE_KINDS), ("items", ITEM_KINDS)):
+            selected = wanted & group_kinds
+            collection = self._collection(scope, group, create=False) if selected else None
+            if collection is None:
+                continue
+            where = None if selected == group_kinds else {"kind": {"$in": sorted(selected)}}
+            result = collection.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
+                n_results=limit,
+                where=where,
+                include=["distances"],
+            )
+            found += [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        return sorted(found, key=lambda pair: pair[1], reverse=True)[:limit]
 
-    def delete(self, ids: Sequence[str]) -> None:
-        """Delete in batches (Chroma caps a request's size)."""
-        for start in range(0, len(ids), self._batch):
-            self.collection.delete(ids=list(ids[start : start + self._batch]))
+    def delete(self, scope: str, ids: Sequence[str]) -> None:
+        """Delete in batches (Chroma caps a request's size) from both collections."""
+        for group in ("episodes", "items"):
+            collection = self._collection(scope, group, create=False)
+            for start in range(0, len(ids), self._batch):
+                if collection is not None:
+                    collection.delete(ids=list(ids[start : start + self._batch]))
 
     def delete_scope(self, scope: str) -> None:
-        """Delete by the scope field, which catches vectors the record store lost track of."""
-        self.collection.delete(where={"scope": scope})
+        """Drop the scope's collections."""
+        for group in ("episodes", "items"):
+            name = self._name(scope, group)
+            self._collections.pop(name, None)
+            if self._collection(scope, group, create=False) is not None:
+                self._collections.pop(name, None)
+                self.client.delete_collection(name)
 
     def drop(self) -> None:
-        """Delete the collection."""
-        self.client.delete_collection(self.collection.name)
+        """Delete every collection of this index."""
+        for collection in self.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(f"{self.prefix}-"):
+                self.client.delete_collection(name)
+        self._collections.clear()

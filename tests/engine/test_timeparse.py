@@ -26,7 +26,7 @@ def test_accepted_timestamp_forms_agree(value: object) -> None:
 
 @pytest.mark.parametrize("value", ["", "hello there", None, True, [2023], "99 Foo 12345678"])
 def test_bad_timestamps_raise_typed_error(value: object) -> None:
-    with pytest.raises(InvalidTimestampError, match="ISO 8601|not a time|not supported|empty|cannot read"):
+    with pytest.raises(InvalidTimestampError, match=r"ISO 8601|not a time|not supported|empty|cannot read"):
         parse_timestamp(value)
 
 
