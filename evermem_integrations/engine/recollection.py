@@ -39,12 +39,12 @@ FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
 class RecollectionConfig(BaseModel):
     """Retrieval settings."""
 
-    candidates: int = Field(default=60, ge=1, description="units taken from each ranker before fusion")
-    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
+    candidates: int = Field(default=80, ge=1, description="units taken from each ranker before fusion")
+    rrf_k: int = Field(default=30, ge=1, description="reciprocal rank fusion constant")
     superseded_penalty: float = Field(default=0.5, ge=0, le=1, description="score factor for superseded facts")
     top_scenes: int = Field(default=3, ge=1, description="scenes pooled by scene-guided selection")
     pooled_weight: float = Field(
-        default=0.3, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell"
+        default=0.5, ge=0, le=1, description="pooled (not directly hit) units score at this share of their cell"
     )
     sibling_weight: float = Field(
         default=0.3, ge=0, le=1, description="score share of a hit fact given to the other facts of its message"
@@ -52,9 +52,9 @@ class RecollectionConfig(BaseModel):
     episode_weight: float = Field(
         default=1.0, ge=0, description="weight of the episode-level match added to a unit's score"
     )
-    top_episodes: int = Field(default=5, ge=1, description="episodes ranked for the episode prior")
+    top_episodes: int = Field(default=3, ge=1, description="episodes ranked for the episode prior")
     episode_pool: bool = Field(default=True, description="also pool unranked facts of the top episodes")
-    subject_boost: float = Field(default=0.3, ge=0, description="score bonus for units about a person the query names")
+    subject_boost: float = Field(default=0.6, ge=0, description="score bonus for units about a person the query names")
     default_token_budget: int = Field(default=2000, ge=50)
 
 
