@@ -641,30 +641,15 @@ def cell_units(cell: MemCell) -> list[Unit]:
             data={"source_message_ids": cell.source_message_ids, "subject": None, "title": cell.title},
         )
     ]
-    units += [
-        Unit(
-            id=f.id,
-            scope=cell.scope,
-            kind="fact",
-            text=f.text,
-            cell_id=cell.id,
-            timestamp=f.timestamp,
-            data=f.model_dump(mode="json"),
+
+    def record_unit(kind: str, record: Fact | Foresight, timestamp: datetime) -> Unit:
+        data = record.model_dump(mode="json")
+        return Unit(
+            id=record.id, scope=cell.scope, kind=kind, text=record.text, cell_id=cell.id, timestamp=timestamp, data=data
         )
-        for f in cell.facts
-    ]
-    units += [
-        Unit(
-            id=f.id,
-            scope=cell.scope,
-            kind="foresight",
-            text=f.text,
-            cell_id=cell.id,
-            timestamp=f.start,
-            data=f.model_dump(mode="json"),
-        )
-        for f in cell.foresight
-    ]
+
+    units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
+    units += [record_unit("foresight", f, f.start) for f in cell.foresight]
     return units
 
 

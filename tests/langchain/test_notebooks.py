@@ -7,7 +7,6 @@ OpenAI-compatible endpoint, to check its switch to a real model and what reached
 import asyncio
 import json
 import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import ClassVar
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tests.notebooks import outputs, write_kernelspec
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["langchain_agent_memory.ipynb", "langchain_lcel_retriever.ipynb"]
@@ -58,10 +59,7 @@ def executed(tmp_path_factory) -> dict:
     that points at sys.executable, so nothing but this venv is needed (no user kernelspec).
     """
     jupyter = tmp_path_factory.mktemp("jupyter")
-    spec_dir = jupyter / "kernels" / KERNEL
-    spec_dir.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec_dir / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
+    write_kernelspec(jupyter, KERNEL)
 
     offline_env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
@@ -91,14 +89,6 @@ def executed(tmp_path_factory) -> dict:
         finally:
             server.shutdown()
     return notebooks
-
-
-def outputs(nb) -> str:
-    texts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            texts.append(out.get("text", "") or "".join(out.get("data", {}).get("text/plain", "")))
-    return "\n".join(texts)
 
 
 @pytest.mark.slow

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tests.notebooks import outputs, write_kernelspec
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "cookbook" / "llamaindex_chat_memory.ipynb"
@@ -18,23 +18,12 @@ KERNEL = "evermem-llamaindex-test"
 @pytest.fixture
 def kernel_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A kernelspec pointing at sys.executable, found first (works where only the venv exists)."""
-    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL
-    spec_dir.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec_dir / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
+    write_kernelspec(tmp_path / "jupyter", KERNEL)
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     # Offline run: the notebook switches to a real model only when these are set.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     return KERNEL
-
-
-def outputs(nb: nbformat.NotebookNode) -> str:
-    texts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            texts.append(out.get("text", "") or "".join(out.get("data", {}).get("text/plain", "")))
-    return "\n".join(texts)
 
 
 @pytest.mark.slow
