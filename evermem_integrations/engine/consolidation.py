@@ -47,9 +47,8 @@ class SceneClusterer:
     def assign(self, cell: MemCell, vector: np.ndarray) -> MemScene:
         """Put ``cell`` into the best scene (or a new one); persists both."""
         best: tuple[float, MemScene, np.ndarray] | None = None
-        for scene, centroid in self.records.scenes(cell.scope):
-            if cell.start_time - scene.end_time > self.config.max_gap:
-                continue
+        # Only scenes active within max_gap can be joined; the index on last_ts finds them.
+        for scene, centroid in self.records.scenes(cell.scope, active_since=cell.start_time - self.config.max_gap):
             similarity = float(vector @ centroid / (np.linalg.norm(centroid) + 1e-9))
             if best is None or similarity > best[0]:
                 best = (similarity, scene, centroid)

@@ -321,9 +321,15 @@ class RecordStore:
         return [Foresight.model_validate_json(r["data"]) for r in rows]
 
     # -- scenes ---------------------------------------------------------------------------------
-    def scenes(self, scope: str) -> list[tuple[MemScene, np.ndarray]]:
-        """Scenes of a scope with their centroids, most recently active first."""
-        rows = self._rows("SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [scope])
+    def scenes(self, scope: str, active_since: datetime | None = None) -> list[tuple[MemScene, np.ndarray]]:
+        """Scenes of a scope with their centroids, most recently active first.
+
+        ``active_since`` keeps only scenes whose last MemCell ended at or after that moment.
+        """
+        since = float("-inf") if active_since is None else active_since.timestamp()
+        rows = self._rows(
+            "SELECT data, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC", [scope, since]
+        )
         return [(MemScene.model_validate_json(r["data"]), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
 
     def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
@@ -423,7 +429,8 @@ class RecordStore:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            for row in self._rows(f"SELECT * FROM units WHERE scope = ? AND id IN ({marks})", [scope, *chunk]):
+            # "+scope" keeps SQLite on the primary key: a large scope makes the scope index a full scan.
+            for row in self._rows(f"SELECT * FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]):
                 found[row["id"]] = _unit(row)
         return found
 
@@ -434,7 +441,7 @@ class RecordStore:
         marks = ",".join("?" * len(cell_ids))
         kind_marks = ",".join("?" * len(kinds))
         rows = self._rows(
-            f"SELECT * FROM units WHERE scope = ? AND cell_id IN ({marks}) AND kind IN ({kind_marks}) ORDER BY ts",
+            f"SELECT * FROM units WHERE scope = ? AND cell_id IN ({marks}) AND +kind IN ({kind_marks}) ORDER BY ts",
             [scope, *cell_ids, *kinds],
         )
         return [_unit(r) for r in rows]
