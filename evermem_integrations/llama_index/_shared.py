@@ -14,10 +14,9 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
-from evermem_integrations.engine.models import SearchResult
+from evermem_integrations.engine.models import SearchResult, check_scope_ids
 from evermem_integrations.engine.recollection import pack
 from evermem_integrations.engine.tokens import count_tokens
-from evermem_integrations.errors import ScopeError
 
 DEFAULT_STORE_ROLES: tuple[str, ...] = ("user", "assistant")
 """Roles kept in long-term memory: tool results and system prompts are not the user's history."""
@@ -33,17 +32,8 @@ _REACT_ANSWER = re.compile(r"^\s*Thought:.*?\bAnswer:\s*(?P<answer>.+)$", re.DOT
 
 
 def scope_ids(user_id: str | None, group_id: str | None, agent_id: str | None) -> dict[str, str]:
-    """Return the scope keyword arguments for the engine; raise ``ScopeError`` when none is given.
-
-    Checked here rather than by ``Scope.of``, which wraps its ``ScopeError`` in pydantic's
-    ``ValidationError``.
-    """
-    ids = {"user_id": user_id, "group_id": group_id, "agent_id": agent_id}
-    for name, value in ids.items():
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ScopeError(f"{name} must be a non-empty string, got {value!r}")
-    if all(value is None for value in ids.values()):
-        raise ScopeError("no scope given: pass user_id=, group_id= or agent_id= (long-term memory is kept per scope)")
+    """Return the scope keyword arguments for the engine; raise ``ScopeError`` when none is given."""
+    check_scope_ids(user_id, group_id, agent_id)
     return {
         name: value
         for name, value in (("user_id", user_id), ("group_id", group_id), ("agent_id", agent_id))
