@@ -1,0 +1,365 @@
+"""``evermem bench``: the LoCoMo, LongMemEval and scale benchmarks from the command line.
+
+``bench_app`` is a typer app mounted under ``evermem bench`` by the main CLI; it also runs on
+its own (``python -m evermem_integrations.bench.cli locomo ...``). Each command writes a JSON
+report, a Markdown table and PNG plots into ``--out`` and shows a progress bar while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from evermem_integrations.bench.baselines import BASELINES
+from evermem_integrations.bench.corpus import BenchConversation
+from evermem_integrations.bench.qa import QAConfig, QAEvaluator
+from evermem_integrations.bench.report import latency_plot, scale_markdown, write_json, write_retrieval_report
+from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
+from evermem_integrations.bench.scale import ScalePoint, run_scale
+from evermem_integrations.engine.embeddings import StaticEmbedder
+from evermem_integrations.errors import ConfigurationError
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Benchmarks: retrieval and QA on LoCoMo / LongMemEval against baselines, and store scale.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+BudgetsOption = Annotated[str, typer.Option("--budgets", help="comma-separated context budgets in tokens")]
+MethodsOption = Annotated[str, typer.Option("--methods", help=f"EverMem search methods ({', '.join(EVERMEM_METHODS)})")]
+BaselinesOption = Annotated[
+    str, typer.Option("--baselines", help=f"baselines ({', '.join(BASELINES)}); empty for none")
+]
+OutOption = Annotated[Path, typer.Option("--out", help="folder for the JSON report, Markdown table and plots")]
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="keep EverMem's store here (default: a temporary folder)")
+]
+AnswerModel = Annotated[str | None, typer.Option("--answer-model", help="run the QA benchmark: model that answers")]
+JudgeModel = Annotated[str | None, typer.Option("--judge-model", help="model that judges (default: the answer model)")]
+BaseUrl = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint (default: OpenAI)")]
+ApiKey = Annotated[
+    str | None, typer.Option("--api-key", help="API key (default: $OPENAI_API_KEY)", envvar="OPENAI_API_KEY")
+]
+JudgeRuns = Annotated[int, typer.Option("--judge-runs", min=1, help="judge runs per question (protocol: 3)")]
+QABudget = Annotated[
+    int | None, typer.Option("--qa-budget", help="budget whose contexts QA answers from (default: <= 2000)")
+]
+
+
+def parse_list(value: str, what: str) -> list[str]:
+    """Comma-separated names, order kept, blanks dropped."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def parse_ints(value: str, what: str) -> list[int]:
+    """Comma-separated positive integers (``10000`` or ``10_000`` or ``10k``)."""
+    numbers = []
+    for part in parse_list(value, what):
+        text = part.lower().replace("_", "")
+        factor = 1_000_000 if text.endswith("m") else 1_000 if text.endswith("k") else 1
+        try:
+            number = int(float(text.rstrip("km")) * factor)
+        except ValueError:
+            raise ValueError(f"{what}: {part!r} is not a number (give e.g. 500,1000,2000)") from None
+        if number <= 0:
+            raise ValueError(f"{what}: {part!r} must be positive")
+        numbers.append(number)
+    if not numbers:
+        raise ValueError(f"{what}: give at least one number")
+    return numbers
+
+
+def _check_names(names: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ConfigurationError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}")
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    argv[0] = Path(argv[0]).name
+    return shlex.join(argv)
+
+
+@contextmanager
+def _progress(total: int, description: str) -> Iterator[Any]:
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+
+        def hook(text: str, advance: int) -> None:
+            progress.update(task, description=text, advance=advance)
+
+        yield hook
+
+
+def _qa_evaluator(
+    answer_model: str | None, judge_model: str | None, base_url: str | None, api_key: str | None, runs: int
+) -> QAEvaluator | None:
+    if answer_model is None:
+        if judge_model is not None:
+            raise ConfigurationError("--judge-model needs --answer-model (the QA benchmark answers, then judges)")
+        return None
+    return QAEvaluator(QAConfig(answer_model, judge_model or answer_model, base_url, api_key, judge_runs=runs))
+
+
+def run_retrieval_command(
+    benchmark: str,
+    conversations: list[BenchConversation],
+    *,
+    data: Path,
+    budgets: str,
+    methods: str,
+    baselines: str,
+    out: Path,
+    store: Path | None,
+    qa: QAEvaluator | None,
+    qa_budget: int | None,
+) -> dict[str, Path]:
+    """Run a retrieval (+QA) benchmark, write its reports, print the Markdown table."""
+    budget_list = parse_ints(budgets, "--budgets")
+    method_list = parse_list(methods, "--methods")
+    baseline_list = parse_list(baselines, "--baselines")
+    _check_names(method_list, EVERMEM_METHODS, "method")
+    _check_names(baseline_list, BASELINES, "baseline")
+    if not method_list and not baseline_list:
+        raise ConfigurationError("nothing to measure: give --methods and/or --baselines")
+    questions = sum(len(c.questions) for c in conversations)
+    if questions == 0:
+        raise ConfigurationError(f"no questions to ask in {data} (check --conversations and the filters)")
+    embedder = StaticEmbedder()
+    started = time.perf_counter()
+    with _progress(questions, f"{benchmark}: {questions} questions") as hook:
+        result = run_retrieval(
+            conversations,
+            budgets=budget_list,
+            methods=method_list,
+            baselines=baseline_list,
+            embedder=embedder,
+            store_path=store,
+            qa=qa,
+            qa_budget=qa_budget,
+            progress=hook,
+        )
+    meta: dict[str, Any] = {
+        "benchmark": benchmark,
+        "data": str(data),
+        "conversations": [c.id for c in conversations] if len(conversations) <= 50 else len(conversations),
+        "messages": sum(len(c.messages) for c in conversations),
+        "embedder": embedder.name,
+        "methods": method_list,
+        "baselines": baseline_list,
+        "command": _command_line(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if qa is not None:
+        meta["qa_settings"] = {
+            "answer_model": qa.config.answer_model,
+            "judge_model": qa.config.judge_model,
+            "base_url": qa.config.base_url,
+            "judge_runs": qa.config.judge_runs,
+            "budget": result.qa_budget,
+        }
+    report = summarize(result, budgets=budget_list, meta=meta)
+    paths = write_retrieval_report(report, out, benchmark)
+    scores = out / f"{benchmark}_scores.jsonl"
+    scores.write_text("".join(json.dumps(row) + "\n" for row in score_rows(result)), encoding="utf-8")
+    paths["scores"] = scores
+    if result.qa:
+        answers = out / f"{benchmark}_qa_answers.jsonl"
+        answers.write_text("".join(json.dumps(vars(r)) + "\n" for r in result.qa), encoding="utf-8")
+        paths["qa_answers"] = answers
+    typer.echo(paths["markdown"].read_text(encoding="utf-8"))
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())} in {meta['seconds']} s")
+    return paths
+
+
+@bench_app.command("locomo")
+def locomo(
+    data: Annotated[
+        Path, typer.Option("--data", exists=True, dir_okay=False, help="LoCoMo JSON (locomo10.json or a subset)")
+    ],
+    conversations: Annotated[
+        str, typer.Option("--conversations", help="comma-separated sample ids (default: all)")
+    ] = "",
+    budgets: BudgetsOption = "500,1000,2000,4000",
+    methods: MethodsOption = "hybrid,scene",
+    baselines: BaselinesOption = ",".join(BASELINES),
+    limit_questions: Annotated[
+        int | None, typer.Option("--limit-questions", min=1, help="ask at most N questions per conversation")
+    ] = None,
+    sessions: Annotated[
+        int | None, typer.Option("--sessions", min=1, help="keep the first N sessions (and the questions they answer)")
+    ] = None,
+    out: OutOption = Path("bench-results"),
+    store: StoreOption = None,
+    answer_model: AnswerModel = None,
+    judge_model: JudgeModel = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    judge_runs: JudgeRuns = 3,
+    qa_budget: QABudget = None,
+) -> None:
+    """Retrieval recall (and, with --answer-model, LLM-judged QA) on LoCoMo categories 1-4."""
+    from evermem_integrations.bench.locomo import locomo_conversations
+
+    qa = _qa_evaluator(answer_model, judge_model, base_url, api_key, judge_runs)
+    loaded = locomo_conversations(
+        data, parse_list(conversations, "--conversations") or None, limit_questions=limit_questions, sessions=sessions
+    )
+    run_retrieval_command(
+        "locomo",
+        loaded,
+        data=data,
+        budgets=budgets,
+        methods=methods,
+        baselines=baselines,
+        out=out,
+        store=store,
+        qa=qa,
+        qa_budget=qa_budget,
+    )
+
+
+@bench_app.command("longmemeval")
+def longmemeval(
+    data: Annotated[
+        Path, typer.Option("--data", exists=True, dir_okay=False, help="LongMemEval JSON (e.g. longmemeval_s.json)")
+    ],
+    question_types: Annotated[
+        str, typer.Option("--question-types", help="comma-separated question_type values (default: all)")
+    ] = "",
+    include_abstention: Annotated[bool, typer.Option("--include-abstention", help="also ask _abs questions")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="ask at most N questions")] = None,
+    budgets: BudgetsOption = "500,1000,2000,4000",
+    methods: MethodsOption = "hybrid,scene",
+    baselines: BaselinesOption = ",".join(BASELINES),
+    out: OutOption = Path("bench-results"),
+    store: StoreOption = None,
+    answer_model: AnswerModel = None,
+    judge_model: JudgeModel = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    judge_runs: JudgeRuns = 3,
+    qa_budget: QABudget = None,
+) -> None:
+    """Retrieval recall (and optional QA) on LongMemEval; each question has its own haystack."""
+    from evermem_integrations.bench.longmemeval import longmemeval_conversations
+
+    qa = _qa_evaluator(answer_model, judge_model, base_url, api_key, judge_runs)
+    loaded = longmemeval_conversations(
+        data,
+        question_types=parse_list(question_types, "--question-types") or None,
+        include_abstention=include_abstention,
+        limit=limit,
+    )
+    run_retrieval_command(
+        "longmemeval",
+        loaded,
+        data=data,
+        budgets=budgets,
+        methods=methods,
+        baselines=baselines,
+        out=out,
+        store=store,
+        qa=qa,
+        qa_budget=qa_budget,
+    )
+
+
+@bench_app.command("scale")
+def scale(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="store sizes in messages, cumulative (e.g. 10000,100000,1000000)")
+    ] = "10000,100000,1000000",
+    queries: Annotated[int, typer.Option("--queries", min=1, help="searches timed at each size")] = 50,
+    per_conversation: Annotated[
+        int, typer.Option("--per-conversation", min=2, help="messages per synthetic conversation")
+    ] = 200,
+    budget: Annotated[int, typer.Option("--budget", min=50, help="search token budget")] = 2000,
+    method: Annotated[str, typer.Option("--method", help="search method timed")] = "hybrid",
+    out: OutOption = Path("bench-results"),
+    store: StoreOption = None,
+) -> None:
+    """Search latency, ingestion rate, memory and disk as one store grows (synthetic data)."""
+    size_list = sorted(set(parse_ints(sizes, "--sizes")))
+    _check_names([method], [m for m in EVERMEM_METHODS if m != "agentic"], "method")
+    embedder = StaticEmbedder()
+    started = time.perf_counter()
+
+    def report_point(point: ScalePoint) -> None:
+        console.print(
+            f"{point.messages:,} messages: point took {point.seconds:,.0f} s; ingest {point.ingest_messages_per_s:,.0f} msg/s, "
+            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, RSS {point.rss_mb:,.0f} MB, "
+            f"disk {point.disk_mb:,.1f} MB"
+        )
+
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("scale", total=size_list[-1])
+
+        def hook(text: str, done: int, total: int) -> None:
+            progress.update(task, description=f"growing to {text}", completed=done)
+
+        points = run_scale(
+            size_list,
+            queries=queries,
+            per_conversation=per_conversation,
+            token_budget=budget,
+            method=method,
+            embedder=embedder,
+            store_path=store,
+            progress=hook,
+            on_point=report_point,
+        )
+    report: dict[str, Any] = {
+        "benchmark": "scale",
+        "method": method,
+        "embedder": embedder.name,
+        "budget": budget,
+        "queries": queries,
+        "command": _command_line(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "points": [vars(p) for p in points],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = out / "scale.md"
+    markdown.write_text(scale_markdown(report), encoding="utf-8")
+    paths = [
+        write_json(report, out / "scale.json"),
+        markdown,
+        latency_plot(report["points"], out / "scale_latency.png"),
+    ]
+    typer.echo(markdown.read_text(encoding="utf-8"))
+    console.print(f"wrote {', '.join(str(p) for p in paths)} in {report['seconds']} s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    bench_app()

@@ -1,0 +1,209 @@
+"""Writing benchmark reports: a JSON file, a Markdown table and PNG plots.
+
+* ``<name>.json``: the whole summary (every number the tables and plots show);
+* ``<name>.md``: recall per system and budget, tokens, latency, ingestion rate, the
+  per-category breakdown at one budget, and QA accuracy when it ran;
+* ``<name>_recall.png``: evidence and answer recall against the token budget, one curve per
+  system; ``scale_latency.png``: search latency against store size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def write_json(report: Mapping[str, Any], path: Path) -> Path:
+    """The report as indented JSON (NaN written as null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def retrieval_markdown(report: Mapping[str, Any], category_budget: int | None = None) -> str:
+    """Markdown tables of a retrieval report (and of its QA part when present)."""
+    budgets: list[int] = list(report["budgets"])
+    results: Mapping[str, Any] = report["results"]
+    lines = [
+        f"## {report.get('benchmark', 'retrieval')} retrieval benchmark",
+        "",
+        f"{report.get('questions', '?')} questions, embedder `{report.get('embedder', '?')}`. "
+        "Cells: evidence recall / answer recall (%), mean context tokens in brackets.",
+        "",
+        "| system | " + " | ".join(f"{b} tokens" for b in budgets) + " | p50 ms | p95 ms | ingest msg/s |",
+        "|---|" + "---|" * len(budgets) + "---|---|---|",
+    ]
+    for system, row in results.items():
+        cells = []
+        for budget in budgets:
+            cell = row["budgets"][str(budget)]
+            cells.append(
+                f"{_pct(cell['evidence_recall'])} / {_pct(cell['answer_recall'])} ({_num(cell['context_tokens'], 0)})"
+            )
+        ingestion = report.get("ingestion", {}).get("evermem" if system.startswith("evermem-") else system, {})
+        lines.append(
+            f"| {system} | "
+            + " | ".join(cells)
+            + f" | {_num(row['latency_p50_ms'])} | {_num(row['latency_p95_ms'])} | {_num(ingestion.get('messages_per_s'), 0)} |"
+        )
+    budget = category_budget if category_budget in budgets else max([b for b in budgets if b <= 2000] or budgets[:1])
+    categories = sorted({c for row in results.values() for c in row["budgets"][str(budget)]["by_category"]})
+    if categories:
+        lines += [
+            "",
+            f"Per category at {budget} tokens (evidence / answer recall, %):",
+            "",
+            "| system | " + " | ".join(categories) + " |",
+            "|---|" + "---|" * len(categories),
+        ]
+        for system, row in results.items():
+            by_category = row["budgets"][str(budget)]["by_category"]
+            cells = [
+                f"{_pct(by_category[c]['evidence_recall'])} / {_pct(by_category[c]['answer_recall'])}"
+                if c in by_category
+                else "–"
+                for c in categories
+            ]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    if report.get("qa"):
+        lines += ["", qa_markdown(report["qa"], report.get("qa_settings", {}))]
+    return "\n".join(lines) + "\n"
+
+
+def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """The QA accuracy table (LLM judge, mean ± std over judge runs)."""
+    categories = sorted({c for row in qa.values() for c in row["by_category"]})
+    header = (
+        f"QA (answer model `{settings.get('answer_model', '?')}`, judge `{settings.get('judge_model', '?')}`, "
+        f"{settings.get('judge_runs', 3)} judge runs, budget {settings.get('budget', '?')} tokens): accuracy %, mean ± std"
+    )
+    lines = [
+        header,
+        "",
+        "| system | overall | " + " | ".join(categories) + " | context tokens/q | answer prompt tokens/q |",
+        "|---|---|" + "---|" * len(categories) + "---|---|",
+    ]
+    for system, row in qa.items():
+        cells = [
+            f"{_pct(row['by_category'][c]['accuracy_mean'])}" if c in row["by_category"] else "–" for c in categories
+        ]
+        lines.append(
+            f"| {system} | {_pct(row['accuracy_mean'])} ± {_pct(row['accuracy_std'])} | "
+            + " | ".join(cells)
+            + f" | {_num(row['context_tokens_per_question'], 0)} | {_num(row['answer_prompt_tokens_per_question'], 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
+    """Evidence and answer recall against the token budget, one curve per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets: list[int] = list(report["budgets"])
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for axis, metric, title in (
+        (axes[0], "evidence_recall", "Evidence recall"),
+        (axes[1], "answer_recall", "Answer recall"),
+    ):
+        for system, row in report["results"].items():
+            values = [row["budgets"][str(b)][metric] for b in budgets]
+            values = [math.nan if v is None else 100 * v for v in values]
+            style = "--" if system == "full-context" else "-"
+            label = system
+            if system == "full-context":
+                label += f" (~{row['budgets'][str(budgets[0])]['context_tokens'] or 0:,.0f} tokens)"
+            axis.plot(budgets, values, style, marker="o", label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(budgets, [str(b) for b in budgets])
+        axis.set_xlabel("context budget (tokens)")
+        axis.set_title(title)
+        axis.set_ylim(0, 100)
+        axis.grid(True, alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[1].legend(fontsize=8, loc="lower right")
+    figure.suptitle(f"{report.get('benchmark', '')}: recall against token budget")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def scale_markdown(report: Mapping[str, Any]) -> str:
+    """The scale benchmark's table."""
+    lines = [
+        "## Scale benchmark",
+        "",
+        f"{report.get('method', 'hybrid')} search over one scope, embedder `{report.get('embedder', '?')}`.",
+        "",
+        "| messages | facts | memcells | ingest msg/s | search p50 ms | search p95 ms | RSS MB | disk MB | point took s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for point in report["points"]:
+        lines.append(
+            f"| {point['messages']:,} | {point['facts']:,} | {point['memcells']:,} | {_num(point['ingest_messages_per_s'], 0)} "
+            f"| {_num(point['search_p50_ms'])} | {_num(point['search_p95_ms'])} | {_num(point['rss_mb'], 0)} "
+            f"| {_num(point['disk_mb'], 1)} | {_num(point['seconds'], 0)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def latency_plot(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Search latency (p50, p95) against store size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [p["messages"] for p in points]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(sizes, [p["search_p50_ms"] for p in points], marker="o", label="p50")
+    axis.plot(sizes, [p["search_p95_ms"] for p in points], marker="o", label="p95")
+    if len(sizes) > 1:
+        axis.set_xscale("log")
+    axis.set_xlabel("messages in the store")
+    axis.set_ylabel("search latency (ms)")
+    axis.set_title("Latency against store size")
+    axis.grid(True, alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def write_retrieval_report(report: Mapping[str, Any], out: Path, name: str) -> dict[str, Path]:
+    """All three outputs of a retrieval run into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = out / f"{name}.md"
+    markdown.write_text(retrieval_markdown(report), encoding="utf-8")
+    return {
+        "json": write_json(report, out / f"{name}.json"),
+        "markdown": markdown,
+        "plot": recall_plot(report, out / f"{name}_recall.png"),
+    }

@@ -1,0 +1,120 @@
+"""The LongMemEval loader on the hand-written tiny file, and a benchmark run on it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evermem_integrations.bench.cli import bench_app
+from evermem_integrations.bench.longmemeval import longmemeval_conversations
+from evermem_integrations.datasets import load_longmemeval
+
+
+def test_loader_reads_questions_sessions_and_dates(tiny_path: Path) -> None:
+    questions = load_longmemeval(tiny_path)
+    assert [q.question_id for q in questions] == ["tiny_ssu_1", "tiny_ms_1", "tiny_tr_1", "tiny_ku_1", "tiny_ssu_2_abs"]
+    first = questions[0]
+    assert first.question_date == datetime(2023, 5, 20, 11, 0, tzinfo=UTC)
+    assert first.haystack_dates[0] == datetime(2023, 1, 15, 9, 30, tzinfo=UTC)
+    assert first.answer == "a border collie"
+    assert [q.is_abstention for q in questions] == [False, False, False, False, True]
+    assert questions[1].evidence_ids() == ["sess_cello:0", "sess_ukulele:0", "sess_ukulele:2"]
+    assert questions[4].evidence_ids() == []
+
+
+def test_messages_are_time_ordered_with_session_turn_ids(tiny_path: Path) -> None:
+    question = load_longmemeval(tiny_path)[0]
+    messages = question.messages()
+    assert [m.timestamp for m in messages] == sorted(m.timestamp for m in messages)
+    dog = next(m for m in messages if m.id == "sess_dog:0")
+    assert dog.sender == "user"
+    assert dog.role == "user"
+    assert dog.timestamp == datetime(2023, 4, 2, 10, 15, tzinfo=UTC)
+    assert dog.metadata["has_answer"] is True
+    assert dog.metadata["session_id"] == "sess_dog"
+    assert next(m for m in messages if m.id == "sess_dog:1").timestamp == datetime(2023, 4, 2, 10, 15, 30, tzinfo=UTC)
+
+
+def test_loader_filters(tiny_path: Path) -> None:
+    assert [q.question_id for q in load_longmemeval(tiny_path, question_types=["single-session-user"])] == [
+        "tiny_ssu_1",
+        "tiny_ssu_2_abs",
+    ]
+    assert len(load_longmemeval(tiny_path, include_abstention=False)) == 4
+    assert len(load_longmemeval(tiny_path, limit=2)) == 2
+
+
+def test_loader_names_the_bad_item(tmp_path: Path, tiny_path: Path) -> None:
+    data = json.loads(tiny_path.read_text())
+    data[1]["haystack_dates"] = data[1]["haystack_dates"][:-1]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"item 1 .*same length"):
+        load_longmemeval(bad)
+    bad.write_text(json.dumps({"question_id": "x"}))
+    with pytest.raises(ValueError, match="expected a JSON list"):
+        load_longmemeval(bad)
+
+
+def test_bench_conversations_one_per_question(tiny_path: Path) -> None:
+    conversations = longmemeval_conversations(tiny_path, include_abstention=True)
+    assert [c.id for c in conversations] == [q.question_id for q in load_longmemeval(tiny_path)]
+    abstention = conversations[-1].questions[0]
+    assert abstention.category == "single-session-user-abstention"
+    assert abstention.evidence == []
+    ku = conversations[3]
+    assert ku.questions[0].evidence == ["sess_job:0"]
+    assert ku.questions[0].current_time == datetime(2023, 5, 20, 11, 0, tzinfo=UTC)
+    assert (
+        ku.turns[0].line
+        == "[15 January 2023] user: Work at Brightwater Bank has been stressful, the audit season is brutal."
+    )
+
+
+def test_longmemeval_benchmark_runs_on_the_tiny_file(tiny_path: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        bench_app,
+        [
+            "longmemeval",
+            "--data",
+            str(tiny_path),
+            "--budgets",
+            "100,400",
+            "--methods",
+            "hybrid",
+            "--baselines",
+            "full,bm25",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "longmemeval.json").read_text())
+    assert report["questions"] == 4
+    assert report["conversations"] == ["tiny_ssu_1", "tiny_ms_1", "tiny_tr_1", "tiny_ku_1"]
+    full = report["results"]["full-context"]["budgets"]["100"]
+    assert full["evidence_recall"] == 1.0
+    # answer words are matched exactly: "repaint" (gold) is not "repainted" (said), so 1/2 there
+    assert full["answer_recall"] == pytest.approx((1 + 1 + 0.5 + 1) / 4)
+    assert set(full["by_category"]) == {
+        "single-session-user",
+        "multi-session",
+        "temporal-reasoning",
+        "knowledge-update",
+    }
+    for system in ("evermem-hybrid", "bm25-turns"):
+        for budget in ("100", "400"):
+            cell = report["results"][system]["budgets"][budget]
+            assert 0 <= cell["evidence_recall"] <= 1
+            assert cell["context_tokens"] <= int(budget)
+    bm25 = report["results"]["bm25-turns"]["budgets"]
+    assert full["evidence_recall"] >= bm25["400"]["evidence_recall"] >= bm25["100"]["evidence_recall"] > 0
+    assert report["ingestion"]["evermem"]["messages"] == sum(
+        len(q.messages()) for q in load_longmemeval(tiny_path, include_abstention=False)
+    )
+    assert (tmp_path / "longmemeval_recall.png").stat().st_size > 1000
+    assert "| evermem-hybrid |" in (tmp_path / "longmemeval.md").read_text()
