@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import vcr
-from vcr.cassette import Cassette
 from vcr.request import Request
 
 from evermem_integrations.engine.llm import LLMConfig
+from tests import cassettes
+from tests.cassettes import REPLAY_BASE_URL, recorder
 
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD_MODE = os.environ.get("EVERMEM_LLM_RECORD", "none")
-REPLAY_BASE_URL = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there, vcr does
 REPLAY_MODEL = "gpt-4.1-mini"
 
 authored_only = pytest.mark.skipif(
@@ -50,31 +49,12 @@ def _same_schema(r1: Request, r2: Request) -> None:
     assert schema_name(r1) == schema_name(r2), f"{schema_name(r1)} != {schema_name(r2)}"
 
 
-def _drop_server_headers(response: dict[str, Any]) -> dict[str, Any]:
-    # Organisation, project and cookies identify the recording account: never commit them.
-    for name in list(response.get("headers", {})):
-        if name.lower().startswith(("openai-", "set-cookie", "x-request-id", "cf-")):
-            response["headers"].pop(name)
-    return response
-
-
-RECORDER = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode=RECORD_MODE,
-    match_on=("method", "path", "llm_schema"),
-    filter_headers=["authorization", "openai-organization", "openai-project", "cookie"],
-    before_record_response=_drop_server_headers,
-    decode_compressed_response=True,
-)
-RECORDER.register_matcher("llm_schema", _same_schema)
+RECORDER = recorder(CASSETTES, RECORD_MODE, _same_schema)
 
 
 @dataclass
-class Replay:
+class Replay(cassettes.Replay):
     """A cassette in use, and the JSON bodies of the requests the code sent through it."""
-
-    cassette: Cassette
-    sent: list[dict[str, Any]] = field(default_factory=list)
 
     def sent_for(self, schema: str) -> list[dict[str, Any]]:
         """Bodies of the requests that asked for ``schema``."""
@@ -86,28 +66,9 @@ class Replay:
         return next(m["content"] for m in body["messages"] if m["role"] == "user")
 
 
-@contextmanager
-def replay(name: str) -> Iterator[Replay]:
+def replay(name: str) -> AbstractContextManager[Replay]:
     """Use cassette ``name``; capture every request sent; require all interactions played."""
-    with RECORDER.use_cassette(f"{name}.yaml") as cassette:
-        used = Replay(cassette)
-        play, append = cassette.play_response, cassette.append
-
-        def spy_play(request: Request) -> Any:
-            used.sent.append(json.loads(request.body))
-            return play(request)
-
-        def spy_append(request: Request, response: Any) -> None:
-            used.sent.append(json.loads(request.body))
-            append(request, response)
-
-        cassette.play_response = spy_play  # type: ignore[method-assign]
-        cassette.append = spy_append  # type: ignore[method-assign]
-        yield used
-        if RECORD_MODE == "none":
-            assert cassette.all_played, (
-                f"cassette {name}: {len(cassette.data) - cassette.play_count} interaction(s) never requested"
-            )
+    return cassettes.replaying(RECORDER, name, RECORD_MODE, Replay)
 
 
 @pytest.fixture
