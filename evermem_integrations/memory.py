@@ -55,6 +55,7 @@ from evermem_integrations.engine.recollection import (
 )
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
+from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
 from evermem_integrations.errors import (
     ConfigurationError,
@@ -460,7 +461,7 @@ class EverMem:
         scope = Scope.of(user_id, group_id, agent_id).key
         count = self.records.count
         return ScopeStats(
-            messages=self.records.count_messages(scope),
+            messages=count("messages", scope),
             buffered=self.records.count_buffered(scope),
             memcells=count("cells", scope),
             facts=count("facts", scope),
@@ -702,8 +703,6 @@ def _reason(error: Mapping[str, Any]) -> str:
 
 
 def _moment(value: datetime | str | int | float | None) -> datetime:
-    from evermem_integrations.engine.timeparse import parse_timestamp
-
     return datetime.now(UTC) if value is None else parse_timestamp(value)
 
 

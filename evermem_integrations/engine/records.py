@@ -170,20 +170,6 @@ class RecordStore:
         rows = self._rows("SELECT data FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq", [scope])
         return [Message.model_validate_json(r["data"]) for r in rows]
 
-    def messages(self, scope: str, ids: Sequence[str]) -> list[Message]:
-        """Stored messages by id."""
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = self._rows(
-            f"SELECT data FROM messages WHERE scope = ? AND id IN ({marks}) ORDER BY ts, seq", [scope, *ids]
-        )
-        return [Message.model_validate_json(r["data"]) for r in rows]
-
-    def count_messages(self, scope: str) -> int:
-        """All messages stored in a scope (buffered and cut)."""
-        return int(self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ?", [scope])[0]["n"])
-
     def count_buffered(self, scope: str) -> int:
         """Messages waiting in the scope's buffer."""
         return int(
@@ -249,18 +235,10 @@ class RecordStore:
         marks = ",".join("?" * len(ids))
         return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE scope = ? AND id IN ({marks})", [scope, *ids])}
 
-    def facts(self, scope: str, *, cell_id: str | None = None, ids: Sequence[str] | None = None) -> list[Fact]:
-        """Facts of a scope, optionally of one cell or by id."""
-        sql, params = "SELECT data FROM facts WHERE scope = ?", [scope]
-        if cell_id is not None:
-            sql += " AND cell_id = ?"
-            params.append(cell_id)
-        if ids is not None:
-            if not ids:
-                return []
-            sql += f" AND id IN ({','.join('?' * len(ids))})"
-            params.extend(ids)
-        return [Fact.model_validate_json(r["data"]) for r in self._rows(sql + " ORDER BY ts", params)]
+    def facts(self, scope: str) -> list[Fact]:
+        """Facts of a scope in time order."""
+        rows = self._rows("SELECT data FROM facts WHERE scope = ? ORDER BY ts", [scope])
+        return [Fact.model_validate_json(r["data"]) for r in rows]
 
     def current_keyed_facts(self, scope: str, subject: str, attribute: str) -> list[Fact]:
         """Facts about ``subject``'s ``attribute`` that nothing has superseded yet."""
@@ -481,10 +459,6 @@ class RecordStore:
             "UNION SELECT scope FROM meta UNION SELECT scope FROM units"
         )
         return sorted(r["scope"] for r in rows)
-
-    def unit_ids(self, scope: str) -> list[str]:
-        """Ids of every unit in a scope (what the vector index holds for it)."""
-        return [r["id"] for r in self._rows("SELECT id FROM units WHERE scope = ?", [scope])]
 
     def delete_scope(self, scope: str) -> None:
         """Remove everything stored for ``scope``."""

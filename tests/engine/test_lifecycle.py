@@ -162,8 +162,8 @@ def test_delete_cascades_without_residue(tmp_path: Path) -> None:
     mem.set_conversation_meta(user_id="ana", scene="assistant", tags=["vip"])
     assert mem.delete(user_id="ana") == 1
     assert mem.stats(user_id="ana").model_dump() == dict.fromkeys(mem.stats(user_id="ana").model_dump(), 0)
-    assert mem.records.unit_ids("scope-does-not-matter") == []
-    assert mem.records.unit_ids("user=ana") == []
+    assert mem.records.count("units", "scope-does-not-matter") == 0
+    assert mem.records.count("units", "user=ana") == 0
     names = [c if isinstance(c, str) else c.name for c in mem.vectors.client.list_collections()]  # type: ignore[attr-defined]
     assert mem.vectors._name("user=ana", "items") not in names  # type: ignore[attr-defined]
     assert mem.vectors._name("user=bo", "items") in names  # type: ignore[attr-defined]
