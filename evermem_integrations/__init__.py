@@ -24,6 +24,7 @@ from evermem_integrations.errors import (
     LLMUnavailableError,
     NotFoundError,
     ScopeError,
+    StoreVersionError,
 )
 from evermem_integrations.memory import AddResult, EverMem, ScopeStats
 
@@ -54,4 +55,5 @@ __all__ = [
     "SearchItem",
     "SearchResult",
     "StaticEmbedder",
+    "StoreVersionError",
 ]

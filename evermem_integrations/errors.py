@@ -39,6 +39,10 @@ class ConfigurationError(EverMemError, ValueError):
     """The engine was configured inconsistently (e.g. both ``path`` and ``client``)."""
 
 
+class StoreVersionError(EverMemError):
+    """The store on disk was written by a version of this package with another layout."""
+
+
 class ExtractionError(EverMemError):
     """The LLM backend returned output that failed validation after all retries."""
 

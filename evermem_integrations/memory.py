@@ -158,6 +158,7 @@ class EverMem:
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         """Release the SQLite connection (Chroma persists on write); drop an in-memory store."""
+        self.recollector.close()
         self.records.close()
         if self._ephemeral:
             self.vectors.drop()
@@ -556,7 +557,8 @@ class EverMem:
         if table == "cells":
             cell = self.records.cells(scope, [memory_id])[0]
             doomed_units += [
-                u.id for u in self.records.units_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])
+                unit_id
+                for unit_id, _ in self.records.unit_ids_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])
             ]
             self.records.delete_cell(scope, cell)
         elif table == "messages":

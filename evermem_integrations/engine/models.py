@@ -22,6 +22,12 @@ MemoryKind = Literal["episode", "fact", "foresight", "profile", "raw"]
 SearchMethod = Literal["keyword", "vector", "hybrid", "scene", "agentic"]
 ConversationScene = Literal["assistant", "group_chat"]
 
+# Episode narratives are indexed apart from everything else: a search ranks either the items
+# or the episodes, and keeping them apart spares every common query a kind filter.
+EPISODE_KINDS: frozenset[str] = frozenset({"episode"})
+ITEM_KINDS: frozenset[str] = frozenset({"fact", "raw", "foresight", "profile"})
+KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (("episodes", EPISODE_KINDS), ("items", ITEM_KINDS))
+
 
 def stable_id(*parts: object, prefix: str = "") -> str:
     """A short deterministic id, so re-adding the same content is a no-op."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ from evermem_integrations.errors import InvalidFilterError, LLMUnavailableError
 
 DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "raw", "foresight", "profile")
 FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
+MIN_LINE_TOKENS = 6
+"""No rendered line ("- " + a few words + newline) costs fewer tokens."""
 
 
 class RecollectionConfig(BaseModel):
@@ -138,6 +141,11 @@ class Recollector:
         self.embedder = embedder
         self.config = config or RecollectionConfig()
         self.planner = planner
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="evermem-search")
+
+    def close(self) -> None:
+        """Stop the lookup threads."""
+        self._pool.shutdown(wait=True)
 
     def search(
         self,
@@ -187,27 +195,45 @@ class Recollector:
     def _rank(
         self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str], cache: dict[str, Unit]
     ) -> dict[str, float]:
-        n = self.config.candidates
-        lexical = [] if method == "vector" else [i for i, _ in self.records.bm25(scope, query, kinds, n)]
-        if method == "keyword":
-            return rrf([lexical], self.config.rrf_k)
-        vector = self.embedder.embed([query])[0]
-        dense = [i for i, _ in self.vectors.query(vector, scope, kinds, n)] if np.any(vector) else []
-        if method == "vector":
-            return rrf([dense], self.config.rrf_k)
-        fused = rrf([lexical, dense], self.config.rrf_k)
+        rankings = self._lookups(query, scope, method, kinds)
+        if method in ("keyword", "vector"):
+            return rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
+        fused = rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         if self.config.episode_weight > 0:
-            fused = self._episode_prior(query, vector, scope, fused, kinds, cache)
+            episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
+            fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), scope, fused, kinds, cache)
         if self.config.subject_boost > 0:
             fused = self._subject_prior(query, scope, fused, cache)
         if method == "scene":
             fused = self._scene_guided(scope, fused, kinds, cache)
         return fused
 
+    def _lookups(self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str]) -> dict[str, list[str]]:
+        """The index rankings a method needs, looked up at once.
+
+        SQLite and Chroma release the GIL while they search, so the lexical and the vector
+        lookups (of the items, and of the episodes for the episode prior) overlap in threads.
+        """
+        n, top_episodes = self.config.candidates, self.config.top_episodes
+        with_episodes = method not in ("keyword", "vector") and self.config.episode_weight > 0
+        jobs: dict[str, Future[list[tuple[str, float]]]] = {}
+        if method != "vector":
+            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, query, kinds, n)
+            if with_episodes:
+                jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, query, ["episode"], top_episodes)
+        if method != "keyword":
+            vector = self.embedder.embed([query])[0]
+            if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
+                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n)
+                if with_episodes:
+                    jobs["episodes_dense"] = self._pool.submit(
+                        self.vectors.query, vector, scope, ["episode"], top_episodes
+                    )
+        return {name: [unit_id for unit_id, _ in job.result()] for name, job in jobs.items()}
+
     def _episode_prior(
         self,
-        query: str,
-        vector: np.ndarray,
+        episode_scores: Mapping[str, float],
         scope: str,
         scores: dict[str, float],
         kinds: Sequence[str],
@@ -218,22 +244,17 @@ class Recollector:
         A multi-part question is often answered by several facts of one episode, none of which
         matches well alone; ranking episodes too lets those facts rise together.
         """
-        n = self.config.top_episodes
-        lexical = [i for i, _ in self.records.bm25(scope, query, ["episode"], n)]
-        dense = [i for i, _ in self.vectors.query(vector, scope, ["episode"], n)] if np.any(vector) else []
-        episode_scores = rrf([lexical, dense], self.config.rrf_k)
         cell_prior = {unit_id.removesuffix(":episode"): score for unit_id, score in episode_scores.items()}
         boosted = dict(scores)
         for unit in self._units(scope, list(scores), cache).values():
             if unit.cell_id in cell_prior:
                 boosted[unit.id] += self.config.episode_weight * cell_prior[unit.cell_id]
         if self.config.episode_pool:
-            for unit in self.records.units_of_cells(scope, list(cell_prior), [k for k in kinds if k == "fact"]):
-                cache.setdefault(unit.id, unit)
-                if unit.id not in boosted:
-                    boosted[unit.id] = (
-                        self.config.episode_weight * cell_prior[unit.cell_id or ""] * self.config.pooled_weight
-                    )
+            for unit_id, cell_id in self.records.unit_ids_of_cells(
+                scope, list(cell_prior), [k for k in kinds if k == "fact"]
+            ):
+                if unit_id not in boosted:
+                    boosted[unit_id] = self.config.episode_weight * cell_prior[cell_id] * self.config.pooled_weight
         return boosted
 
     def _subject_prior(
@@ -269,9 +290,12 @@ class Recollector:
         top_scenes = sorted(scene_scores, key=scene_scores.__getitem__, reverse=True)[: self.config.top_scenes]
         top_cells = sorted(cell_scores, key=cell_scores.__getitem__, reverse=True)[: self.config.top_scenes * 2]
         pooled = dict(scores)
-        for unit in self.records.units_of_cells(scope, top_cells, [k for k in kinds if k != "raw"]):
-            if unit.id not in pooled and unit.data.get("scene_id") in top_scenes:
-                pooled[unit.id] = cell_scores[unit.cell_id or ""] * self.config.pooled_weight
+        members = self.records.unit_ids_of_cells(scope, top_cells, [k for k in kinds if k != "raw"])
+        member_units = self._units(scope, [unit_id for unit_id, _ in members], cache)
+        for unit_id, cell_id in members:
+            unit = member_units.get(unit_id)
+            if unit is not None and unit_id not in pooled and unit.data.get("scene_id") in top_scenes:
+                pooled[unit_id] = cell_scores[cell_id] * self.config.pooled_weight
         return pooled
 
     # -- selection and packing ------------------------------------------------------------------
@@ -289,11 +313,14 @@ class Recollector:
         cache: dict[str, Unit],
         rounds: int,
     ) -> SearchResult:
-        # No line costs less than ~6 tokens, so ranks beyond budget / 6 could never be packed.
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // 6 + (limit or 0)]
+        # Ranks beyond budget / MIN_LINE_TOKENS could never be packed.
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // MIN_LINE_TOKENS + (limit or 0)]
         units = self._units(scope, ranked, cache)
         items: list[SearchItem] = []
         seen_text: set[str] = set()
+        # Candidates worth twice the budget (at ~4 characters a token) leave the packer enough
+        # choice; reading further down the ranking only costs time.
+        room = 8 * budget
         for unit_id in ranked:
             unit = units.get(unit_id)
             if unit is None or not matches_filters(unit.data, unit.timestamp, filters):
@@ -306,8 +333,11 @@ class Recollector:
                 continue
             seen_text.add(key)
             items.append(item)
+            room -= len(item.text)
+            if room < 0 and len(items) >= (limit or 0):
+                break
         items.sort(key=lambda i: i.score, reverse=True)
-        items = self._with_message_siblings(scope, items, moment, budget // 25)
+        items = self._with_message_siblings(scope, items, moment, budget // 25, cache)
         selected, context, tokens = pack(items, budget)
         if limit is not None:
             selected = selected[:limit]
@@ -322,7 +352,7 @@ class Recollector:
         )
 
     def _with_message_siblings(
-        self, scope: str, items: list[SearchItem], moment: datetime, top: int
+        self, scope: str, items: list[SearchItem], moment: datetime, top: int, cache: dict[str, Unit]
     ) -> list[SearchItem]:
         """Follow each fact with the other facts said in the same message.
 
@@ -333,9 +363,12 @@ class Recollector:
         messages = list(
             {i.source_message_ids[0] for i in items[:top] if i.kind == "fact" and len(i.source_message_ids) == 1}
         )
+        siblings = self.records.fact_ids_of_messages(scope, messages)
+        sibling_units = self._units(scope, [unit_id for unit_id, _ in siblings], cache)
         by_message: dict[str, list[Unit]] = defaultdict(list)
-        for unit in self.records.facts_of_messages(scope, messages):
-            by_message[unit.data["source_message_ids"][0]].append(unit)
+        for unit_id, message_id in siblings:
+            if unit_id in sibling_units:
+                by_message[message_id].append(sibling_units[unit_id])
         ordered: list[SearchItem] = []
         placed: set[str] = set()
         for item in items:
@@ -419,6 +452,8 @@ def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], st
     headers: set[str] = set()
     used = 0
     for item in items:
+        if budget - used < MIN_LINE_TOKENS:
+            break
         _, header = _section(item)
         cost = count_tokens(_line(item)) + (0 if header in headers else count_tokens(header) + 1)
         if used + cost > budget:

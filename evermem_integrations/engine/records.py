@@ -3,8 +3,9 @@
 One SQLite file (WAL mode) holds everything except vectors, so a MemCell and its lexical
 entries commit in one transaction. The lexical index is an FTS5 table ranked with BM25;
 Chroma has no ranked full-text search in local or self-hosted mode, and FTS5 ships with
-Python's sqlite3. The scope and kind are indexed as hashed tokens in their own columns so a
-query is restricted to one tenant by the index itself, not by a post-filter.
+Python's sqlite3. A scope's items and its episodes are each indexed under a hashed partition
+token, so a query is restricted to one tenant (and the common query to its items) by the index
+itself, not by a post-filter; the kind has its own token for the rare query on some kinds only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 import orjson
 
 from evermem_integrations.engine.models import (
+    EPISODE_KINDS,
+    KIND_GROUPS,
     ConversationMeta,
     Fact,
     Foresight,
@@ -33,6 +36,10 @@ from evermem_integrations.engine.models import (
     ProfileItem,
 )
 from evermem_integrations.engine.text import content_words, lexical_text
+from evermem_integrations.errors import StoreVersionError
+
+SCHEMA_VERSION = 2
+"""Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -78,14 +85,15 @@ CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
 CREATE INDEX IF NOT EXISTS units_message ON units (scope, message_id, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
-    body, scope_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
+    body, part_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
 
 
-def scope_token(scope: str) -> str:
-    """The FTS5 token standing for a scope key (keys contain characters FTS5 splits on)."""
-    return "s" + hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]
+def partition_token(scope: str, kind: str) -> str:
+    """The FTS5 token standing for a scope's episodes or its items (keys contain characters FTS5 splits on)."""
+    digest = hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]
+    return f"s{digest}{'e' if kind in EPISODE_KINDS else 'i'}"
 
 
 def _ts(moment: datetime | None) -> float | None:
@@ -116,7 +124,16 @@ class RecordStore:
         if path is not None:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION and self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            self._conn.close()
+            raise StoreVersionError(
+                f"the store {target} has layout version {version}, this version of evermem-integrations reads "
+                f"{SCHEMA_VERSION}: export its scopes with the version that wrote it (`evermem export`), then "
+                "import them into a new store (`evermem import`)"
+            )
         self._conn.executescript(_SCHEMA)
+        self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -386,8 +403,14 @@ class RecordStore:
                     ),
                 ).lastrowid
                 conn.execute(
-                    "INSERT INTO units_fts (rowid, body, scope_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
-                    (rowid, lexical_text(unit.text), scope_token(unit.scope), f"k{unit.kind}", unit.id),
+                    "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        rowid,
+                        lexical_text(unit.text),
+                        partition_token(unit.scope, unit.kind),
+                        f"k{unit.kind}",
+                        unit.id,
+                    ),
                 )
 
     @staticmethod
@@ -412,28 +435,30 @@ class RecordStore:
                 found[row["id"]] = _unit(row)
         return found
 
-    def units_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[Unit]:
-        """Units belonging to the given MemCells."""
+    def unit_ids_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[tuple[str, str]]:
+        """``(unit id, cell id)`` of the units of the given MemCells, in time order."""
         if not cell_ids:
             return []
         marks = ",".join("?" * len(cell_ids))
         kind_marks = ",".join("?" * len(kinds))
         rows = self._rows(
-            f"SELECT * FROM units WHERE scope = ? AND cell_id IN ({marks}) AND +kind IN ({kind_marks}) ORDER BY ts",
+            f"SELECT id, cell_id FROM units WHERE scope = ? AND cell_id IN ({marks}) AND +kind IN ({kind_marks}) "
+            "ORDER BY ts",
             [scope, *cell_ids, *kinds],
         )
-        return [_unit(r) for r in rows]
+        return [(r["id"], r["cell_id"]) for r in rows]
 
-    def facts_of_messages(self, scope: str, message_ids: Sequence[str]) -> list[Unit]:
-        """Fact units said in exactly one of the given messages, in time order."""
+    def fact_ids_of_messages(self, scope: str, message_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """``(unit id, message id)`` of the facts said in exactly one of the given messages, in time order."""
         if not message_ids:
             return []
         marks = ",".join("?" * len(message_ids))
         rows = self._rows(
-            f"SELECT * FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact' ORDER BY ts",
+            f"SELECT id, message_id FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact' "
+            "ORDER BY ts",
             [scope, *message_ids],
         )
-        return [_unit(r) for r in rows]
+        return [(r["id"], r["message_id"]) for r in rows]
 
     def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
@@ -442,8 +467,18 @@ class RecordStore:
         if not terms:
             return []
         term_query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
-        kind_query = " OR ".join(f"k{k}" for k in kinds)
-        match = f'scope_tok : "{scope_token(scope)}" AND kind_tok : ({kind_query}) AND body : ({term_query})'
+        partitions = []
+        for _, group_kinds in KIND_GROUPS:
+            selected = group_kinds.intersection(kinds)
+            if not selected:
+                continue
+            partition = f'part_tok : "{partition_token(scope, next(iter(group_kinds)))}"'
+            if selected != group_kinds:
+                partition = f"({partition} AND kind_tok : ({' OR '.join(f'k{k}' for k in sorted(selected))}))"
+            partitions.append(partition)
+        if not partitions:
+            return []
+        match = f"({' OR '.join(partitions)}) AND body : ({term_query})"
         rows = self._rows(
             "SELECT unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts WHERE units_fts MATCH ? "
             "ORDER BY rank LIMIT ?",

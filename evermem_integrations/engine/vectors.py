@@ -19,10 +19,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.errors import ConfigurationError
-
-EPISODE_KINDS = frozenset({"episode"})
-ITEM_KINDS = frozenset({"fact", "raw", "foresight", "profile"})
 
 
 class VectorIndex(Protocol):
@@ -118,7 +116,7 @@ class ChromaVectorIndex:
         """Nearest neighbours inside one scope; a ``where`` filter only for a subset of kinds."""
         wanted = set(kinds) or (EPISODE_KINDS | ITEM_KINDS)
         found: list[tuple[str, float]] = []
-        for group, group_kinds in (("episodes", EPISODE_KINDS), ("items", ITEM_KINDS)):
+        for group, group_kinds in KIND_GROUPS:
             selected = wanted & group_kinds
             collection = self._collection(scope, group, create=False) if selected else None
             if collection is None:

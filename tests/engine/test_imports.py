@@ -27,6 +27,7 @@ EXPECTED_ALL = [
     "SearchItem",
     "SearchResult",
     "StaticEmbedder",
+    "StoreVersionError",
 ]
 
 

@@ -1,11 +1,19 @@
 """The three phases on small hand-written conversations, and the store's guarantees."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from evermem_integrations import EverMem, InvalidFilterError, LLMUnavailableError, NotFoundError, ScopeError
+from evermem_integrations import (
+    EverMem,
+    InvalidFilterError,
+    LLMUnavailableError,
+    NotFoundError,
+    ScopeError,
+    StoreVersionError,
+)
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -113,6 +121,16 @@ def test_foresight_is_filtered_by_validity(mem: EverMem) -> None:
     assert after.items == []
 
 
+def test_kind_subsets_span_episodes_and_items(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    mem.flush(user_id="ana")
+    for method in ("keyword", "vector"):
+        both = mem.search("Boston nurse", user_id="ana", kinds=["episode", "fact"], method=method).items
+        assert {i.kind for i in both} == {"episode", "fact"}, method
+        only = mem.search("Boston nurse", user_id="ana", kinds=["episode"], method=method).items
+        assert only and {i.kind for i in only} == {"episode"}, method
+
+
 def test_scopes_are_hard_partitions(mem: EverMem) -> None:
     mem.add(BOSTON, user_id="ana")
     mem.add(chat(("Bo", "I live in Oslo and I work as a pilot.")), user_id="bo")
@@ -205,6 +223,18 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
         reopened.add(DENVER[2:], user_id="ana")  # the buffer resumes where it was
         (cell,) = reopened.flush(user_id="ana")
         assert cell.source_message_ids == ["d0", "d1", "d2"]
+
+
+def test_a_store_of_another_layout_is_refused_untouched(tmp_path: Path) -> None:
+    old = tmp_path / "evermem.sqlite3"
+    with sqlite3.connect(old) as conn:  # a store from before layout versions: user_version 0
+        conn.execute("CREATE TABLE units (id TEXT PRIMARY KEY, data TEXT)")
+        conn.execute("INSERT INTO units VALUES ('u1', '{}')")
+    with pytest.raises(StoreVersionError, match="evermem export"):
+        EverMem(path=tmp_path)
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT id FROM units").fetchall() == [("u1",)]
+        assert conn.execute("PRAGMA user_version").fetchone() == (0,)
 
 
 def test_agentic_search_needs_an_llm(mem: EverMem) -> None:
