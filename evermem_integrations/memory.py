@@ -55,6 +55,7 @@ from evermem_integrations.engine.recollection import (
 )
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
+from evermem_integrations.engine.text import split_sentences
 from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
 from evermem_integrations.errors import (
@@ -245,6 +246,7 @@ class EverMem:
         missing = [(unit_id, m) for unit_id, m in buffered.items() if unit_id not in indexed]
         if not missing:
             return
+        questions = questions_answered(list(buffered.values()))
         units = [
             Unit(
                 id=unit_id,
@@ -254,10 +256,12 @@ class EverMem:
                 cell_id=None,
                 timestamp=m.timestamp,
                 data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
+                context=questions.get(m.id, ""),
             )
             for unit_id, m in missing
         ]
-        self.vectors.upsert([u.id for u in units], self._embed([u.text for u in units]), scope, ["raw"] * len(units))
+        vectors = self._embed([u.indexed_text for u in units])
+        self.vectors.upsert([u.id for u in units], vectors, scope, ["raw"] * len(units))
         self.records.put_units(units)
 
     def _cut(self, scope: str, *, final: bool) -> list[MemCell]:
@@ -286,7 +290,7 @@ class EverMem:
         all_units = list({u.id: u for _, units, _ in prepared for u in units}.values())
         # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
         # static model mostly encodes chat style, which every episode of a conversation shares.
-        vectors = self._embed([*(u.text for u in all_units), *(cell.title for cell, _, _ in prepared)])
+        vectors = self._embed([*(u.indexed_text for u in all_units), *(cell.title for cell, _, _ in prepared)])
         self.vectors.upsert([u.id for u in all_units], vectors[: len(all_units)], scope, [u.kind for u in all_units])
         cells = []
         for (cell, units, stale), title_vector in zip(prepared, vectors[len(all_units) :], strict=True):
@@ -645,15 +649,40 @@ def cell_units(cell: MemCell) -> list[Unit]:
         )
     ]
 
+    questions = questions_answered(cell.messages)
+
     def record_unit(kind: str, record: Fact | Foresight, timestamp: datetime) -> Unit:
         data = record.model_dump(mode="json")
         return Unit(
-            id=record.id, scope=cell.scope, kind=kind, text=record.text, cell_id=cell.id, timestamp=timestamp, data=data
+            id=record.id,
+            scope=cell.scope,
+            kind=kind,
+            text=record.text,
+            cell_id=cell.id,
+            timestamp=timestamp,
+            data=data,
+            context=" ".join(questions.get(m, "") for m in record.source_message_ids).strip(),
         )
 
     units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
     units += [record_unit("foresight", f, f.start) for f in cell.foresight]
     return units
+
+
+def questions_answered(messages: Sequence[Message]) -> dict[str, str]:
+    """For each message that replies to a question, that question (message id -> question text).
+
+    A reply is the next message from someone else; its facts are indexed with the question
+    so that a query worded like the question reaches an answer that does not repeat it.
+    """
+    answered: dict[str, str] = {}
+    for previous, message in itertools.pairwise(messages):
+        if previous.sender == message.sender:
+            continue
+        asked = [s for s in split_sentences(message_text(previous)) if s.endswith("?")]
+        if asked:
+            answered[message.id] = " ".join(asked)
+    return answered
 
 
 def profile_unit(item: ProfileItem) -> Unit:

@@ -111,6 +111,15 @@ class Unit:
     cell_id: str | None
     timestamp: datetime | None
     data: dict[str, Any]
+    context: str = ""
+    """Indexed with the text but never shown: e.g. the question a fact answers, so that a
+    query worded like the question finds the answer ("Three times a week" answers "How often
+    do you work out?")."""
+
+    @property
+    def indexed_text(self) -> str:
+        """What the lexical and vector indexes see."""
+        return f"{self.text} {self.context}" if self.context else self.text
 
 
 class RecordStore:
@@ -406,7 +415,7 @@ class RecordStore:
                     "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
                     (
                         rowid,
-                        lexical_text(unit.text),
+                        lexical_text(unit.indexed_text),
                         partition_token(unit.scope, unit.kind),
                         f"k{unit.kind}",
                         unit.id,

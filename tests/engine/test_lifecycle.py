@@ -121,6 +121,25 @@ def test_foresight_is_filtered_by_validity(mem: EverMem) -> None:
     assert after.items == []
 
 
+@pytest.mark.parametrize("flushed", [False, True], ids=["buffered", "memcell"])
+def test_an_answer_is_found_by_the_question_it_answers(mem: EverMem, flushed: bool) -> None:
+    mem.add(
+        chat(
+            ("Maria", "Your family looks so fit! How often do you work out together?"),
+            ("John", "Three times a week; it keeps us on track."),
+            ("Maria", "I volunteer at the shelter on Sundays."),
+        ),
+        group_id="g",
+    )
+    if flushed:
+        mem.flush(group_id="g")
+    result = mem.search("workout frequency together", group_id="g", method="keyword")
+    answer = next(i for i in result.items if i.source_message_ids == ["m1"])
+    # indexed with the question, shown without it
+    assert answer.text == "John: Three times a week; it keeps us on track."
+    assert answer.kind == ("fact" if flushed else "raw")
+
+
 def test_kind_subsets_span_episodes_and_items(mem: EverMem) -> None:
     mem.add(BOSTON, user_id="ana")
     mem.flush(user_id="ana")
