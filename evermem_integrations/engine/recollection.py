@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from evermem_integrations.engine.embeddings import Embedder
 from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod, SearchResult
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.records import RecordStore, Unit, UnitKeys
 from evermem_integrations.engine.text import words
 from evermem_integrations.engine.timeparse import format_day, parse_timestamp
 from evermem_integrations.engine.tokens import count_tokens
@@ -125,6 +126,41 @@ def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
     return dict(scores)
 
 
+class ScopeReader:
+    """One search's view of a scope: each unit is read at most once.
+
+    Ranking asks only for a unit's keys (cell, subject); full records are parsed only for the
+    candidates that may reach the context.
+    """
+
+    def __init__(self, records: RecordStore, scope: str) -> None:
+        self.records = records
+        self.scope = scope
+        self._units: dict[str, Unit] = {}
+        self._keys: dict[str, UnitKeys] = {}
+
+    def units(self, ids: Sequence[str]) -> dict[str, Unit]:
+        """Units by id (ids not in the scope are left out)."""
+        missing = [i for i in ids if i not in self._units]
+        if missing:
+            self._units.update(self.records.units(self.scope, missing))
+        return {i: self._units[i] for i in ids if i in self._units}
+
+    def keys(self, ids: Sequence[str]) -> dict[str, UnitKeys]:
+        """The cell and subject of units by id."""
+        missing = [i for i in ids if i not in self._keys and i not in self._units]
+        if missing:
+            self._keys.update(self.records.unit_keys(self.scope, missing))
+        found: dict[str, UnitKeys] = {}
+        for unit_id in ids:
+            if unit_id in self._units:
+                unit = self._units[unit_id]
+                found[unit_id] = UnitKeys(unit.cell_id, unit.data.get("subject"))
+            elif unit_id in self._keys:
+                found[unit_id] = self._keys[unit_id]
+        return found
+
+
 class Recollector:
     """Ranks, selects and packs memories for a query within one scope."""
 
@@ -165,9 +201,9 @@ class Recollector:
         parsed = parse_filters(filters)
         moment = current_time or datetime.now(UTC)
         queries = [query]
-        cache: dict[str, Unit] = {}
-        scores = self._rank(query, scope, method, kinds, cache)
-        result = self._assemble(query, scope, method, scores, budget, parsed, moment, limit, queries, cache, rounds=1)
+        reader = ScopeReader(self.records, scope)
+        scores = self._rank(query, reader, method, kinds)
+        result = self._assemble(query, reader, method, scores, budget, parsed, moment, limit, queries, rounds=1)
         if method != "agentic":
             return result
         if self.planner is None:
@@ -179,36 +215,34 @@ class Recollector:
         queries.extend(rewrites)
         rankings = [sorted(scores, key=scores.__getitem__, reverse=True)]
         for rewrite in rewrites:
-            extra = self._rank(rewrite, scope, "hybrid", kinds, cache)
+            extra = self._rank(rewrite, reader, "hybrid", kinds)
             rankings.append(sorted(extra, key=extra.__getitem__, reverse=True))
         fused = rrf(rankings, self.config.rrf_k)
-        return self._assemble(query, scope, method, fused, budget, parsed, moment, limit, queries, cache, rounds=2)
+        return self._assemble(query, reader, method, fused, budget, parsed, moment, limit, queries, rounds=2)
 
     # -- ranking -----------------------------------------------------------------------------
-    def _units(self, scope: str, ids: Sequence[str], cache: dict[str, Unit]) -> dict[str, Unit]:
-        """Units by id, read once per search."""
-        missing = [i for i in ids if i not in cache]
-        if missing:
-            cache.update(self.records.units(scope, missing))
-        return {i: cache[i] for i in ids if i in cache}
-
-    def _rank(
-        self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str], cache: dict[str, Unit]
-    ) -> dict[str, float]:
-        rankings = self._lookups(query, scope, method, kinds)
+    def _rank(self, query: str, reader: ScopeReader, method: SearchMethod, kinds: Sequence[str]) -> dict[str, float]:
         if method in ("keyword", "vector"):
+            rankings = self._lookups(query, query, reader.scope, method, kinds)
             return rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
+        named, naming_words = self._named(query, reader.scope) if self.config.subject_boost > 0 else (set(), set())
+        # A name that every fact of its person repeats tells BM25 little and matches a large part
+        # of the scope (all of the cost); the subject prior weighs it instead.
+        kept = [w for w in words(query) if w.split("'")[0] not in naming_words]
+        rankings = self._lookups(query, " ".join(kept) if kept and naming_words else query, reader.scope, method, kinds)
         fused = rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         if self.config.episode_weight > 0:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
-            fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), scope, fused, kinds, cache)
-        if self.config.subject_boost > 0:
-            fused = self._subject_prior(query, scope, fused, cache)
+            fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), reader, fused, kinds)
+        if named:
+            fused = self._subject_prior(named, reader, fused)
         if method == "scene":
-            fused = self._scene_guided(scope, fused, kinds, cache)
+            fused = self._scene_guided(reader, fused, kinds)
         return fused
 
-    def _lookups(self, query: str, scope: str, method: SearchMethod, kinds: Sequence[str]) -> dict[str, list[str]]:
+    def _lookups(
+        self, query: str, lexical_query: str, scope: str, method: SearchMethod, kinds: Sequence[str]
+    ) -> dict[str, list[str]]:
         """The index rankings a method needs, looked up at once.
 
         SQLite and Chroma release the GIL while they search, so the lexical and the vector
@@ -218,9 +252,11 @@ class Recollector:
         with_episodes = method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
         if method != "vector":
-            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, query, kinds, n)
+            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, lexical_query, kinds, n)
             if with_episodes:
-                jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, query, ["episode"], top_episodes)
+                jobs["episodes_lexical"] = self._pool.submit(
+                    self.records.bm25, scope, lexical_query, ["episode"], top_episodes
+                )
         if method != "keyword":
             vector = self.embedder.embed([query])[0]
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
@@ -234,10 +270,9 @@ class Recollector:
     def _episode_prior(
         self,
         episode_scores: Mapping[str, float],
-        scope: str,
+        reader: ScopeReader,
         scores: dict[str, float],
         kinds: Sequence[str],
-        cache: dict[str, Unit],
     ) -> dict[str, float]:
         """Boost units of the MemCells whose whole episode matches the query.
 
@@ -246,38 +281,38 @@ class Recollector:
         """
         cell_prior = {unit_id.removesuffix(":episode"): score for unit_id, score in episode_scores.items()}
         boosted = dict(scores)
-        for unit in self._units(scope, list(scores), cache).values():
-            if unit.cell_id in cell_prior:
-                boosted[unit.id] += self.config.episode_weight * cell_prior[unit.cell_id]
+        for unit_id, keys in reader.keys(list(scores)).items():
+            if keys.cell_id in cell_prior:
+                boosted[unit_id] += self.config.episode_weight * cell_prior[keys.cell_id]
         if self.config.episode_pool:
             for unit_id, cell_id in self.records.unit_ids_of_cells(
-                scope, list(cell_prior), [k for k in kinds if k == "fact"]
+                reader.scope, list(cell_prior), [k for k in kinds if k == "fact"]
             ):
                 if unit_id not in boosted:
                     boosted[unit_id] = self.config.episode_weight * cell_prior[cell_id] * self.config.pooled_weight
         return boosted
 
-    def _subject_prior(
-        self, query: str, scope: str, scores: dict[str, float], cache: dict[str, Unit]
-    ) -> dict[str, float]:
-        """Favour what the people a question names said or did themselves ("Mel" names Melanie)."""
-        query_words = {w for w in words(query) if len(w) >= 3}
-        named = {
-            person
-            for person in self.records.subjects(scope)
-            if any(part.lower().startswith(w) for part in person.split() for w in query_words)
-        }
-        if not named:
-            return scores
-        factor = 1.0 + self.config.subject_boost
-        units = self._units(scope, list(scores), cache)
-        return {i: s * factor if i in units and units[i].data.get("subject") in named else s for i, s in scores.items()}
+    def _named(self, query: str, scope: str) -> tuple[set[str], set[str]]:
+        """The people of the scope a query names ("Mel" names Melanie), and the words naming them."""
+        query_words = {w.split("'")[0] for w in words(query)}
+        named: set[str] = set()
+        naming: set[str] = set()
+        for person in self.records.subjects(scope):
+            hits = {w for w in query_words if len(w) >= 3 and any(p.lower().startswith(w) for p in person.split())}
+            if hits:
+                named.add(person)
+                naming |= hits
+        return named, naming
 
-    def _scene_guided(
-        self, scope: str, scores: dict[str, float], kinds: Sequence[str], cache: dict[str, Unit]
-    ) -> dict[str, float]:
+    def _subject_prior(self, named: set[str], reader: ScopeReader, scores: dict[str, float]) -> dict[str, float]:
+        """Favour what the people a question names said or did themselves."""
+        factor = 1.0 + self.config.subject_boost
+        keys = reader.keys(list(scores))
+        return {i: s * factor if i in keys and keys[i].subject in named else s for i, s in scores.items()}
+
+    def _scene_guided(self, reader: ScopeReader, scores: dict[str, float], kinds: Sequence[str]) -> dict[str, float]:
         """Score scenes by their best MemCell, then pool the top scenes' MemCells."""
-        units = self._units(scope, list(scores), cache)
+        units = reader.units(list(scores))
         cell_scores: dict[str, float] = defaultdict(float)
         scene_scores: dict[str, float] = defaultdict(float)
         for unit_id, unit in units.items():
@@ -290,11 +325,11 @@ class Recollector:
         top_scenes = sorted(scene_scores, key=scene_scores.__getitem__, reverse=True)[: self.config.top_scenes]
         top_cells = sorted(cell_scores, key=cell_scores.__getitem__, reverse=True)[: self.config.top_scenes * 2]
         pooled = dict(scores)
-        members = self.records.unit_ids_of_cells(scope, top_cells, [k for k in kinds if k != "raw"])
-        member_units = self._units(scope, [unit_id for unit_id, _ in members], cache)
+        members = self.records.unit_ids_of_cells(reader.scope, top_cells, [k for k in kinds if k != "raw"])
+        member_units = reader.units([unit_id for unit_id, _ in members])
         for unit_id, cell_id in members:
-            unit = member_units.get(unit_id)
-            if unit is not None and unit_id not in pooled and unit.data.get("scene_id") in top_scenes:
+            member = member_units.get(unit_id)
+            if member is not None and unit_id not in pooled and member.data.get("scene_id") in top_scenes:
                 pooled[unit_id] = cell_scores[cell_id] * self.config.pooled_weight
         return pooled
 
@@ -302,7 +337,7 @@ class Recollector:
     def _assemble(
         self,
         query: str,
-        scope: str,
+        reader: ScopeReader,
         method: SearchMethod,
         scores: Mapping[str, float],
         budget: int,
@@ -310,34 +345,10 @@ class Recollector:
         moment: datetime,
         limit: int | None,
         queries: list[str],
-        cache: dict[str, Unit],
         rounds: int,
     ) -> SearchResult:
-        # Ranks beyond budget / MIN_LINE_TOKENS could never be packed.
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // MIN_LINE_TOKENS + (limit or 0)]
-        units = self._units(scope, ranked, cache)
-        items: list[SearchItem] = []
-        seen_text: set[str] = set()
-        # Candidates worth twice the budget (at ~4 characters a token) leave the packer enough
-        # choice; reading further down the ranking only costs time.
-        room = 8 * budget
-        for unit_id in ranked:
-            unit = units.get(unit_id)
-            if unit is None or not matches_filters(unit.data, unit.timestamp, filters):
-                continue
-            item = self._item(unit, scores[unit_id], moment)
-            if item is None:
-                continue
-            key = " ".join(words(item.text))
-            if key in seen_text:
-                continue
-            seen_text.add(key)
-            items.append(item)
-            room -= len(item.text)
-            if room < 0 and len(items) >= (limit or 0):
-                break
-        items.sort(key=lambda i: i.score, reverse=True)
-        items = self._with_message_siblings(scope, items, moment, budget // 25, cache)
+        items = self._candidates(reader, scores, budget, filters, moment, limit)
+        items = self._with_message_siblings(reader, items, moment, budget // 25)
         selected, context, tokens = pack(items, budget)
         if limit is not None:
             selected = selected[:limit]
@@ -351,8 +362,53 @@ class Recollector:
             queries=queries,
         )
 
+    def _candidates(
+        self,
+        reader: ScopeReader,
+        scores: Mapping[str, float],
+        budget: int,
+        filters: Mapping[str, Any],
+        moment: datetime,
+        limit: int | None,
+    ) -> list[SearchItem]:
+        """The best-scored units that pass the filters and validity, as items, best first."""
+        # Ranks beyond budget / MIN_LINE_TOKENS could never be packed.
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // MIN_LINE_TOKENS + (limit or 0)]
+        items: dict[str, SearchItem] = {}
+        seen_text: set[str] = set()
+        successors: dict[str, float] = {}
+
+        def take(unit: Unit, score: float) -> int:
+            item = self._item(unit, score, moment) if matches_filters(unit.data, unit.timestamp, filters) else None
+            if item is None or _dedupe_key(item.text) in seen_text:
+                return 0
+            seen_text.add(_dedupe_key(item.text))
+            items[item.id] = item
+            if "superseded_by" in item.metadata:
+                successor = item.metadata["superseded_by"]
+                successors[successor] = max(score, successors.get(successor, 0.0))
+            return len(item.text)
+
+        # Candidates worth twice the budget (at ~4 characters a token) leave the packer enough
+        # choice; reading further down the ranking only costs time, so it is read in pages.
+        room = 8 * budget
+        for start in range(0, len(ranked), 64):
+            page = ranked[start : start + 64]
+            units = reader.units(page)
+            room -= sum(take(units[unit_id], scores[unit_id]) for unit_id in page if unit_id in units)
+            if room < 0 and len(items) >= (limit or 0):
+                break
+        # What replaced a fact ranks at least where the fact would have: the old value is only
+        # history, the reader needs the current one next to it.
+        for unit_id, unit in reader.units(list(successors)).items():
+            if unit_id in items:
+                items[unit_id].score = max(items[unit_id].score, successors[unit_id])
+            else:
+                take(unit, successors[unit_id])
+        return sorted(items.values(), key=lambda i: i.score, reverse=True)
+
     def _with_message_siblings(
-        self, scope: str, items: list[SearchItem], moment: datetime, top: int, cache: dict[str, Unit]
+        self, reader: ScopeReader, items: list[SearchItem], moment: datetime, top: int
     ) -> list[SearchItem]:
         """Follow each fact with the other facts said in the same message.
 
@@ -363,8 +419,8 @@ class Recollector:
         messages = list(
             {i.source_message_ids[0] for i in items[:top] if i.kind == "fact" and len(i.source_message_ids) == 1}
         )
-        siblings = self.records.fact_ids_of_messages(scope, messages)
-        sibling_units = self._units(scope, [unit_id for unit_id, _ in siblings], cache)
+        siblings = self.records.fact_ids_of_messages(reader.scope, messages)
+        sibling_units = reader.units([unit_id for unit_id, _ in siblings])
         by_message: dict[str, list[Unit]] = defaultdict(list)
         for unit_id, message_id in siblings:
             if unit_id in sibling_units:
@@ -407,9 +463,10 @@ class Recollector:
             score *= self.config.superseded_penalty
             metadata["superseded_by"] = data["superseded_by"]
             metadata["valid_until"] = data.get("valid_until")
-        return SearchItem(
+        # Built from records this store validated when it wrote them: no need to validate again.
+        return SearchItem.model_construct(
             id=unit.id,
-            kind=unit.kind,  # type: ignore[arg-type]
+            kind=unit.kind,
             text=unit.text,
             score=score,
             timestamp=unit.timestamp,
@@ -419,6 +476,12 @@ class Recollector:
             subject=data.get("subject") or data.get("sender"),
             metadata=metadata,
         )
+
+
+@lru_cache(maxsize=65_536)
+def _dedupe_key(text: str) -> str:
+    """Texts that differ only in case and punctuation say the same thing (cached: memories recur)."""
+    return " ".join(words(text))
 
 
 _SECTION_FOR_KIND = {"profile": "Profile", "raw": "Recent messages"}

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -122,6 +122,13 @@ class Unit:
         return f"{self.text} {self.context}" if self.context else self.text
 
 
+class UnitKeys(NamedTuple):
+    """What ranking needs of a unit without reading its record."""
+
+    cell_id: str | None
+    subject: str | None
+
+
 class RecordStore:
     """Thread-safe access to the SQLite file; every write is one transaction."""
 
@@ -167,6 +174,13 @@ class RecordStore:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def _tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Plain tuples, for the hot reads of search (``sqlite3.Row`` access by name costs more)."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, params).fetchall()
 
     # -- messages and the buffer ---------------------------------------------------------
     def known_message_keys(self, scope: str, messages: Sequence[Message]) -> set[str]:
@@ -436,12 +450,28 @@ class RecordStore:
     def units(self, scope: str, ids: Sequence[str]) -> dict[str, Unit]:
         """Units by id (ids of other scopes are ignored: the tenant wall)."""
         found: dict[str, Unit] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
+        for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             # "+scope" keeps SQLite on the primary key: a large scope makes the scope index a full scan.
-            for row in self._rows(f"SELECT * FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]):
-                found[row["id"]] = _unit(row)
+            for row in self._tuples(
+                f"SELECT id, scope, kind, text, cell_id, ts, data FROM units WHERE id IN ({marks}) AND +scope = ?",
+                [*chunk, scope],
+            ):
+                unit_id, unit_scope, kind, text, cell_id, ts, data = row
+                moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+                found[unit_id] = Unit(unit_id, unit_scope, kind, text, cell_id, moment, orjson.loads(data))
+        return found
+
+    def unit_keys(self, scope: str, ids: Sequence[str]) -> dict[str, UnitKeys]:
+        """The cell and subject of units by id, without parsing their records."""
+        found: dict[str, UnitKeys] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for unit_id, cell_id, subject in self._tuples(
+                f"SELECT id, cell_id, json_extract(data, '$.subject') FROM units WHERE id IN ({marks}) AND +scope = ?",
+                [*chunk, scope],
+            ):
+                found[unit_id] = UnitKeys(cell_id, subject)
         return found
 
     def unit_ids_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[tuple[str, str]]:
@@ -561,13 +591,7 @@ class RecordStore:
         return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
 
 
-def _unit(row: sqlite3.Row) -> Unit:
-    return Unit(
-        id=row["id"],
-        scope=row["scope"],
-        kind=row["kind"],
-        text=row["text"],
-        cell_id=row["cell_id"],
-        timestamp=None if row["ts"] is None else datetime.fromtimestamp(row["ts"], tz=UTC),
-        data=orjson.loads(row["data"]),
-    )
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``ids`` in slices that stay under SQLite's limit on bound parameters."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
