@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS facts (
 );
 CREATE INDEX IF NOT EXISTS facts_cell ON facts (scope, cell_id);
 CREATE INDEX IF NOT EXISTS facts_key ON facts (scope, subject, attribute);
+CREATE TABLE IF NOT EXISTS subjects (scope TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (scope, subject))
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS foresight (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, cell_id TEXT NOT NULL,
     start_ts REAL NOT NULL, end_ts REAL, data TEXT NOT NULL
@@ -258,6 +260,9 @@ class RecordStore:
                 for f in facts
             ],
         )
+        conn.executemany(
+            "INSERT OR IGNORE INTO subjects (scope, subject) VALUES (?, ?)", [(scope, f.subject) for f in facts]
+        )
 
     def update_facts(self, scope: str, facts: Sequence[Fact]) -> None:
         """Rewrite facts (supersession) and the data their units carry."""
@@ -289,8 +294,12 @@ class RecordStore:
         return [Fact.model_validate_json(r["data"]) for r in rows]
 
     def subjects(self, scope: str) -> list[str]:
-        """Everyone facts have been recorded about in a scope."""
-        return [r["subject"] for r in self._rows("SELECT DISTINCT subject FROM facts WHERE scope = ?", [scope])]
+        """Everyone facts have been recorded about in a scope.
+
+        Kept in a table of its own: every search asks, and a DISTINCT over the facts would read
+        all of a large scope's facts.
+        """
+        return [r["subject"] for r in self._rows("SELECT subject FROM subjects WHERE scope = ?", [scope])]
 
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
         """MemCells of a scope in time order, facts and foresight attached."""
@@ -538,7 +547,7 @@ class RecordStore:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
             self._remove_unit_rows(conn, "scope = ?", (scope,))
-            for table in ("messages", "cells", "facts", "foresight", "scenes", "profile", "meta"):
+            for table in ("messages", "cells", "facts", "subjects", "foresight", "scenes", "profile", "meta"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
