@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -354,6 +354,7 @@ class EverMem:
         filters: Mapping[str, Any] | None = None,
         current_time: datetime | str | int | float | None = None,
         limit: int | None = None,
+        exclude_message_ids: Collection[str] | None = None,
     ) -> SearchResult:
         """Answer ``query`` with the memories of one scope, fitted to ``token_budget``.
 
@@ -370,6 +371,8 @@ class EverMem:
             filters: ``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``.
             current_time: the moment foresight validity is judged at (default: now).
             limit: at most this many items in ``items`` (the context is not affected).
+            exclude_message_ids: leave out memories drawn only from these messages, e.g. the
+                chat window the prompt already shows; the budget goes to other memories.
 
         """
         if not isinstance(query, str) or not query.strip():
@@ -385,6 +388,7 @@ class EverMem:
             filters=filters,
             current_time=moment,
             limit=limit,
+            exclude_message_ids=exclude_message_ids,
         )
 
     # -- browsing ----------------------------------------------------------------------------------

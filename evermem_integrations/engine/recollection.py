@@ -16,7 +16,7 @@ A query is answered with the necessary and sufficient memories:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,6 +36,8 @@ from evermem_integrations.errors import InvalidFilterError, LLMUnavailableError
 
 DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "raw", "foresight", "profile")
 FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
+EXCLUDED = "exclude_message_ids"
+"""The parsed-filter key of ``search(exclude_message_ids=...)`` (not a user filter field)."""
 MIN_LINE_TOKENS = 6
 """No rendered line ("- " + a few words + newline) costs fewer tokens."""
 
@@ -108,6 +110,10 @@ def matches_filters(data: Mapping[str, Any], timestamp: datetime | None, filters
     """Whether a record (its JSON data and time) passes parsed ``filters``."""
     for name in ("subject", "scene_id", "cell_id"):
         if name in filters and data.get(name) != filters[name]:
+            return False
+    if EXCLUDED in filters:
+        sources = data.get("source_message_ids") or data.get("evidence")
+        if sources and filters[EXCLUDED].issuperset(sources):
             return False
     if timestamp is not None:
         if "after" in filters and timestamp < filters["after"]:
@@ -194,11 +200,18 @@ class Recollector:
         filters: Mapping[str, Any] | None = None,
         current_time: datetime | None = None,
         limit: int | None = None,
+        exclude_message_ids: Collection[str] | None = None,
     ) -> SearchResult:
-        """Rank and pack memories of ``scope`` for ``query``."""
+        """Rank and pack memories of ``scope`` for ``query``.
+
+        ``exclude_message_ids`` leaves out memories drawn only from those messages (a chat
+        window the prompt already shows verbatim) and fills the budget with others instead.
+        """
         budget = token_budget or self.config.default_token_budget
         kinds = tuple(kinds or DEFAULT_KINDS)
         parsed = parse_filters(filters)
+        if exclude_message_ids:
+            parsed[EXCLUDED] = frozenset(exclude_message_ids)
         moment = current_time or datetime.now(UTC)
         queries = [query]
         reader = ScopeReader(self.records, scope)

@@ -23,7 +23,6 @@ from langchain.agents.middleware import AgentMiddleware, AgentState, ModelReques
 from langgraph.runtime import Runtime
 
 from evermem_integrations.engine.models import MemoryKind, SearchMethod, SearchResult
-from evermem_integrations.engine.recollection import pack
 from evermem_integrations.langchain._common import (
     DEFAULT_MEMORY_PROMPT,
     ScopeIds,
@@ -91,20 +90,22 @@ class EverMemMiddleware(AgentMiddleware):
         return resolve_scope(self.scope, context, _configurable(), where="EverMemMiddleware")
 
     # -- recall before each model call ---------------------------------------------------------
-    def _search_kwargs(self, scope: ScopeIds) -> dict[str, Any]:
-        # Twice the budget in candidates: memories the thread already shows are dropped below.
-        return {**scope, "token_budget": 2 * self.token_budget, "method": self.method, "kinds": self.kinds}
+    def _search_kwargs(self, scope: ScopeIds, request: ModelRequest[Any]) -> dict[str, Any]:
+        # Memories the thread already shows verbatim would only repeat it: the budget goes to others.
+        in_thread = {str(m.id) for m in request.messages if m.id}
+        return {
+            **scope,
+            "token_budget": self.token_budget,
+            "method": self.method,
+            "kinds": self.kinds,
+            "exclude_message_ids": in_thread,
+        }
 
     def _with_memories(self, request: ModelRequest[Any], result: SearchResult | None) -> ModelRequest[Any]:
-        if result is None:
+        if result is None or not result.context.strip():
             return request
-        in_thread = {str(m.id) for m in request.messages if m.id}
-        fresh = [i for i in result.items if not (i.source_message_ids and set(i.source_message_ids) <= in_thread)]
-        _, context, tokens = pack(fresh, self.token_budget)
-        if not context.strip():
-            return request
-        logger.debug("EverMem recalled %d of %d items (%d tokens)", len(fresh), len(result.items), tokens)
-        text = self.prompt_template.format(context=context)
+        logger.debug("EverMem recalled %d items (%d tokens)", len(result.items), result.context_tokens)
+        text = self.prompt_template.format(context=result.context)
         return request.override(system_message=with_memory_prompt(request.system_message, text))
 
     def wrap_model_call(
@@ -115,7 +116,7 @@ class EverMemMiddleware(AgentMiddleware):
         """Append the memories relevant to the latest user message to the system message."""
         scope = self._resolve(request.runtime)
         query = latest_user_text(request.messages)
-        result = self.memory.search(query, **self._search_kwargs(scope)) if query else None
+        result = self.memory.search(query, **self._search_kwargs(scope, request)) if query else None
         return handler(self._with_memories(request, result))
 
     async def awrap_model_call(
@@ -126,7 +127,7 @@ class EverMemMiddleware(AgentMiddleware):
         """Async :meth:`wrap_model_call` (the search runs off the event loop)."""
         scope = self._resolve(request.runtime)
         query = latest_user_text(request.messages)
-        result = await self.memory.asearch(query, **self._search_kwargs(scope)) if query else None
+        result = await self.memory.asearch(query, **self._search_kwargs(scope, request)) if query else None
         return await handler(self._with_memories(request, result))
 
     # -- store after the run ---------------------------------------------------------------------

@@ -14,9 +14,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
-from evermem_integrations.engine.models import SearchResult, check_scope_ids
-from evermem_integrations.engine.recollection import pack
-from evermem_integrations.engine.tokens import count_tokens
+from evermem_integrations.engine.models import check_scope_ids
 
 DEFAULT_STORE_ROLES: tuple[str, ...] = ("user", "assistant")
 """Roles kept in long-term memory: tool results and system prompts are not the user's history."""
@@ -110,26 +108,3 @@ def engine_message(
     elif role == "assistant" and assistant_name:
         record["sender"] = assistant_name
     return record
-
-
-def context_without(result: SearchResult, exclude_message_ids: set[str], token_budget: int) -> str:
-    """Render the search result's context without memories that only repeat the live chat window.
-
-    The current conversation is already in the prompt verbatim; repeating it as "memory"
-    wastes the budget (and echoes the question back). Items whose source messages all
-    belong to the window are dropped and the rest re-packed into ``token_budget`` tokens.
-    """
-    kept = [
-        item
-        for item in result.items
-        if not (item.source_message_ids and set(item.source_message_ids) <= exclude_message_ids)
-    ]
-    if len(kept) == len(result.items) and result.context_tokens <= token_budget:
-        return result.context
-    _, context, _ = pack(kept, token_budget)
-    return context
-
-
-def search_budget(token_budget: int, window_texts: Iterable[str]) -> int:
-    """Return the budget to search with: room for the window's own messages, dropped afterwards."""
-    return token_budget + sum(count_tokens(t) + 8 for t in window_texts)

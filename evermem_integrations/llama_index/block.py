@@ -24,13 +24,11 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from evermem_integrations.engine.models import MAX_MESSAGE_CHARS, MemoryKind, SearchMethod
 from evermem_integrations.llama_index._shared import (
     DEFAULT_STORE_ROLES,
-    context_without,
     engine_message,
     latest_user_text,
     message_id,
     role_of,
     scope_ids,
-    search_budget,
     storable_text,
 )
 from evermem_integrations.memory import EverMem
@@ -83,17 +81,17 @@ class EverMemBlock(BaseMemoryBlock[str]):
         query = latest_user_text(messages)
         if not query:
             return ""
-        window_ids = {r["id"] for r in records}
-        budget = min(search_budget(self.token_budget, [r["content"] for r in records]), 4 * self.token_budget)
         result = await self.memory.asearch(
             query,
             **self._scope(),
-            token_budget=budget,
+            token_budget=self.token_budget,
             method=self.search_method,
             kinds=self.kinds,
             filters=self.filters,
+            # The active messages are in the prompt verbatim: memories would only repeat them.
+            exclude_message_ids={r["id"] for r in records},
         )
-        return context_without(result, window_ids, self.token_budget)
+        return result.context
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
         """Store messages ``Memory`` flushed out of its short-term queue."""

@@ -24,14 +24,12 @@ from evermem_integrations.engine.models import MAX_MESSAGE_CHARS, MemoryKind, Se
 from evermem_integrations.llama_index._shared import (
     DEFAULT_CONTEXT_TEMPLATE,
     DEFAULT_STORE_ROLES,
-    context_without,
     engine_message,
     latest_user_text,
     message_id,
     message_text,
     role_of,
     scope_ids,
-    search_budget,
     storable_text,
 )
 from evermem_integrations.memory import EverMem
@@ -165,7 +163,7 @@ class EverMemMemory(BaseMemory):
             return history
         window = self._window(history, input)
         result = self.memory.search(query, **self._search_kwargs(window))
-        return self._with_context(history, result, window)
+        return self._with_context(history, result)
 
     async def aget(self, input: str | ChatMessage | None = None, **kwargs: Any) -> list[ChatMessage]:
         """Async :meth:`get`."""
@@ -175,7 +173,7 @@ class EverMemMemory(BaseMemory):
             return history
         window = self._window(history, input)
         result = await self.memory.asearch(query, **self._search_kwargs(window))
-        return self._with_context(history, result, window)
+        return self._with_context(history, result)
 
     def get_all(self) -> list[ChatMessage]:
         """Every short-term message of the session (no recalled context)."""
@@ -277,37 +275,30 @@ class EverMemMemory(BaseMemory):
         if records:
             await self.memory.aadd(records, **self._scope())
 
-    def _window(
-        self, history: Sequence[ChatMessage], input: str | ChatMessage | None
-    ) -> tuple[builtins.set[str], list[str]]:
-        """Ids and texts of the stored messages that are in the prompt already."""
+    def _window(self, history: Sequence[ChatMessage], input: str | ChatMessage | None) -> builtins.set[str]:
+        """Ids of the stored messages that are in the prompt already."""
         messages = [*history, ChatMessage(role=MessageRole.USER, content=message_text(input))] if input else history
         ids: builtins.set[str] = builtins.set()
-        texts: list[str] = []
         with self._lock:
             for message in messages:
                 text = storable_text(message, self.store_roles)
-                if text is None:
-                    continue
-                texts.append(text)
-                ids.update(self._ids_by_key.get((role_of(message), text), ()))
-        return ids, texts
+                if text is not None:
+                    ids.update(self._ids_by_key.get((role_of(message), text), ()))
+        return ids
 
-    def _search_kwargs(self, window: tuple[builtins.set[str], list[str]]) -> dict[str, Any]:
-        # Search with room for the window's own messages; they are dropped before packing.
-        budget = min(search_budget(self.token_budget, window[1]), 4 * self.token_budget)
+    def _search_kwargs(self, window: builtins.set[str]) -> dict[str, Any]:
+        # Memories the window already shows verbatim would only repeat it: the budget goes to others.
         return {
             **self._scope(),
-            "token_budget": budget,
+            "token_budget": self.token_budget,
             "method": self.search_method,
             "kinds": self.kinds,
             "filters": self.filters,
+            "exclude_message_ids": window,
         }
 
-    def _with_context(
-        self, history: list[ChatMessage], result: SearchResult, window: tuple[builtins.set[str], list[str]]
-    ) -> list[ChatMessage]:
-        context = context_without(result, window[0], self.token_budget)
+    def _with_context(self, history: list[ChatMessage], result: SearchResult) -> list[ChatMessage]:
+        context = result.context
         self._last_context = context
         if not context:
             return history

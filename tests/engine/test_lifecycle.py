@@ -140,6 +140,18 @@ def test_an_answer_is_found_by_the_question_it_answers(mem: EverMem, flushed: bo
     assert answer.kind == ("fact" if flushed else "raw")
 
 
+def test_excluded_messages_leave_their_budget_to_other_memories(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    mem.flush(user_id="ana")
+    mem.add(DENVER, user_id="ana")
+    window = {"d0", "d1", "d2"}  # the chat window the prompt already shows
+    result = mem.search("Where does Ana live?", user_id="ana", exclude_message_ids=window, token_budget=200)
+    assert result.items
+    assert not any(set(i.source_message_ids) <= window for i in result.items)
+    assert "Denver" not in result.context and "Boston" in result.context
+    assert 0 < result.context_tokens <= 200
+
+
 def test_kind_subsets_span_episodes_and_items(mem: EverMem) -> None:
     mem.add(BOSTON, user_id="ana")
     mem.flush(user_id="ana")
