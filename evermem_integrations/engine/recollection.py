@@ -402,9 +402,10 @@ class Recollector:
                 successors[successor] = max(score, successors.get(successor, 0.0))
             return len(item.text)
 
-        # Candidates worth twice the budget (at ~4 characters a token) leave the packer enough
-        # choice; reading further down the ranking only costs time, so it is read in pages.
-        room = 8 * budget
+        # Candidates of 1.25 times the budget (at ~4 characters a token) leave the packer enough
+        # choice (message siblings add more); reading further down the ranking only costs time,
+        # so it is read in pages.
+        room = 5 * budget
         for start in range(0, len(ranked), 64):
             page = ranked[start : start + 64]
             units = reader.units(page)
@@ -476,10 +477,9 @@ class Recollector:
             score *= self.config.superseded_penalty
             metadata["superseded_by"] = data["superseded_by"]
             metadata["valid_until"] = data.get("valid_until")
-        # Built from records this store validated when it wrote them: no need to validate again.
-        return SearchItem.model_construct(
+        return SearchItem(
             id=unit.id,
-            kind=unit.kind,
+            kind=unit.kind,  # type: ignore[arg-type]
             text=unit.text,
             score=score,
             timestamp=unit.timestamp,
