@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evermem_integrations.bench.baselines import BASELINES
 from evermem_integrations.bench.corpus import BenchConversation
-from evermem_integrations.bench.qa import QAConfig, QAEvaluator
+from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, JudgeProtocol, QAConfig, QAEvaluator
 from evermem_integrations.bench.report import latency_plot, scale_markdown, write_json, write_retrieval_report
 from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
 from evermem_integrations.bench.scale import ScalePoint, run_scale
@@ -113,13 +113,19 @@ def _progress(total: int, description: str) -> Iterator[Any]:
 
 
 def _qa_evaluator(
-    answer_model: str | None, judge_model: str | None, base_url: str | None, api_key: str | None, runs: int
+    protocol: JudgeProtocol,
+    answer_model: str | None,
+    judge_model: str | None,
+    base_url: str | None,
+    api_key: str | None,
+    runs: int,
 ) -> QAEvaluator | None:
     if answer_model is None:
         if judge_model is not None:
             raise ConfigurationError("--judge-model needs --answer-model (the QA benchmark answers, then judges)")
         return None
-    return QAEvaluator(QAConfig(answer_model, judge_model or answer_model, base_url, api_key, judge_runs=runs))
+    config = QAConfig(answer_model, judge_model or answer_model, base_url, api_key, judge_runs=runs)
+    return QAEvaluator(config, protocol=protocol)
 
 
 def run_retrieval_command(
@@ -176,6 +182,7 @@ def run_retrieval_command(
         meta["qa_settings"] = {
             "answer_model": qa.config.answer_model,
             "judge_model": qa.config.judge_model,
+            "judge_protocol": qa.protocol.name,
             "base_url": qa.config.base_url,
             "judge_runs": qa.config.judge_runs,
             "budget": result.qa_budget,
@@ -223,7 +230,7 @@ def locomo(
     """Retrieval recall (and, with --answer-model, LLM-judged QA) on LoCoMo categories 1-4."""
     from evermem_integrations.bench.locomo import locomo_conversations
 
-    qa = _qa_evaluator(answer_model, judge_model, base_url, api_key, judge_runs)
+    qa = _qa_evaluator(LOCOMO_JUDGE, answer_model, judge_model, base_url, api_key, judge_runs)
     loaded = locomo_conversations(
         data, parse_list(conversations, "--conversations") or None, limit_questions=limit_questions, sessions=sessions
     )
@@ -263,10 +270,14 @@ def longmemeval(
     judge_runs: JudgeRuns = 3,
     qa_budget: QABudget = None,
 ) -> None:
-    """Retrieval recall (and optional QA) on LongMemEval; each question has its own haystack."""
+    """Retrieval recall (and, with --answer-model, QA under LongMemEval's judge) on LongMemEval.
+
+    Each question has its own haystack. With --include-abstention the abstention questions are
+    asked too, and QA judges whether the answer says the information is missing.
+    """
     from evermem_integrations.bench.longmemeval import longmemeval_conversations
 
-    qa = _qa_evaluator(answer_model, judge_model, base_url, api_key, judge_runs)
+    qa = _qa_evaluator(LONGMEMEVAL_JUDGE, answer_model, judge_model, base_url, api_key, judge_runs)
     loaded = longmemeval_conversations(
         data,
         question_types=parse_list(question_types, "--question-types") or None,

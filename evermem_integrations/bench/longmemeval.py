@@ -3,8 +3,10 @@
 Each question's haystack is ingested into its own scope (``group_id=<question_id>``) and the
 question is asked at its ``question_date``. The gold evidence is the set of turns marked
 ``has_answer``; a question without such turns (e.g. abstention) gets no evidence recall
-but still an answer recall. Categories are the ``question_type`` values. Abstention
-questions are left out unless asked for (their gold answer says the information is missing).
+but still an answer recall. Categories are the ``question_type`` values, with
+``-abstention`` appended for abstention questions (their gold answer explains why the
+information is missing), which are left out unless asked for. :func:`split_category` reads a
+category back, for the LongMemEval judge.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from evermem_integrations.bench.corpus import BenchConversation, BenchQuestion, 
 from evermem_integrations.bench.metrics import known_evidence
 from evermem_integrations.datasets.longmemeval import LongMemEvalQuestion, load_longmemeval
 from evermem_integrations.engine.timeparse import parse_timestamp
+
+ABSTENTION_SUFFIX = "-abstention"
 
 
 def longmemeval_conversations(
@@ -53,9 +57,16 @@ def to_bench(item: LongMemEvalQuestion) -> BenchConversation:
         id=item.question_id,
         question=item.question,
         answer=item.answer,
-        category=item.question_type + ("-abstention" if item.is_abstention else ""),
+        category=item.question_type + (ABSTENTION_SUFFIX if item.is_abstention else ""),
         evidence=known,
         current_time=item.question_date,
         unknown_evidence=unknown,
     )
     return BenchConversation(id=item.question_id, messages=messages, turns=turns, questions=[question])
+
+
+def split_category(category: str) -> tuple[str, bool]:
+    """The ``question_type`` of a LongMemEval question's category, and whether it is an abstention one."""
+    if category.endswith(ABSTENTION_SUFFIX):
+        return category.removesuffix(ABSTENTION_SUFFIX), True
+    return category, False

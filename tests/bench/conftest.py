@@ -5,7 +5,9 @@ cassette answers fails the test. ``EVERMEM_BENCH_RECORD=all`` records against a 
 instead (see ``cassettes/README.md``). Interactions are matched on method, path, model, kind
 of call (``answer`` or ``judge``) and the question, so prompt wording and the retrieved
 context may change without re-recording; what the code actually sent is captured in
-:class:`Replay` so the tests assert on what reached the model.
+:class:`Replay` so the tests assert on what reached the model. The kind is told by the
+messages' shape, which both judge protocols share: an answer call opens with the answer
+model's system message, a judge call is a single user message.
 """
 
 from __future__ import annotations
@@ -37,13 +39,16 @@ JUDGE_MODEL = os.environ.get("EVERMEM_BENCH_JUDGE_MODEL", "gpt-4o-mini")
 _QUESTION = re.compile(r"^Question: (.*)$", re.MULTILINE)
 
 
+def call_kind(body: dict[str, Any]) -> str:
+    """``answer`` or ``judge``: whether a request body opens with the answer model's system message."""
+    return "answer" if body["messages"][0]["role"] == "system" else "judge"
+
+
 def qa_key(request: Request) -> tuple[str, str, str]:
     """(model, ``answer`` or ``judge``, question) of a chat-completions request."""
     body = json.loads(request.body or b"{}")
-    prompt = body["messages"][-1]["content"]
-    found = _QUESTION.search(prompt)
-    kind = "judge" if "Generated answer:" in prompt else "answer"
-    return body.get("model", ""), kind, found.group(1).strip() if found else ""
+    found = _QUESTION.search(body["messages"][-1]["content"])
+    return body.get("model", ""), call_kind(body), found.group(1).strip() if found else ""
 
 
 def _same_call(r1: Request, r2: Request) -> None:
@@ -59,7 +64,7 @@ class Replay(cassettes.Replay):
 
     def calls(self, kind: str) -> list[dict[str, Any]]:
         """Bodies of the ``answer`` or ``judge`` requests, in the order sent."""
-        return [b for b in self.sent if ("Generated answer:" in b["messages"][-1]["content"]) == (kind == "judge")]
+        return [b for b in self.sent if call_kind(b) == kind]
 
 
 def replay(name: str) -> AbstractContextManager[Replay]:
@@ -80,10 +85,9 @@ def qa_config() -> QAConfig:
     )
 
 
-@pytest.fixture
-def authored_cassettes() -> bool:
-    """Whether the cassettes replay as authored here (exact figures can then be asserted)."""
-    return RECORD_MODE == "none" and "Authored by hand" in (CASSETTES / "qa_longmemeval_tiny.yaml").read_text()
+def authored(name: str) -> bool:
+    """Whether cassette ``name`` replays as authored here (its exact figures can then be asserted)."""
+    return RECORD_MODE == "none" and "Authored by hand" in (CASSETTES / f"{name}.yaml").read_text()
 
 
 @pytest.fixture(scope="session")
