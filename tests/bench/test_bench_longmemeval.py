@@ -1,17 +1,21 @@
-"""The LongMemEval loader on the hand-written tiny file, and a benchmark run on it."""
+"""The LongMemEval loader on the hand-written tiny file, a benchmark run on it, and its QA under LongMemEval's judge."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from evermem_integrations.bench.cli import bench_app
-from evermem_integrations.bench.longmemeval import longmemeval_conversations
+from evermem_integrations.bench.longmemeval import longmemeval_conversations, split_category
+from evermem_integrations.bench.qa import QAConfig
 from evermem_integrations.datasets import load_longmemeval
+
+from .conftest import authored
 
 
 def test_loader_reads_questions_sessions_and_dates(tiny_path: Path) -> None:
@@ -65,6 +69,8 @@ def test_bench_conversations_one_per_question(tiny_path: Path) -> None:
     assert [c.id for c in conversations] == [q.question_id for q in load_longmemeval(tiny_path)]
     abstention = conversations[-1].questions[0]
     assert abstention.category == "single-session-user-abstention"
+    assert split_category(abstention.category) == ("single-session-user", True)
+    assert split_category(conversations[0].questions[0].category) == ("single-session-user", False)
     assert abstention.evidence == []
     ku = conversations[3]
     assert ku.questions[0].evidence == ["sess_job:0"]
@@ -118,3 +124,72 @@ def test_longmemeval_benchmark_runs_on_the_tiny_file(tiny_path: Path, tmp_path: 
     )
     assert (tmp_path / "longmemeval_recall.png").stat().st_size > 1000
     assert "| evermem-hybrid |" in (tmp_path / "longmemeval.md").read_text()
+
+
+def test_longmemeval_qa_replays_its_judge_protocol_through_the_cli(
+    tiny_path: Path, qa_config: QAConfig, qa_cassette: Any, tmp_path: Path
+) -> None:
+    arguments = ["longmemeval", "--data", str(tiny_path), "--include-abstention", "--budgets", "500"]
+    arguments += ["--methods", "hybrid", "--baselines", "bm25", "--out", str(tmp_path)]
+    arguments += ["--answer-model", qa_config.answer_model, "--judge-model", qa_config.judge_model]
+    if qa_config.base_url:
+        arguments += ["--base-url", qa_config.base_url]
+    if qa_config.api_key:
+        arguments += ["--api-key", qa_config.api_key]
+    with qa_cassette("qa_longmemeval_tiny") as used:
+        result = CliRunner().invoke(bench_app, arguments)
+    assert result.exit_code == 0, result.output
+
+    # five questions (the abstention one included) for two systems: one answer and three judge runs each
+    answers, judges = used.calls("answer"), used.calls("judge")
+    assert len(answers) == 5 * 2
+    assert len(judges) == 5 * 2 * 3
+    assert all(b["temperature"] == 0.0 and b["max_tokens"] == 10 for b in judges)
+    assert all("response_format" not in b and [m["role"] for m in b["messages"]] == ["user"] for b in judges)
+
+    records = [json.loads(line) for line in (tmp_path / "longmemeval_qa_answers.jsonl").read_text().splitlines()]
+    assert [r["question_id"] for r in records[::2]] == [q.question_id for q in load_longmemeval(tiny_path)]
+    prompts = [b["messages"][0]["content"] for b in judges]
+    for index, record in enumerate(records):
+        runs = prompts[3 * index : 3 * index + 3]
+        assert len(set(runs)) == 1
+        assert f"Model response: {record['answer']}" in runs[0]
+        assert len(record["labels"]) == len(record["judge_replies"]) == 3
+    by_question = {r["question_id"]: prompts[3 * i] for i, r in enumerate(records)}
+    assert f"Correct answer: {records[0]['gold']}" in by_question["tiny_ssu_1"]
+    assert "off-by-one" in by_question["tiny_tr_1"]
+    assert "outdated information" in by_question["tiny_ku_1"]
+    assert f"Explanation: {records[-1]['gold']}" in by_question["tiny_ssu_2_abs"]
+    assert by_question["tiny_ssu_2_abs"].endswith(
+        "correctly identify the question as unanswerable? Answer yes or no only."
+    )
+
+    report = json.loads((tmp_path / "longmemeval.json").read_text())
+    assert report["qa_settings"]["judge_protocol"] == "longmemeval"
+    assert report["qa_settings"]["judge_runs"] == 3
+    qa = report["qa"]
+    assert {system: row["questions"] for system, row in qa.items()} == {"evermem-hybrid": 5, "bm25-turns": 5}
+    assert "QA (answer model" in (tmp_path / "longmemeval.md").read_text()
+    if authored("qa_longmemeval_tiny"):
+        hybrid, bm25 = qa["evermem-hybrid"], qa["bm25-turns"]
+        assert hybrid["accuracy_runs"] == [1.0, 0.8, 1.0]  # one judge run says no to the knowledge update
+        assert hybrid["accuracy_mean"] == pytest.approx(14 / 15)
+        assert hybrid["accuracy_std"] == pytest.approx(0.09428, abs=1e-5)
+        assert {c: row["accuracy_mean"] for c, row in hybrid["by_category"].items()} == pytest.approx(
+            {
+                "single-session-user": 1.0,
+                "multi-session": 1.0,
+                "temporal-reasoning": 1.0,
+                "knowledge-update": 2 / 3,
+                "single-session-user-abstention": 1.0,
+            }
+        )
+        assert bm25["accuracy_runs"] == pytest.approx([0.2, 0.2, 0.2])
+        assert {c: row["accuracy_mean"] for c, row in bm25["by_category"].items()} == {
+            "single-session-user": 1.0,
+            "multi-session": 0.0,  # names two of the three instruments: a subset is no
+            "temporal-reasoning": 0.0,
+            "knowledge-update": 0.0,
+            "single-session-user-abstention": 0.0,  # named the puppy instead of saying there is no cat
+        }
+        assert hybrid["judge_tokens_per_question"] == 3 * (190 + 1)
