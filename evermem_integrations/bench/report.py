@@ -95,8 +95,9 @@ def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     """The QA accuracy table (LLM judge, mean ± std over judge runs)."""
     categories = sorted({c for row in qa.values() for c in row["by_category"]})
     header = (
-        f"QA (answer model `{settings.get('answer_model', '?')}`, judge `{settings.get('judge_model', '?')}`, "
-        f"{settings.get('judge_runs', 3)} judge runs, budget {settings.get('budget', '?')} tokens): accuracy %, mean ± std"
+        f"QA (answer model `{settings.get('answer_model', '?')}`, judge `{settings.get('judge_model', '?')}` "
+        f"with the {settings.get('judge_protocol', '?')} protocol, {settings.get('judge_runs', 3)} judge runs, "
+        f"budget {settings.get('budget', '?')} tokens): accuracy %, mean ± std"
     )
     lines = [
         header,

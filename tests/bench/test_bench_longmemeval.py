@@ -169,7 +169,7 @@ def test_longmemeval_qa_replays_its_judge_protocol_through_the_cli(
     assert report["qa_settings"]["judge_runs"] == 3
     qa = report["qa"]
     assert {system: row["questions"] for system, row in qa.items()} == {"evermem-hybrid": 5, "bm25-turns": 5}
-    assert "QA (answer model" in (tmp_path / "longmemeval.md").read_text()
+    assert "with the longmemeval protocol" in (tmp_path / "longmemeval.md").read_text()
     if authored("qa_longmemeval_tiny"):
         hybrid, bm25 = qa["evermem-hybrid"], qa["bm25-turns"]
         assert hybrid["accuracy_runs"] == [1.0, 0.8, 1.0]  # one judge run says no to the knowledge update
