@@ -149,9 +149,12 @@ class RecordStore:
         for chunk_start in range(0, len(messages), 400):
             chunk = messages[chunk_start : chunk_start + 400]
             marks = ",".join("?" * len(chunk))
+            # Each OR branch names the scope so SQLite probes both indexes; "scope = ? AND (id IN
+            # ... OR content_key IN ...)" walks every message of the scope instead.
             rows = self._rows(
-                f"SELECT id, content_key FROM messages WHERE scope = ? AND (id IN ({marks}) OR content_key IN ({marks}))",
-                [scope, *(m.id for m in chunk), *(m.content_key for m in chunk)],
+                f"SELECT id, content_key FROM messages WHERE (scope = ? AND id IN ({marks})) "
+                f"OR (scope = ? AND content_key IN ({marks}))",
+                [scope, *(m.id for m in chunk), scope, *(m.content_key for m in chunk)],
             )
             for row in rows:
                 known.update((row["id"], row["content_key"]))
@@ -233,7 +236,8 @@ class RecordStore:
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
-        return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE scope = ? AND id IN ({marks})", [scope, *ids])}
+        # "+scope" keeps SQLite on the primary key: from a few ids on it would walk the scope's index.
+        return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, scope])}
 
     def facts(self, scope: str) -> list[Fact]:
         """Facts of a scope in time order."""
