@@ -237,7 +237,8 @@ class RecordStore:
             return set()
         marks = ",".join("?" * len(ids))
         # "+scope" keeps SQLite on the primary key: from a few ids on it would walk the scope's index.
-        return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, scope])}
+        rows = self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, scope])
+        return {r["id"] for r in rows}
 
     def facts(self, scope: str) -> list[Fact]:
         """Facts of a scope in time order."""
@@ -303,16 +304,29 @@ class RecordStore:
         return [Foresight.model_validate_json(r["data"]) for r in rows]
 
     # -- scenes ---------------------------------------------------------------------------------
-    def scenes(self, scope: str, active_since: datetime | None = None) -> list[tuple[MemScene, np.ndarray]]:
-        """Scenes of a scope with their centroids, most recently active first.
-
-        ``active_since`` keeps only scenes whose last MemCell ended at or after that moment.
-        """
-        since = float("-inf") if active_since is None else active_since.timestamp()
-        rows = self._rows(
-            "SELECT data, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC", [scope, since]
-        )
+    def scenes(self, scope: str) -> list[tuple[MemScene, np.ndarray]]:
+        """Scenes of a scope with their centroids, most recently active first."""
+        rows = self._rows("SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [scope])
         return [(MemScene.model_validate_json(r["data"]), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
+
+    def scene_centroids(self, scope: str, active_since: datetime) -> tuple[list[str], np.ndarray]:
+        """Ids and centroids (one row each) of scenes active since ``active_since``, latest first.
+
+        A scene is active since a moment when its last MemCell ended at or after it. Clustering
+        compares a MemCell with these and then loads only the scene it joins: decoding every
+        candidate's member list would cost more with every MemCell stored.
+        """
+        rows = self._rows(
+            "SELECT id, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC",
+            [scope, active_since.timestamp()],
+        )
+        centroids = np.array([np.frombuffer(r["centroid"], dtype=np.float32) for r in rows], dtype=np.float32)
+        return [r["id"] for r in rows], centroids
+
+    def scene(self, scope: str, scene_id: str) -> MemScene:
+        """One scene by id."""
+        rows = self._rows("SELECT data FROM scenes WHERE scope = ? AND id = ?", [scope, scene_id])
+        return MemScene.model_validate_json(rows[0]["data"])
 
     def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
         """Insert or replace a scene and its centroid."""
