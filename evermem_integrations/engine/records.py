@@ -386,12 +386,16 @@ class RecordStore:
         """
         if not units:
             return
+        # The last of several units with one id wins, as if they were written one by one.
+        latest = list({unit.id: unit for unit in units}.values())
+        ids = [(unit.id,) for unit in latest]
         with self.transaction() as conn:
-            for unit in units:
-                self._remove_unit_rows(conn, "id = ?", (unit.id,))
-                sources = unit.data.get("source_message_ids") or []
-                rowid = conn.execute(
-                    "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            # One statement per step for the whole batch: bulk loads write thousands of units.
+            conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
+            conn.executemany("DELETE FROM units WHERE id = ?", ids)
+            conn.executemany(
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
                         unit.id,
                         unit.scope,
@@ -399,14 +403,17 @@ class RecordStore:
                         unit.cell_id,
                         _ts(unit.timestamp),
                         unit.text,
-                        sources[0] if len(sources) == 1 else None,
+                        _single_source(unit),
                         json.dumps(unit.data, default=str),
-                    ),
-                ).lastrowid
-                conn.execute(
-                    "INSERT INTO units_fts (rowid, body, scope_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
-                    (rowid, lexical_text(unit.text), scope_token(unit.scope), f"k{unit.kind}", unit.id),
-                )
+                    )
+                    for unit in latest
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO units_fts (rowid, body, scope_tok, kind_tok, unit_id) "
+                "SELECT rowid, ?, ?, ?, id FROM units WHERE id = ?",
+                [(lexical_text(u.text), scope_token(u.scope), f"k{u.kind}", u.id) for u in latest],
+            )
 
     @staticmethod
     def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
@@ -533,6 +540,12 @@ class RecordStore:
     def count(self, table: str, scope: str) -> int:
         """Rows of ``table`` in ``scope``."""
         return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
+
+
+def _single_source(unit: Unit) -> str | None:
+    """The message a unit was said in, when it comes from exactly one."""
+    sources = unit.data.get("source_message_ids") or []
+    return sources[0] if len(sources) == 1 else None
 
 
 def _unit(row: sqlite3.Row) -> Unit:
