@@ -274,7 +274,7 @@ class EverMem:
         return self._form_cells(scope, segments) if segments else []
 
     def _form_cells(self, scope: str, segments: Sequence[Sequence[Message]]) -> list[MemCell]:
-        """Phase I and II for closed episodes, with one embedding pass and one vector write."""
+        """Phase I and II for closed episodes: extract, build the MemCells, update the profile, store."""
         seen_facts: set[str] = set()
         prepared: list[tuple[MemCell, list[Unit], list[str]]] = []
         for messages in segments:
@@ -286,6 +286,15 @@ class EverMem:
             units = cell_units(cell) + [profile_unit(item) for item in written]
             stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
             prepared.append((cell, units, stale))
+        return self._store_cells(scope, prepared)
+
+    def _store_cells(self, scope: str, prepared: Sequence[tuple[MemCell, list[Unit], list[str]]]) -> list[MemCell]:
+        """Write MemCells with their units, replacing each one's ``stale`` units.
+
+        The write path shared by flushed episodes and :meth:`add_memcells`: one embedding pass,
+        one vector upsert (in Chroma's largest batches) and one SQLite transaction for the whole
+        batch, in which each MemCell in turn joins a scene and supersedes older keyed facts.
+        """
         # A profile entry updated by several episodes of the batch is written once, as it ends up.
         all_units = list({u.id: u for _, units, _ in prepared for u in units}.values())
         # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
@@ -293,16 +302,45 @@ class EverMem:
         vectors = self._embed([*(u.indexed_text for u in all_units), *(cell.title for cell, _, _ in prepared)])
         self.vectors.upsert([u.id for u in all_units], vectors[: len(all_units)], scope, [u.kind for u in all_units])
         cells = []
-        for (cell, units, stale), title_vector in zip(prepared, vectors[len(all_units) :], strict=True):
-            self.records.save_cell(cell, units, stale)
-            scene = self.scenes.assign(cell, title_vector)
-            supersede_facts(self.records, scope, cell.facts)
-            logger.debug(
-                "MemCell %s: %d messages, %d facts, scene %s", cell.id, len(cell.messages), len(cell.facts), scene.id
-            )
-            cells.append(cell.model_copy(update={"scene_id": scene.id}))
+        with self.records.transaction():
+            for (cell, units, stale), title_vector in zip(prepared, vectors[len(all_units) :], strict=True):
+                self.records.save_cell(cell, units, stale)
+                scene = self.scenes.assign(cell, title_vector)
+                supersede_facts(self.records, scope, cell.facts)
+                logger.debug(
+                    "MemCell %s: %d messages, %d facts, scene %s",
+                    cell.id,
+                    len(cell.messages),
+                    len(cell.facts),
+                    scene.id,
+                )
+                cells.append(cell.model_copy(update={"scene_id": scene.id}))
         self.vectors.delete(scope, [unit_id for _, _, stale in prepared for unit_id in stale])
         return cells
+
+    def add_memcells(
+        self,
+        cells: Sequence[MemCell],
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> list[MemCell]:
+        """Store ready-made MemCells (and their messages) in a scope, skipping Phase I.
+
+        For bulk loads and imports whose episodes were cut and extracted elsewhere: the
+        MemCells take the same write path as flushed episodes (units and BM25 entries,
+        vectors, scenes, supersession of older keyed facts), as one batch. Ids are kept as
+        given, so a MemCell or fact stored again replaces the earlier one; the profile is
+        left as it is. Returns the MemCells with the scenes they joined.
+        """
+        scope = Scope.of(user_id, group_id, agent_id).key
+        strangers = sorted({c.scope for c in cells} - {scope})
+        if strangers:
+            raise ScopeError(f"MemCells of scope {', '.join(strangers)} given for scope {scope}")
+        with self.records.transaction():
+            self.records.insert_messages(scope, [m for cell in cells for m in cell.messages])
+            return self._store_cells(scope, [(cell, cell_units(cell), []) for cell in cells])
 
     def _build_cell(
         self,

@@ -11,7 +11,7 @@ from evermem_integrations.bench.corpus import BenchConversation, BenchQuestion, 
 from evermem_integrations.bench.metrics import answer_recall, evidence_recall
 from evermem_integrations.bench.qa import QAConfig, QAEvaluator
 from evermem_integrations.bench.runner import RunResult, run_retrieval, summarize
-from evermem_integrations.bench.scale import run_scale
+from evermem_integrations.bench.scale import run_ingest_scale, run_search_scale
 
 __all__ = [
     "BM25Turns",
@@ -28,6 +28,7 @@ __all__ = [
     "answer_recall",
     "evidence_recall",
     "run_retrieval",
-    "run_scale",
+    "run_ingest_scale",
+    "run_search_scale",
     "summarize",
 ]

@@ -8,14 +8,15 @@ report, a Markdown table and PNG plots into ``--out`` and shows a progress bar w
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -24,10 +25,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evermem_integrations.bench.baselines import BASELINES
 from evermem_integrations.bench.corpus import BenchConversation
 from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, JudgeProtocol, QAConfig, QAEvaluator
-from evermem_integrations.bench.report import latency_plot, scale_markdown, write_json, write_retrieval_report
+from evermem_integrations.bench.report import scale_markdown, scale_plot, write_json, write_retrieval_report
 from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
-from evermem_integrations.bench.scale import ScalePoint, run_scale
+from evermem_integrations.bench.scale import IngestPoint, SearchPoint, run_ingest_scale, run_search_scale
 from evermem_integrations.engine.embeddings import StaticEmbedder
+from evermem_integrations.engine.models import SearchMethod
 from evermem_integrations.errors import ConfigurationError
 
 bench_app = typer.Typer(
@@ -300,29 +302,50 @@ def longmemeval(
 
 @bench_app.command("scale")
 def scale(
-    sizes: Annotated[
-        str, typer.Option("--sizes", help="store sizes in messages, cumulative (e.g. 10000,100000,1000000)")
+    facts: Annotated[
+        str,
+        typer.Option("--facts", help="search series: stored facts, cumulative, bulk-loaded (empty to skip)"),
     ] = "10000,100000,1000000",
+    messages: Annotated[
+        str,
+        typer.Option("--messages", help="ingestion series: messages through add + flush, cumulative (empty to skip)"),
+    ] = "10000,50000,100000",
     queries: Annotated[int, typer.Option("--queries", min=1, help="searches timed at each size")] = 50,
     per_conversation: Annotated[
-        int, typer.Option("--per-conversation", min=2, help="messages per synthetic conversation")
+        int, typer.Option("--per-conversation", min=2, help="messages per synthetic conversation (ingestion)")
     ] = 200,
+    batch_facts: Annotated[
+        int, typer.Option("--batch-facts", min=1, help="facts per bulk-load batch (search series)")
+    ] = 5000,
     budget: Annotated[int, typer.Option("--budget", min=50, help="search token budget")] = 2000,
     method: Annotated[str, typer.Option("--method", help="search method timed")] = "hybrid",
     out: OutOption = Path("bench-results"),
-    store: StoreOption = None,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="keep the stores in <store>/ingest and <store>/search (default: temporary)"),
+    ] = None,
 ) -> None:
-    """Search latency, ingestion rate, memory and disk as one store grows (synthetic data)."""
-    size_list = sorted(set(parse_ints(sizes, "--sizes")))
+    """Search latency against stored facts, and ingestion rate, memory and disk as one store grows."""
+    fact_sizes = sorted(set(parse_ints(facts, "--facts"))) if facts.strip() else []
+    message_sizes = sorted(set(parse_ints(messages, "--messages"))) if messages.strip() else []
+    if not fact_sizes and not message_sizes:
+        raise ConfigurationError("nothing to measure: give --facts and/or --messages")
     _check_names([method], [m for m in EVERMEM_METHODS if m != "agentic"], "method")
+    search_method = cast(SearchMethod, method)
     embedder = StaticEmbedder()
     started = time.perf_counter()
 
-    def report_point(point: ScalePoint) -> None:
+    def report_point(point: SearchPoint | IngestPoint) -> None:
+        size = f"{point.facts:,} facts" if isinstance(point, SearchPoint) else f"{point.messages:,} messages"
+        rate = (
+            f"load {point.load_facts_per_s:,.0f} facts/s"
+            if isinstance(point, SearchPoint)
+            else f"ingest {point.ingest_messages_per_s:,.0f} msg/s"
+        )
         console.print(
-            f"{point.messages:,} messages: point took {point.seconds:,.0f} s; ingest {point.ingest_messages_per_s:,.0f} msg/s, "
-            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, RSS {point.rss_mb:,.0f} MB, "
-            f"disk {point.disk_mb:,.1f} MB"
+            f"{size}: point took {point.seconds:,.0f} s ({point.elapsed_s:,.0f} s from empty); {rate}, "
+            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, "
+            f"RSS {point.rss_mb:,.0f} MB, disk {point.disk_mb:,.1f} MB"
         )
 
     columns = [
@@ -332,42 +355,74 @@ def scale(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
+    ingest_points: list[IngestPoint] = []
+    search_points: list[SearchPoint] = []
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("scale", total=size_list[-1])
 
-        def hook(text: str, done: int, total: int) -> None:
-            progress.update(task, description=f"growing to {text}", completed=done)
+        def hook_for(total: int) -> Callable[[str, int, int], None]:
+            task = progress.add_task("starting", total=total)
+            return lambda text, done, _total: progress.update(task, description=text, completed=done)
 
-        points = run_scale(
-            size_list,
-            queries=queries,
-            per_conversation=per_conversation,
-            token_budget=budget,
-            method=method,
-            embedder=embedder,
-            store_path=store,
-            progress=hook,
-            on_point=report_point,
-        )
+        # Ingestion first: its store is the smaller, so the search series' RSS is not inflated by it.
+        if message_sizes:
+            ingest_points = run_ingest_scale(
+                message_sizes,
+                queries=queries,
+                per_conversation=per_conversation,
+                token_budget=budget,
+                method=search_method,
+                embedder=embedder,
+                store_path=store / "ingest" if store else None,
+                progress=hook_for(message_sizes[-1]),
+                on_point=report_point,
+            )
+        if fact_sizes:
+            search_points = run_search_scale(
+                fact_sizes,
+                queries=queries,
+                token_budget=budget,
+                method=search_method,
+                batch_facts=batch_facts,
+                embedder=embedder,
+                store_path=store / "search" if store else None,
+                progress=hook_for(fact_sizes[-1]),
+                on_point=report_point,
+            )
     report: dict[str, Any] = {
         "benchmark": "scale",
         "method": method,
         "embedder": embedder.name,
         "budget": budget,
         "queries": queries,
+        "cpus": os.cpu_count(),
         "command": _command_line(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
-        "points": [vars(p) for p in points],
+        "search": [vars(p) for p in search_points],
+        "ingest": [vars(p) for p in ingest_points],
     }
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "scale.md"
     markdown.write_text(scale_markdown(report), encoding="utf-8")
-    paths = [
-        write_json(report, out / "scale.json"),
-        markdown,
-        latency_plot(report["points"], out / "scale_latency.png"),
-    ]
+    paths = [write_json(report, out / "scale.json"), markdown]
+    if search_points:
+        paths.append(
+            scale_plot(
+                [p.facts for p in search_points],
+                {"p50": [p.search_p50_ms for p in search_points], "p95": [p.search_p95_ms for p in search_points]},
+                ("facts in the store (one scope)", "hybrid search latency (ms)", "Search latency against store size"),
+                out / "scale_latency.png",
+            )
+        )
+    if ingest_points:
+        paths.append(
+            scale_plot(
+                [p.messages for p in ingest_points],
+                {"add + flush": [p.ingest_messages_per_s for p in ingest_points]},
+                ("messages in the store (one scope)", "messages/s since the previous size", "Ingestion rate"),
+                out / "scale_ingest.png",
+            )
+        )
     typer.echo(markdown.read_text(encoding="utf-8"))
     console.print(f"wrote {', '.join(str(p) for p in paths)} in {report['seconds']} s")
 

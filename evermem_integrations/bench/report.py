@@ -4,7 +4,8 @@
 * ``<name>.md``: recall per system and budget, tokens, latency, ingestion rate, the
   per-category breakdown at one budget, and QA accuracy when it ran;
 * ``<name>_recall.png``: evidence and answer recall against the token budget, one curve per
-  system; ``scale_latency.png``: search latency against store size.
+  system; ``scale_latency.png``: search latency against stored facts, ``scale_ingest.png``:
+  ingestion rate against messages.
 """
 
 from __future__ import annotations
@@ -154,41 +155,68 @@ def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+# Scale table columns: (header, point field, decimals).
+_FOOTPRINT = [
+    ("search p50 ms", "search_p50_ms", 1),
+    ("search p95 ms", "search_p95_ms", 1),
+    ("RSS MB", "rss_mb", 0),
+    ("peak RSS MB", "peak_rss_mb", 0),
+    ("disk MB", "disk_mb", 0),
+    ("point s", "seconds", 0),
+    ("total s", "elapsed_s", 0),
+]
+SEARCH_COLUMNS = [("facts", "facts", 0), ("memcells", "memcells", 0), ("scenes", "scenes", 0)]
+SEARCH_COLUMNS += [("load facts/s", "load_facts_per_s", 0), *_FOOTPRINT]
+INGEST_COLUMNS = [("messages", "messages", 0), ("facts", "facts", 0), ("memcells", "memcells", 0)]
+INGEST_COLUMNS += [("ingest msg/s", "ingest_messages_per_s", 0), *_FOOTPRINT]
+
+
+def _table(points: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, int]]) -> list[str]:
+    lines = ["| " + " | ".join(header for header, _, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_num(p[key], digits) for _, key, digits in columns) + " |" for p in points]
+    return lines
+
+
 def scale_markdown(report: Mapping[str, Any]) -> str:
-    """The scale benchmark's table."""
+    """The scale benchmark's tables: search latency against stored facts, ingestion rate."""
     lines = [
         "## Scale benchmark",
         "",
-        f"{report.get('method', 'hybrid')} search over one scope, embedder `{report.get('embedder', '?')}`.",
-        "",
-        "| messages | facts | memcells | ingest msg/s | search p50 ms | search p95 ms | RSS MB | disk MB | point took s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"{report.get('method', 'hybrid')} search over one scope, embedder `{report.get('embedder', '?')}`, "
+        f"{report.get('cpus', '?')} CPUs. RSS is the whole process (the ingestion series runs first); "
+        "total s is the time from an empty store to that size.",
     ]
-    for point in report["points"]:
-        lines.append(
-            f"| {point['messages']:,} | {point['facts']:,} | {point['memcells']:,} | {_num(point['ingest_messages_per_s'], 0)} "
-            f"| {_num(point['search_p50_ms'])} | {_num(point['search_p95_ms'])} | {_num(point['rss_mb'], 0)} "
-            f"| {_num(point['disk_mb'], 1)} | {_num(point['seconds'], 0)} |"
-        )
+    if report.get("search"):
+        lines += ["", "Search latency against stored facts (bulk-loaded through `EverMem.add_memcells`):", ""]
+        lines += _table(report["search"], SEARCH_COLUMNS)
+    if report.get("ingest"):
+        lines += ["", "Ingestion through the full pipeline (`add` + `flush` per conversation), msg/s per segment:", ""]
+        lines += _table(report["ingest"], INGEST_COLUMNS)
     return "\n".join(lines) + "\n"
 
 
-def latency_plot(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Search latency (p50, p95) against store size."""
+def scale_plot(
+    sizes: Sequence[float], curves: Mapping[str, Sequence[float]], labels: tuple[str, str, str], path: Path
+) -> Path:
+    """One scale figure: ``curves`` (label -> values) against ``sizes`` on a log axis.
+
+    ``labels`` are the x-axis, y-axis and title.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [p["messages"] for p in points]
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(sizes, [p["search_p50_ms"] for p in points], marker="o", label="p50")
-    axis.plot(sizes, [p["search_p95_ms"] for p in points], marker="o", label="p95")
+    for label, values in curves.items():
+        axis.plot(sizes, values, marker="o", label=label)
     if len(sizes) > 1:
         axis.set_xscale("log")
-    axis.set_xlabel("messages in the store")
-    axis.set_ylabel("search latency (ms)")
-    axis.set_title("Latency against store size")
+    xlabel, ylabel, title = labels
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_ylim(bottom=0)
+    axis.set_title(title)
     axis.grid(True, alpha=0.3)
     axis.legend()
     figure.tight_layout()

@@ -1,12 +1,19 @@
 """The scale benchmark: how search latency, ingestion rate, memory and disk grow with the store.
 
-Synthetic two-person conversations (deterministic, seeded) are written through the engine's
-own write path, ``EverMem.add`` then ``EverMem.flush`` per conversation, into one scope, so
-every search runs over the whole store (the worst case). Sizes are cumulative: the store
-grows to the first size, is measured, then grows on to the next. At each size the runner
-records hybrid search p50/p95 over queries about the stored conversations, the ingestion
-rate of the messages added since the previous size, the process's resident memory, the
-store's size on disk, and how long the point took.
+Two series, each in one scope of its own store, so every search runs over the whole store
+(the worst case):
+
+* search latency against stored facts (default 10k, 100k, 1M): synthetic MemCells with
+  facts are bulk-loaded through the engine's own write path (:meth:`EverMem.add_memcells`,
+  the same code that stores flushed episodes: units and BM25 entries, vectors, scenes,
+  supersession) in large batches, so the 1M point needs no million messages through
+  segmentation and extraction;
+* ingestion through the full pipeline (``EverMem.add`` then ``EverMem.flush`` per
+  synthetic conversation) up to 100k messages, with the rate of each segment.
+
+Sizes are cumulative: a store grows to the first size, is measured, then grows on. Each
+point records hybrid search p50/p95 over queries about the stored people, the process's
+resident memory, the store's size on disk and how long the point took.
 """
 
 from __future__ import annotations
@@ -17,13 +24,19 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evermem_integrations.bench.metrics import percentile
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
+from evermem_integrations.engine.extraction import episode_title, third_person, with_subject
+from evermem_integrations.engine.models import Fact, MemCell, Message, Scope, SearchMethod, stable_id
+
+if TYPE_CHECKING:
+    from evermem_integrations import EverMem
 
 FIRST = [
     "Ava",
@@ -157,26 +170,54 @@ MONTHS = [
     "December",
 ]
 
+# Statements whose fact is keyed: a later one about the same person supersedes the earlier.
+KEYED_STATEMENTS = {
+    "I moved to {city} last month, the rent is much better.": ("residence", "city"),
+    "I work as a {job} now, mostly night shifts.": ("occupation", "job"),
+}
+
+GROUP = "scale"
+SCOPE_KEY = Scope.of(group_id=GROUP).key
+CELLS_PER_CONVERSATION = 20
+"""Synthetic MemCells per conversation: one a day, like 200 messages in sessions of 10."""
+
 ProgressHook = Callable[[str, int, int], None]
-"""Called as ``hook(description, messages_done, messages_total)``."""
+"""Called as ``hook(description, done, total)``."""
+
+
+def _slots(rng: random.Random, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "pet": rng.choice(PETS),
+        "pet_name": rng.choice(PET_NAMES),
+        "city": rng.choice(CITIES),
+        "hobby": rng.choice(HOBBIES),
+        "relation": rng.choice(RELATIONS),
+        "other": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+        "job": rng.choice(JOBS),
+        "day": rng.randint(2, 28),
+        "month": rng.choice(MONTHS),
+        "food": rng.choice(FOODS),
+        "book": rng.choice(BOOKS),
+        "n": rng.randint(2, 40),
+    }
 
 
 def _fill(template: str, rng: random.Random, name: str) -> str:
-    return template.format(
-        name=name,
-        pet=rng.choice(PETS),
-        pet_name=rng.choice(PET_NAMES),
-        city=rng.choice(CITIES),
-        hobby=rng.choice(HOBBIES),
-        relation=rng.choice(RELATIONS),
-        other=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-        job=rng.choice(JOBS),
-        day=rng.randint(2, 28),
-        month=rng.choice(MONTHS),
-        food=rng.choice(FOODS),
-        book=rng.choice(BOOKS),
-        n=rng.randint(2, 40),
-    )
+    return template.format(**_slots(rng, name))
+
+
+def _conversation(index: int, seed: int) -> tuple[random.Random, str, str, datetime]:
+    """Conversation ``index``'s random stream, its two people and its start.
+
+    The first person's first name is what :func:`synthetic_queries` asks about.
+    """
+    rng = random.Random(seed * 1_000_003 + index)
+    a = f"{FIRST[index % len(FIRST)]} {LAST[(index // len(FIRST)) % len(LAST)]}"
+    b = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    # a distinct second per conversation: no two conversations share a (sender, content, time) key
+    start = datetime(2023, 1, 1, 9, tzinfo=UTC) + timedelta(days=index % 300, seconds=index)
+    return rng, a, b, start
 
 
 def synthetic_conversations(
@@ -189,11 +230,7 @@ def synthetic_conversations(
     """
     produced, index = 0, start_index
     while produced < total:
-        rng = random.Random(seed * 1_000_003 + index)
-        a = f"{FIRST[index % len(FIRST)]} {LAST[(index // len(FIRST)) % len(LAST)]}"
-        b = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        # a distinct second per conversation: no two conversations share a (sender, content, time) key
-        start = datetime(2023, 1, 1, 9, tzinfo=UTC) + timedelta(days=index % 300, seconds=index)
+        rng, a, b, start = _conversation(index, seed)
         size = min(per_conversation, total - produced)
         messages = []
         for n in range(size):
@@ -213,6 +250,63 @@ def synthetic_conversations(
         yield messages
 
 
+def synthetic_memcells(facts: int, *, per_cell: int = 10, seed: int = 7) -> Iterator[MemCell]:
+    """Deterministic MemCells of the benchmark scope holding ``facts`` facts in all.
+
+    Conversation ``i`` has the people of :func:`synthetic_conversations` ``i``; each of its
+    MemCells is one day: ``per_cell`` statements, each a fact about its speaker written in
+    the third person as the offline extractor writes facts. About one fact in six is keyed
+    (residence, occupation), so later ones supersede earlier ones. Ids are unique, so the
+    store ends up with exactly ``facts`` facts.
+    """
+    made, index = 0, 0
+    while made < facts:
+        rng, a, b, start = _conversation(index, seed)
+        for day in range(CELLS_PER_CONVERSATION):
+            if made >= facts:
+                return
+            cell_id = stable_id(SCOPE_KEY, index, day, prefix="cell_")
+            messages, cell_facts = [], []
+            for n in range(min(per_cell, facts - made)):
+                speaker, other = (a, b) if n % 2 == 0 else (b, a)
+                template = rng.choice([*STATEMENTS, *KEYED_STATEMENTS])
+                slots = _slots(rng, other.split()[0])
+                message = Message(
+                    id=f"s{index}:{day * per_cell + n}",
+                    sender=speaker,
+                    content=template.format(**slots),
+                    timestamp=start + timedelta(days=day, minutes=2 * n),
+                )
+                attribute, slot = KEYED_STATEMENTS.get(template, (None, None))
+                messages.append(message)
+                cell_facts.append(
+                    Fact(
+                        id=stable_id(SCOPE_KEY, message.id, prefix="fact_"),
+                        cell_id=cell_id,
+                        subject=speaker,
+                        text=with_subject(third_person(message.content, speaker, other), speaker),
+                        timestamp=message.timestamp,
+                        attribute=attribute,
+                        value=slots[slot] if slot else None,
+                        source_message_ids=[message.id],
+                    )
+                )
+            made += len(cell_facts)
+            title = episode_title(messages, [a, b])
+            yield MemCell(
+                id=cell_id,
+                scope=SCOPE_KEY,
+                title=title,
+                episode=f"{a} and {b} talked about {title}. " + " ".join(f.text for f in cell_facts),
+                facts=cell_facts,
+                participants=[a, b],
+                start_time=messages[0].timestamp,
+                end_time=messages[-1].timestamp,
+                messages=messages,
+            )
+        index += 1
+
+
 def synthetic_queries(count: int, conversations: int, seed: int = 11) -> list[str]:
     """Questions about people of the first ``conversations`` synthetic conversations."""
     rng = random.Random(seed)
@@ -224,8 +318,8 @@ def synthetic_queries(count: int, conversations: int, seed: int = 11) -> list[st
     return queries
 
 
-def rss_mb() -> float:
-    """The process's current resident memory in MB (peak on systems without /proc)."""
+def current_rss_mb() -> float:
+    """The process's current resident memory in MB (the peak on systems without /proc)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -234,6 +328,12 @@ def rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far in MB."""
+    # The kernel updates the high-water mark lazily: never report it below the current size.
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, current_rss_mb())
 
 
 def disk_mb(path: Path) -> float:
@@ -249,93 +349,208 @@ def disk_mb(path: Path) -> float:
 
 
 @dataclass
-class ScalePoint:
-    """What one store size measured."""
+class SearchPoint:
+    """The search series at one size: facts bulk-loaded, then searches timed."""
 
-    messages: int
     facts: int
     memcells: int
-    ingest_messages_per_s: float
+    scenes: int
+    load_facts_per_s: float
+    """Facts per second through :meth:`EverMem.add_memcells` since the previous size."""
     search_p50_ms: float
     search_p95_ms: float
     rss_mb: float
     peak_rss_mb: float
     disk_mb: float
     seconds: float
+    """This point: growing from the previous size, then measuring."""
+    elapsed_s: float
+    """Since the series began: how long reaching this size takes from an empty store."""
 
 
-def run_scale(
+@dataclass
+class IngestPoint:
+    """The ingestion series at one size: messages through add + flush, then searches timed."""
+
+    messages: int
+    facts: int
+    memcells: int
+    ingest_messages_per_s: float
+    """Messages per second through add + flush since the previous size."""
+    search_p50_ms: float
+    search_p95_ms: float
+    rss_mb: float
+    peak_rss_mb: float
+    disk_mb: float
+    seconds: float
+    elapsed_s: float
+
+
+@contextmanager
+def _store(store_path: str | Path | None, embedder: Embedder | None) -> Iterator[tuple[EverMem, Path]]:
+    """An EverMem in ``store_path`` (or a temporary folder removed after)."""
+    from evermem_integrations import EverMem
+
+    with tempfile.TemporaryDirectory(prefix="evermem-scale-") as scratch:
+        path = Path(store_path) if store_path else Path(scratch) / "store"
+        with EverMem(path=path, embedder=embedder or StaticEmbedder()) as mem:
+            mem.search("warm up", group_id=GROUP)  # loads the embedding model and tokenizer before anything is timed
+            yield mem, path
+
+
+def _latencies(mem: EverMem, queries: int, conversations: int, token_budget: int, method: SearchMethod) -> list[float]:
+    """Milliseconds per search over the queries, after one untimed search (loads the indexes)."""
+    questions = synthetic_queries(queries, conversations)
+    mem.search(questions[0], group_id=GROUP, token_budget=token_budget, method=method)
+    timings = []
+    for question in questions:
+        started = time.perf_counter()
+        mem.search(question, group_id=GROUP, token_budget=token_budget, method=method)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _targets(sizes: Sequence[int]) -> list[int]:
+    targets = sorted({int(s) for s in sizes if int(s) > 0})
+    if not targets:
+        raise ValueError("give at least one positive size")
+    return targets
+
+
+def run_search_scale(
+    sizes: Sequence[int],
+    *,
+    queries: int = 50,
+    token_budget: int = 2000,
+    method: SearchMethod = "hybrid",
+    batch_facts: int = 5000,
+    embedder: Embedder | None = None,
+    store_path: str | Path | None = None,
+    progress: ProgressHook | None = None,
+    on_point: Callable[[SearchPoint], None] | None = None,
+) -> list[SearchPoint]:
+    """Bulk-load one scope through ``sizes`` (stored facts, cumulative) and time searches at each.
+
+    Args:
+        sizes: store sizes in facts, e.g. ``[10_000, 100_000, 1_000_000]``.
+        queries: searches timed at each size.
+        token_budget: the search budget.
+        method: the search method timed.
+        batch_facts: facts per :meth:`EverMem.add_memcells` call (one embedding pass, one
+            SQLite transaction; Chroma takes them in its largest batches).
+        embedder: the embedding model (default: the bundled static model).
+        store_path: where the store lives (default: a temporary folder, removed after).
+        progress: called after every batch with facts stored and the total.
+        on_point: called with each finished point.
+
+    """
+    targets = _targets(sizes)
+    cells = synthetic_memcells(targets[-1])
+    points: list[SearchPoint] = []
+    with _store(store_path, embedder) as (mem, path):
+        series_started = time.perf_counter()
+        stored = stored_cells = 0
+        for target in targets:
+            point_started = time.perf_counter()
+            load_seconds = 0.0
+            batch: list[MemCell] = []
+            batch_size = 0
+            for cell in cells:
+                batch.append(cell)
+                batch_size += len(cell.facts)
+                if batch_size >= batch_facts or stored + batch_size >= target:
+                    started = time.perf_counter()
+                    mem.add_memcells(batch, group_id=GROUP)
+                    load_seconds += time.perf_counter() - started
+                    stored, stored_cells = stored + batch_size, stored_cells + len(batch)
+                    batch, batch_size = [], 0
+                    if progress:
+                        progress(f"loading {target:,} facts", stored, targets[-1])
+                    if stored >= target:
+                        break
+            conversations = -(-stored_cells // CELLS_PER_CONVERSATION)
+            latencies = _latencies(mem, queries, conversations, token_budget, method)
+            stats = mem.stats(group_id=GROUP)
+            point = SearchPoint(
+                facts=stats.facts,
+                memcells=stats.memcells,
+                scenes=stats.scenes,
+                load_facts_per_s=(stats.facts - (points[-1].facts if points else 0)) / load_seconds,
+                search_p50_ms=percentile(latencies, 50),
+                search_p95_ms=percentile(latencies, 95),
+                rss_mb=current_rss_mb(),
+                peak_rss_mb=peak_rss_mb(),
+                disk_mb=disk_mb(path),
+                seconds=time.perf_counter() - point_started,
+                elapsed_s=time.perf_counter() - series_started,
+            )
+            points.append(point)
+            if on_point:
+                on_point(point)
+    return points
+
+
+def run_ingest_scale(
     sizes: Sequence[int],
     *,
     queries: int = 50,
     per_conversation: int = 200,
     token_budget: int = 2000,
-    method: str = "hybrid",
+    method: SearchMethod = "hybrid",
     embedder: Embedder | None = None,
     store_path: str | Path | None = None,
     progress: ProgressHook | None = None,
-    on_point: Callable[[ScalePoint], None] | None = None,
-) -> list[ScalePoint]:
-    """Grow one store through ``sizes`` (messages, cumulative) and measure each size.
+    on_point: Callable[[IngestPoint], None] | None = None,
+) -> list[IngestPoint]:
+    """Grow one scope through ``sizes`` (messages, cumulative) with ``add`` + ``flush``.
 
     Args:
-        sizes: store sizes in messages, e.g. ``[10_000, 100_000, 1_000_000]``.
+        sizes: store sizes in messages, e.g. ``[10_000, 50_000, 100_000]``.
         queries: searches timed at each size.
         per_conversation: messages per synthetic conversation (one ``add`` + ``flush`` each).
         token_budget: the search budget.
-        method: the search method timed (``hybrid`` by default).
+        method: the search method timed.
         embedder: the embedding model (default: the bundled static model).
         store_path: where the store lives (default: a temporary folder, removed after).
         progress: called after every conversation with messages done and the total.
-        on_point: called with each finished point (the CLI prints it with its duration).
+        on_point: called with each finished point.
 
     """
-    from evermem_integrations import EverMem
-
-    targets = sorted({int(s) for s in sizes if int(s) > 0})
-    if not targets:
-        raise ValueError("give at least one positive size")
-    points: list[ScalePoint] = []
-    with tempfile.TemporaryDirectory(prefix="evermem-scale-") as scratch:
-        path = Path(store_path) if store_path else Path(scratch) / "store"
-        with EverMem(path=path, embedder=embedder or StaticEmbedder()) as mem:
-            mem.search("warm up", group_id="scale", token_budget=token_budget, method=method)  # type: ignore[arg-type]
-            done, conversations = 0, 0
-            for target in targets:
-                point_started = time.perf_counter()
-                ingest_seconds = 0.0
-                added_here = 0
-                for batch in synthetic_conversations(
-                    target - done, per_conversation=per_conversation, start_index=conversations
-                ):
-                    started = time.perf_counter()
-                    mem.add(batch, group_id="scale")
-                    mem.flush(group_id="scale")
-                    ingest_seconds += time.perf_counter() - started
-                    added_here += len(batch)
-                    conversations += 1
-                    if progress:
-                        progress(f"{target:,} messages", done + added_here, targets[-1])
-                done += added_here
-                latencies = []
-                for query in synthetic_queries(queries, conversations):
-                    started = time.perf_counter()
-                    mem.search(query, group_id="scale", token_budget=token_budget, method=method)  # type: ignore[arg-type]
-                    latencies.append((time.perf_counter() - started) * 1000)
-                stats = mem.stats(group_id="scale")
-                point = ScalePoint(
-                    messages=stats.messages,
-                    facts=stats.facts,
-                    memcells=stats.memcells,
-                    ingest_messages_per_s=added_here / ingest_seconds if ingest_seconds else float("nan"),
-                    search_p50_ms=percentile(latencies, 50),
-                    search_p95_ms=percentile(latencies, 95),
-                    rss_mb=rss_mb(),
-                    peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                    disk_mb=disk_mb(path),
-                    seconds=time.perf_counter() - point_started,
-                )
-                points.append(point)
-                if on_point:
-                    on_point(point)
+    targets = _targets(sizes)
+    points: list[IngestPoint] = []
+    with _store(store_path, embedder) as (mem, path):
+        series_started = time.perf_counter()
+        done, conversations = 0, 0
+        for target in targets:
+            point_started = time.perf_counter()
+            ingest_seconds = 0.0
+            for batch in synthetic_conversations(
+                target - done, per_conversation=per_conversation, start_index=conversations
+            ):
+                started = time.perf_counter()
+                mem.add(batch, group_id=GROUP)
+                mem.flush(group_id=GROUP)
+                ingest_seconds += time.perf_counter() - started
+                done += len(batch)
+                conversations += 1
+                if progress:
+                    progress(f"ingesting {target:,} messages", done, targets[-1])
+            latencies = _latencies(mem, queries, conversations, token_budget, method)
+            stats = mem.stats(group_id=GROUP)
+            point = IngestPoint(
+                messages=stats.messages,
+                facts=stats.facts,
+                memcells=stats.memcells,
+                ingest_messages_per_s=(stats.messages - (points[-1].messages if points else 0)) / ingest_seconds,
+                search_p50_ms=percentile(latencies, 50),
+                search_p95_ms=percentile(latencies, 95),
+                rss_mb=current_rss_mb(),
+                peak_rss_mb=peak_rss_mb(),
+                disk_mb=disk_mb(path),
+                seconds=time.perf_counter() - point_started,
+                elapsed_s=time.perf_counter() - series_started,
+            )
+            points.append(point)
+            if on_point:
+                on_point(point)
     return points

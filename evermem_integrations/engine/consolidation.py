@@ -46,14 +46,11 @@ class SceneClusterer:
 
     def assign(self, cell: MemCell, vector: np.ndarray) -> MemScene:
         """Put ``cell`` into the best scene (or a new one); persists both."""
-        best: tuple[float, MemScene, np.ndarray] | None = None
         # Only scenes active within max_gap can be joined; the index on last_ts finds them.
-        for scene, centroid in self.records.scenes(cell.scope, active_since=cell.start_time - self.config.max_gap):
-            similarity = float(vector @ centroid / (np.linalg.norm(centroid) + 1e-9))
-            if best is None or similarity > best[0]:
-                best = (similarity, scene, centroid)
-        if best is not None and best[0] >= self.config.similarity_threshold:
-            _, scene, centroid = best
+        ids, centroids = self.records.scene_centroids(cell.scope, cell.start_time - self.config.max_gap)
+        closest = _closest(centroids, vector) if ids else None
+        if closest is not None and closest[1] >= self.config.similarity_threshold:
+            scene, centroid = self.records.scene(cell.scope, ids[closest[0]]), centroids[closest[0]]
             size = len(scene.cell_ids)
             centroid = (centroid * size + vector) / (size + 1)
             keywords = _merge_keywords(scene.keywords, cell.title)
@@ -81,6 +78,13 @@ class SceneClusterer:
         self.records.save_scene(scene, centroid)
         self.records.set_cell_scene(cell.scope, cell.id, scene.id)
         return scene
+
+
+def _closest(centroids: np.ndarray, vector: np.ndarray) -> tuple[int, float]:
+    """The row of the centroid most similar to ``vector`` (cosine; the first on ties) and that similarity."""
+    similarities = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-9)
+    best = int(np.argmax(similarities))
+    return best, float(similarities[best])
 
 
 def _merge_keywords(existing: Sequence[str], title: str) -> list[str]:

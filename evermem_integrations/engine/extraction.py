@@ -220,7 +220,7 @@ class OfflineExtractor:
             resolved_sentences = []
             for sentence in split_sentences(message_text(message)):
                 resolved, expressions = resolve_relative_dates(sentence, message.timestamp)
-                statement = _with_subject(third_person(resolved, speaker, other), speaker)
+                statement = with_subject(third_person(resolved, speaker, other), speaker)
                 resolved_sentences.append(statement)
                 # Profile patterns read short sentences too ("I'm so exhausted."); assistants get no profile.
                 keyed = (
@@ -273,7 +273,8 @@ class OfflineExtractor:
         )
 
 
-def _with_subject(statement: str, speaker: str) -> str:
+def with_subject(statement: str, speaker: str) -> str:
+    """``statement`` naming its speaker, prefixed with the name when it does not already."""
     # Every fact names who said it, so it stands alone when retrieved out of its episode.
     if speaker.lower() in statement.lower():
         return statement

@@ -191,9 +191,12 @@ class RecordStore:
         for chunk_start in range(0, len(messages), 400):
             chunk = messages[chunk_start : chunk_start + 400]
             marks = ",".join("?" * len(chunk))
+            # Each OR branch names the scope so SQLite probes both indexes; "scope = ? AND (id IN
+            # ... OR content_key IN ...)" walks every message of the scope instead.
             rows = self._rows(
-                f"SELECT id, content_key FROM messages WHERE scope = ? AND (id IN ({marks}) OR content_key IN ({marks}))",
-                [scope, *(m.id for m in chunk), *(m.content_key for m in chunk)],
+                f"SELECT id, content_key FROM messages WHERE (scope = ? AND id IN ({marks})) "
+                f"OR (scope = ? AND content_key IN ({marks}))",
+                [scope, *(m.id for m in chunk), scope, *(m.content_key for m in chunk)],
             )
             for row in rows:
                 known.update((row["id"], row["content_key"]))
@@ -278,7 +281,9 @@ class RecordStore:
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
-        return {r["id"] for r in self._rows(f"SELECT id FROM facts WHERE scope = ? AND id IN ({marks})", [scope, *ids])}
+        # "+scope" keeps SQLite on the primary key: from a few ids on it would walk the scope's index.
+        rows = self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, scope])
+        return {r["id"] for r in rows}
 
     def facts(self, scope: str) -> list[Fact]:
         """Facts of a scope in time order."""
@@ -348,16 +353,29 @@ class RecordStore:
         return [Foresight.model_validate_json(r["data"]) for r in rows]
 
     # -- scenes ---------------------------------------------------------------------------------
-    def scenes(self, scope: str, active_since: datetime | None = None) -> list[tuple[MemScene, np.ndarray]]:
-        """Scenes of a scope with their centroids, most recently active first.
-
-        ``active_since`` keeps only scenes whose last MemCell ended at or after that moment.
-        """
-        since = float("-inf") if active_since is None else active_since.timestamp()
-        rows = self._rows(
-            "SELECT data, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC", [scope, since]
-        )
+    def scenes(self, scope: str) -> list[tuple[MemScene, np.ndarray]]:
+        """Scenes of a scope with their centroids, most recently active first."""
+        rows = self._rows("SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [scope])
         return [(MemScene.model_validate_json(r["data"]), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
+
+    def scene_centroids(self, scope: str, active_since: datetime) -> tuple[list[str], np.ndarray]:
+        """Ids and centroids (one row each) of scenes active since ``active_since``, latest first.
+
+        A scene is active since a moment when its last MemCell ended at or after it. Clustering
+        compares a MemCell with these and then loads only the scene it joins: decoding every
+        candidate's member list would cost more with every MemCell stored.
+        """
+        rows = self._rows(
+            "SELECT id, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC",
+            [scope, active_since.timestamp()],
+        )
+        centroids = np.array([np.frombuffer(r["centroid"], dtype=np.float32) for r in rows], dtype=np.float32)
+        return [r["id"] for r in rows], centroids
+
+    def scene(self, scope: str, scene_id: str) -> MemScene:
+        """One scene by id."""
+        rows = self._rows("SELECT data FROM scenes WHERE scope = ? AND id = ?", [scope, scene_id])
+        return MemScene.model_validate_json(rows[0]["data"])
 
     def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
         """Insert or replace a scene and its centroid."""
@@ -417,12 +435,16 @@ class RecordStore:
         """
         if not units:
             return
+        # The last of several units with one id wins, as if they were written one by one.
+        latest = list({unit.id: unit for unit in units}.values())
+        ids = [(unit.id,) for unit in latest]
         with self.transaction() as conn:
-            for unit in units:
-                self._remove_unit_rows(conn, "id = ?", (unit.id,))
-                sources = unit.data.get("source_message_ids") or []
-                rowid = conn.execute(
-                    "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            # One statement per step for the whole batch: bulk loads write thousands of units.
+            conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
+            conn.executemany("DELETE FROM units WHERE id = ?", ids)
+            conn.executemany(
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
                         unit.id,
                         unit.scope,
@@ -430,20 +452,20 @@ class RecordStore:
                         unit.cell_id,
                         _ts(unit.timestamp),
                         unit.text,
-                        sources[0] if len(sources) == 1 else None,
+                        _single_source(unit),
                         json.dumps(unit.data, default=str),
-                    ),
-                ).lastrowid
-                conn.execute(
-                    "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        rowid,
-                        lexical_text(unit.indexed_text),
-                        partition_token(unit.scope, unit.kind),
-                        f"k{unit.kind}",
-                        unit.id,
-                    ),
-                )
+                    )
+                    for unit in latest
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) "
+                "SELECT rowid, ?, ?, ?, id FROM units WHERE id = ?",
+                [
+                    (lexical_text(u.indexed_text), partition_token(u.scope, u.kind), f"k{u.kind}", u.id)
+                    for u in latest
+                ],
+            )
 
     @staticmethod
     def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
@@ -604,3 +626,9 @@ def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``ids`` in slices that stay under SQLite's limit on bound parameters."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
+
+
+def _single_source(unit: Unit) -> str | None:
+    """The message a unit was said in, when it comes from exactly one."""
+    sources = unit.data.get("source_message_ids") or []
+    return sources[0] if len(sources) == 1 else None

@@ -1,4 +1,4 @@
-"""The scale benchmark with a tiny size (CI smoke; the real sizes are a command, not a test)."""
+"""The scale benchmark with tiny sizes (CI smoke; the real sizes are a command, not a test)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from evermem_integrations import EverMem
 from evermem_integrations.bench.cli import bench_app
-from evermem_integrations.bench.scale import synthetic_conversations, synthetic_queries
+from evermem_integrations.bench.scale import FIRST, synthetic_conversations, synthetic_memcells, synthetic_queries
+from evermem_integrations.errors import ConfigurationError
 
 
 def test_synthetic_data_is_deterministic_and_extends() -> None:
@@ -22,16 +24,36 @@ def test_synthetic_data_is_deterministic_and_extends() -> None:
     assert synthetic_queries(5, 3) == synthetic_queries(5, 3)
 
 
-def test_scale_grows_one_store_and_measures_each_size(tmp_path: Path) -> None:
+def test_synthetic_memcells_hold_exactly_the_facts_asked_for() -> None:
+    cells = list(synthetic_memcells(435))
+    assert [len(c.facts) for c in cells] == [10] * 43 + [5]
+    assert [c.model_dump() for c in synthetic_memcells(100)] == [c.model_dump() for c in cells[:10]]
+    facts = [f for c in cells for f in c.facts]
+    assert len({f.id for f in facts}) == 435
+    assert len({c.id for c in cells}) == 44
+    # conversation i is between the person synthetic_queries asks about and someone else
+    assert cells[0].participants[0].startswith(FIRST[0]) and cells[20].participants[0].startswith(FIRST[1])
+    for cell in cells:
+        assert cell.title and cell.title in cell.episode
+        assert [m.id for m in cell.messages] == [s for f in cell.facts for s in f.source_message_ids]
+    assert all(f.subject in f.text for f in facts)  # each fact names who it is about, as extracted facts do
+    assert {f.attribute for f in facts} == {None, "residence", "occupation"}
+
+
+def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
     store = tmp_path / "store"
     result = CliRunner().invoke(
         bench_app,
         [
             "scale",
-            "--sizes",
+            "--facts",
+            "100,300",
+            "--messages",
             "60,120",
             "--per-conversation",
             "30",
+            "--batch-facts",
+            "80",
             "--queries",
             "5",
             "--out",
@@ -42,17 +64,35 @@ def test_scale_grows_one_store_and_measures_each_size(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "scale.json").read_text())
-    first, second = report["points"]
-    assert (first["messages"], second["messages"]) == (60, 120)
-    assert 0 < first["facts"] <= second["facts"]
-    assert 0 < first["memcells"] <= second["memcells"]
-    for point in report["points"]:
-        assert point["ingest_messages_per_s"] > 0
+    first, second = report["search"]
+    assert (first["facts"], second["facts"]) == (100, 300)
+    assert (first["memcells"], second["memcells"]) == (10, 30)
+    assert 0 < first["scenes"] <= second["scenes"]
+    assert first["load_facts_per_s"] > 0 and second["load_facts_per_s"] > 0
+    small, large = report["ingest"]
+    assert (small["messages"], large["messages"]) == (60, 120)
+    assert 0 < small["facts"] <= large["facts"]
+    assert 0 < small["memcells"] <= large["memcells"]
+    assert small["ingest_messages_per_s"] > 0 and large["ingest_messages_per_s"] > 0
+    for point in [first, second, small, large]:
         assert 0 < point["search_p50_ms"] <= point["search_p95_ms"]
-        assert point["rss_mb"] > 50
+        assert 50 < point["rss_mb"] <= point["peak_rss_mb"]
         assert point["disk_mb"] > 0
-        assert point["seconds"] > 0
-    assert second["disk_mb"] >= first["disk_mb"]
+        assert 0 < point["seconds"] <= point["elapsed_s"]
+    assert second["disk_mb"] > first["disk_mb"] and large["disk_mb"] >= small["disk_mb"]
+    assert second["elapsed_s"] > first["elapsed_s"]
     assert "point took" in result.output
-    assert (tmp_path / "out" / "scale_latency.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| 120 |" in (tmp_path / "out" / "scale.md").read_text()
+    for plot in ("scale_latency.png", "scale_ingest.png"):
+        assert (tmp_path / "out" / plot).read_bytes()[:4] == b"\x89PNG"
+    markdown = (tmp_path / "out" / "scale.md").read_text()
+    assert "| 300 | 30 |" in markdown and "| 120 |" in markdown
+    # the bulk-loaded store answers questions about the people the queries name
+    with EverMem(path=store / "search") as mem:
+        found = mem.search(f"What did {FIRST[0]} cook for friends?", group_id="scale")
+    assert any(FIRST[0] in item.text for item in found.items)
+
+
+def test_scale_needs_a_series(tmp_path: Path) -> None:
+    result = CliRunner().invoke(bench_app, ["scale", "--facts", "", "--messages", "", "--out", str(tmp_path)])
+    assert isinstance(result.exception, ConfigurationError)
+    assert "--facts and/or --messages" in str(result.exception)

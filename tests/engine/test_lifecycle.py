@@ -101,6 +101,25 @@ def test_later_statement_supersedes_earlier_fact_and_profile(mem: EverMem) -> No
     }
 
 
+def test_add_memcells_takes_the_write_path_of_flush(mem: EverMem) -> None:
+    mem.add(BOSTON, user_id="ana")
+    boston = mem.flush(user_id="ana")
+    mem.add(DENVER, user_id="ana")
+    denver = mem.flush(user_id="ana")
+    with EverMem(path=None) as bulk:
+        bulk.add_memcells([c.model_copy(update={"scene_id": None}) for c in boston], user_id="ana")
+        bulk.add_memcells(denver, user_id="ana")
+        # the same MemCells, scenes, facts (supersession included) and messages as the pipeline stored
+        for kind in ("episode", "scene", "fact", "foresight", "message"):
+            assert bulk.get(user_id="ana", kind=kind, limit=100) == mem.get(user_id="ana", kind=kind, limit=100)
+        assert bulk.stats(user_id="ana").buffered == 0
+        assert bulk.get(user_id="ana", kind="profile") == []  # the profile is left as it is
+        result = bulk.search("Where does Ana live?", user_id="ana", current_time=T0 + timedelta(days=151))
+        assert "Denver" in result.context and "no longer true since" in result.context
+        with pytest.raises(ScopeError):
+            bulk.add_memcells(boston, user_id="bob")
+
+
 def test_temporary_states_expire_and_stay_apart_from_traits(mem: EverMem) -> None:
     mem.add(DENVER, user_id="ana")
     mem.flush(user_id="ana")
