@@ -38,6 +38,10 @@ from evermem_integrations.engine.models import (
 from evermem_integrations.engine.text import content_words, lexical_text
 from evermem_integrations.errors import StoreVersionError
 
+LARGE_INDEX = 50_000
+"""Units (over all scopes) from which BM25 leaves out the commonest query terms."""
+COMMON_TERM_SHARE = 0.05
+"""A query term found in more than this share of the units is common."""
 SCHEMA_VERSION = 2
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
 
@@ -461,10 +465,7 @@ class RecordStore:
             conn.executemany(
                 "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) "
                 "SELECT rowid, ?, ?, ?, id FROM units WHERE id = ?",
-                [
-                    (lexical_text(u.indexed_text), partition_token(u.scope, u.kind), f"k{u.kind}", u.id)
-                    for u in latest
-                ],
+                [(lexical_text(u.indexed_text), partition_token(u.scope, u.kind), f"k{u.kind}", u.id) for u in latest],
             )
 
     @staticmethod
@@ -533,10 +534,10 @@ class RecordStore:
     def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
         # "Caroline's" is indexed as "caroline" + "s": query the name, not the phrase.
-        terms = [w.split("'")[0] for w in content_words(lexical_text(query)) if w.split("'")[0]]
+        terms = self._selective(list(dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query)))))
         if not terms:
             return []
-        term_query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        term_query = " OR ".join(f'"{t}"' for t in terms)
         partitions = []
         for _, group_kinds in KIND_GROUPS:
             selected = group_kinds.intersection(kinds)
@@ -555,6 +556,28 @@ class RecordStore:
             [match, limit],
         )
         return [(r["unit_id"], -float(r["rank"])) for r in rows]
+
+    def _selective(self, terms: list[str]) -> list[str]:
+        """The query terms worth scoring in a large index.
+
+        BM25 scores every unit that holds a query term; a term in more than one unit of
+        twenty weighs little (its IDF is low) but makes most of that work, so in a large
+        index it is dropped unless no other term is left (then the rarest one stays).
+        """
+        terms = [t for t in terms if t]
+        if len(terms) < 2:
+            return terms
+        indexed = self._tuples("SELECT max(rowid) FROM units")[0][0] or 0
+        if indexed < LARGE_INDEX:
+            return terms
+        # count(*) of one term only walks its posting list: far cheaper than scoring it.
+        counts = {
+            t: self._tuples("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [f'body : "{t}"'])[0][0]
+            for t in terms
+        }
+        present = [t for t in terms if counts[t]]
+        kept = [t for t in present if counts[t] <= indexed * COMMON_TERM_SHARE]
+        return kept or sorted(present, key=counts.__getitem__)[:1]
 
     # -- deletion ------------------------------------------------------------------------------------
     def scopes(self) -> list[str]:

@@ -1,0 +1,40 @@
+"""The record store's lexical index: partitions, and what BM25 leaves out of large indexes."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from evermem_integrations.engine import records
+from evermem_integrations.engine.records import RecordStore, Unit
+
+T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+
+
+def fact(scope: str, n: int, text: str) -> Unit:
+    return Unit(id=f"{scope}-{n}", scope=scope, kind="fact", text=text, cell_id="c", timestamp=T0, data={})
+
+
+@pytest.fixture
+def store() -> RecordStore:
+    store = RecordStore(None)
+    # "family" is in every unit, "kayak" in one: a common and a rare term.
+    store.put_units([fact("a", n, f"Ana talked about family plans number {n}") for n in range(40)])
+    store.put_units([fact("a", 40, "Ana bought a kayak for the family")])
+    store.put_units([fact("b", 0, "Bo has a kayak and a family")])
+    return store
+
+
+def test_bm25_stays_inside_its_scope(store: RecordStore) -> None:
+    assert {unit_id for unit_id, _ in store.bm25("a", "kayak", ["fact"], 10)} == {"a-40"}
+    assert {unit_id for unit_id, _ in store.bm25("b", "kayak family", ["fact"], 10)} == {"b-0"}
+    assert store.bm25("a", "kayak", ["episode"], 10) == []
+
+
+def test_a_large_index_scores_only_the_selective_terms(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = store.bm25("a", "family kayak", ["fact"], 100)
+    assert len(everything) == 41  # a small index scores every term
+    monkeypatch.setattr(records, "LARGE_INDEX", 10)
+    assert [unit_id for unit_id, _ in store.bm25("a", "family kayak", ["fact"], 100)] == ["a-40"]
+    # a query of common terms only keeps the rarest of them, so it still finds something
+    assert len(store.bm25("a", "family plans", ["fact"], 100)) == 40
+    assert store.bm25("a", "zebra", ["fact"], 100) == []
