@@ -210,7 +210,8 @@ class RecordStore:
         """Append messages to the scope's buffer."""
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) VALUES (?, ?, ?, ?, NULL, ?)",
+                "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) "
+                "VALUES (?, ?, ?, ?, NULL, ?)",
                 [(m.id, scope, m.content_key, m.timestamp.timestamp(), m.model_dump_json()) for m in messages],
             )
 
@@ -248,7 +249,8 @@ class RecordStore:
             )
             self._save_facts(conn, cell.scope, cell.facts)
             conn.executemany(
-                "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [(f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), f.model_dump_json()) for f in cell.foresight],
             )
             ids = [m.id for m in cell.messages]
@@ -411,7 +413,8 @@ class RecordStore:
         """Insert or replace profile entries."""
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [(p.id, p.scope, p.subject, p.attribute, p.status, p.model_dump_json()) for p in items],
             )
 
@@ -447,7 +450,8 @@ class RecordStore:
             conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
             conn.executemany("DELETE FROM units WHERE id = ?", ids)
             conn.executemany(
-                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         unit.id,
@@ -631,7 +635,8 @@ class RecordStore:
                     "UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (cell.model_dump_json(), row["id"])
                 )
             conn.execute(
-                "UPDATE units SET data = json_remove(data, '$.scene_id') WHERE scope = ? AND json_extract(data, '$.scene_id') = ?",
+                "UPDATE units SET data = json_remove(data, '$.scene_id') "
+                "WHERE scope = ? AND json_extract(data, '$.scene_id') = ?",
                 (scope, scene_id),
             )
 
