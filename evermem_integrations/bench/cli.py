@@ -363,30 +363,29 @@ def scale(
             task = progress.add_task("starting", total=total)
             return lambda text, done, _total: progress.update(task, description=text, completed=done)
 
+        common: dict[str, Any] = {
+            "queries": queries,
+            "token_budget": budget,
+            "method": search_method,
+            "embedder": embedder,
+            "on_point": report_point,
+        }
         # Ingestion first: its store is the smaller, so the search series' RSS is not inflated by it.
         if message_sizes:
             ingest_points = run_ingest_scale(
                 message_sizes,
-                queries=queries,
                 per_conversation=per_conversation,
-                token_budget=budget,
-                method=search_method,
-                embedder=embedder,
                 store_path=store / "ingest" if store else None,
                 progress=hook_for(message_sizes[-1]),
-                on_point=report_point,
+                **common,
             )
         if fact_sizes:
             search_points = run_search_scale(
                 fact_sizes,
-                queries=queries,
-                token_budget=budget,
-                method=search_method,
                 batch_facts=batch_facts,
-                embedder=embedder,
                 store_path=store / "search" if store else None,
                 progress=hook_for(fact_sizes[-1]),
-                on_point=report_point,
+                **common,
             )
     report: dict[str, Any] = {
         "benchmark": "scale",

@@ -398,8 +398,13 @@ def _store(store_path: str | Path | None, embedder: Embedder | None) -> Iterator
             yield mem, path
 
 
-def _latencies(mem: EverMem, queries: int, conversations: int, token_budget: int, method: SearchMethod) -> list[float]:
-    """Milliseconds per search over the queries, after one untimed search (loads the indexes)."""
+def _measure(
+    mem: EverMem, path: Path, queries: int, conversations: int, token_budget: int, method: SearchMethod
+) -> dict[str, float]:
+    """What every point reports at its size: search latency, memory and disk.
+
+    Latencies are in ms, after one untimed search that loads the indexes.
+    """
     questions = synthetic_queries(queries, conversations)
     mem.search(questions[0], group_id=GROUP, token_budget=token_budget, method=method)
     timings = []
@@ -407,7 +412,13 @@ def _latencies(mem: EverMem, queries: int, conversations: int, token_budget: int
         started = time.perf_counter()
         mem.search(question, group_id=GROUP, token_budget=token_budget, method=method)
         timings.append((time.perf_counter() - started) * 1000)
-    return timings
+    return {
+        "search_p50_ms": percentile(timings, 50),
+        "search_p95_ms": percentile(timings, 95),
+        "rss_mb": current_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+        "disk_mb": disk_mb(path),
+    }
 
 
 def _targets(sizes: Sequence[int]) -> list[int]:
@@ -469,20 +480,16 @@ def run_search_scale(
                     if stored >= target:
                         break
             conversations = -(-stored_cells // CELLS_PER_CONVERSATION)
-            latencies = _latencies(mem, queries, conversations, token_budget, method)
+            measured = _measure(mem, path, queries, conversations, token_budget, method)
             stats = mem.stats(group_id=GROUP)
             point = SearchPoint(
                 facts=stats.facts,
                 memcells=stats.memcells,
                 scenes=stats.scenes,
                 load_facts_per_s=(stats.facts - (points[-1].facts if points else 0)) / load_seconds,
-                search_p50_ms=percentile(latencies, 50),
-                search_p95_ms=percentile(latencies, 95),
-                rss_mb=current_rss_mb(),
-                peak_rss_mb=peak_rss_mb(),
-                disk_mb=disk_mb(path),
                 seconds=time.perf_counter() - point_started,
                 elapsed_s=time.perf_counter() - series_started,
+                **measured,
             )
             points.append(point)
             if on_point:
@@ -535,20 +542,16 @@ def run_ingest_scale(
                 conversations += 1
                 if progress:
                     progress(f"ingesting {target:,} messages", done, targets[-1])
-            latencies = _latencies(mem, queries, conversations, token_budget, method)
+            measured = _measure(mem, path, queries, conversations, token_budget, method)
             stats = mem.stats(group_id=GROUP)
             point = IngestPoint(
                 messages=stats.messages,
                 facts=stats.facts,
                 memcells=stats.memcells,
                 ingest_messages_per_s=(stats.messages - (points[-1].messages if points else 0)) / ingest_seconds,
-                search_p50_ms=percentile(latencies, 50),
-                search_p95_ms=percentile(latencies, 95),
-                rss_mb=current_rss_mb(),
-                peak_rss_mb=peak_rss_mb(),
-                disk_mb=disk_mb(path),
                 seconds=time.perf_counter() - point_started,
                 elapsed_s=time.perf_counter() - series_started,
+                **measured,
             )
             points.append(point)
             if on_point:
