@@ -238,10 +238,13 @@ class Recollector:
         if method in ("keyword", "vector"):
             rankings = self._lookups(query, query, reader.scope, method, kinds)
             return rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
-        named, naming_words = self._named(query, reader.scope) if self.config.subject_boost > 0 else (set(), set())
+        query_words = words(query)
+        named, naming_words = (
+            self._named(query_words, reader.scope) if self.config.subject_boost > 0 else (set(), set())
+        )
         # A name that every fact of its person repeats tells BM25 little and matches a large part
         # of the scope (all of the cost); the subject prior weighs it instead.
-        kept = [w for w in words(query) if w.split("'")[0] not in naming_words]
+        kept = [w for w in query_words if w.split("'")[0] not in naming_words]
         rankings = self._lookups(query, " ".join(kept) if kept and naming_words else query, reader.scope, method, kinds)
         fused = rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         if self.config.episode_weight > 0:
@@ -265,11 +268,10 @@ class Recollector:
         with_episodes = method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
         if method != "vector":
-            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, lexical_query, kinds, n)
+            terms = self.records.lexical_terms(lexical_query)
+            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, terms, kinds, n)
             if with_episodes:
-                jobs["episodes_lexical"] = self._pool.submit(
-                    self.records.bm25, scope, lexical_query, ["episode"], top_episodes
-                )
+                jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, terms, ["episode"], top_episodes)
         if method != "keyword":
             vector = self.embedder.embed([query])[0]
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
@@ -305,13 +307,13 @@ class Recollector:
                     boosted[unit_id] = self.config.episode_weight * cell_prior[cell_id] * self.config.pooled_weight
         return boosted
 
-    def _named(self, query: str, scope: str) -> tuple[set[str], set[str]]:
-        """The people of the scope a query names ("Mel" names Melanie), and the words naming them."""
-        query_words = {w.split("'")[0] for w in words(query)}
+    def _named(self, query_words: Sequence[str], scope: str) -> tuple[set[str], set[str]]:
+        """The people of the scope a query's words name ("Mel" names Melanie), and the words naming them."""
+        candidates = {w.split("'")[0] for w in query_words}
         named: set[str] = set()
         naming: set[str] = set()
         for person in self.records.subjects(scope):
-            hits = {w for w in query_words if len(w) >= 3 and any(p.lower().startswith(w) for p in person.split())}
+            hits = {w for w in candidates if len(w) >= 3 and any(p.lower().startswith(w) for p in person.split())}
             if hits:
                 named.add(person)
                 naming |= hits
@@ -393,9 +395,10 @@ class Recollector:
 
         def take(unit: Unit, score: float) -> int:
             item = self._item(unit, score, moment) if matches_filters(unit.data, unit.timestamp, filters) else None
-            if item is None or _dedupe_key(item.text) in seen_text:
+            key = "" if item is None else _dedupe_key(item.text)
+            if item is None or key in seen_text:
                 return 0
-            seen_text.add(_dedupe_key(item.text))
+            seen_text.add(key)
             items[item.id] = item
             if "superseded_by" in item.metadata:
                 successor = item.metadata["superseded_by"]

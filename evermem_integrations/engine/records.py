@@ -535,10 +535,31 @@ class RecordStore:
         )
         return [(r["id"], r["message_id"]) for r in rows]
 
-    def bm25(self, scope: str, query: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """Rank units of ``scope`` by BM25 against ``query``; returns ``(unit_id, score)``."""
+    def lexical_terms(self, query: str) -> list[str]:
+        """The terms of ``query`` that :meth:`bm25` scores (worked out once per query).
+
+        BM25 scores every unit that holds a query term; a term in more than one unit of
+        twenty weighs little (its IDF is low) but makes most of that work, so in a large
+        index it is dropped unless no other term is left (then the rarest one stays).
+        """
         # "Caroline's" is indexed as "caroline" + "s": query the name, not the phrase.
-        terms = self._selective(list(dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query)))))
+        terms = [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
+        if len(terms) < 2:
+            return terms
+        indexed = self._tuples("SELECT max(rowid) FROM units")[0][0] or 0
+        if indexed < LARGE_INDEX:
+            return terms
+        # count(*) of one term only walks its posting list: far cheaper than scoring it.
+        counts = {
+            t: self._tuples("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [f'body : "{t}"'])[0][0]
+            for t in terms
+        }
+        present = [t for t in terms if counts[t]]
+        kept = [t for t in present if counts[t] <= indexed * COMMON_TERM_SHARE]
+        return kept or sorted(present, key=counts.__getitem__)[:1]
+
+    def bm25(self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """Rank units of ``scope`` by BM25 against :meth:`lexical_terms`; returns ``(unit_id, score)``."""
         if not terms:
             return []
         term_query = " OR ".join(f'"{t}"' for t in terms)
@@ -560,28 +581,6 @@ class RecordStore:
             [match, limit],
         )
         return [(r["unit_id"], -float(r["rank"])) for r in rows]
-
-    def _selective(self, terms: list[str]) -> list[str]:
-        """The query terms worth scoring in a large index.
-
-        BM25 scores every unit that holds a query term; a term in more than one unit of
-        twenty weighs little (its IDF is low) but makes most of that work, so in a large
-        index it is dropped unless no other term is left (then the rarest one stays).
-        """
-        terms = [t for t in terms if t]
-        if len(terms) < 2:
-            return terms
-        indexed = self._tuples("SELECT max(rowid) FROM units")[0][0] or 0
-        if indexed < LARGE_INDEX:
-            return terms
-        # count(*) of one term only walks its posting list: far cheaper than scoring it.
-        counts = {
-            t: self._tuples("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [f'body : "{t}"'])[0][0]
-            for t in terms
-        }
-        present = [t for t in terms if counts[t]]
-        kept = [t for t in present if counts[t] <= indexed * COMMON_TERM_SHARE]
-        return kept or sorted(present, key=counts.__getitem__)[:1]
 
     # -- deletion ------------------------------------------------------------------------------------
     def scopes(self) -> list[str]:

@@ -25,16 +25,16 @@ def store() -> RecordStore:
 
 
 def test_bm25_stays_inside_its_scope(store: RecordStore) -> None:
-    assert {unit_id for unit_id, _ in store.bm25("a", "kayak", ["fact"], 10)} == {"a-40"}
-    assert {unit_id for unit_id, _ in store.bm25("b", "kayak family", ["fact"], 10)} == {"b-0"}
-    assert store.bm25("a", "kayak", ["episode"], 10) == []
+    assert {unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("kayak"), ["fact"], 10)} == {"a-40"}
+    assert {unit_id for unit_id, _ in store.bm25("b", store.lexical_terms("kayak family"), ["fact"], 10)} == {"b-0"}
+    assert store.bm25("a", store.lexical_terms("kayak"), ["episode"], 10) == []
 
 
 def test_a_large_index_scores_only_the_selective_terms(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    everything = store.bm25("a", "family kayak", ["fact"], 100)
+    everything = store.bm25("a", store.lexical_terms("family kayak"), ["fact"], 100)
     assert len(everything) == 41  # a small index scores every term
     monkeypatch.setattr(records, "LARGE_INDEX", 10)
-    assert [unit_id for unit_id, _ in store.bm25("a", "family kayak", ["fact"], 100)] == ["a-40"]
+    assert [unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("family kayak"), ["fact"], 100)] == ["a-40"]
     # a query of common terms only keeps the rarest of them, so it still finds something
-    assert len(store.bm25("a", "family plans", ["fact"], 100)) == 40
-    assert store.bm25("a", "zebra", ["fact"], 100) == []
+    assert len(store.bm25("a", store.lexical_terms("family plans"), ["fact"], 100)) == 40
+    assert store.bm25("a", store.lexical_terms("zebra"), ["fact"], 100) == []
