@@ -49,3 +49,7 @@ class ExtractionError(EverMemError):
 
 class LLMUnavailableError(EverMemError):
     """An operation needs an LLM (e.g. ``method="agentic"``) but none is configured."""
+
+
+class StoreBusyError(EverMemError):
+    """The embedded store is open in another process (embedded Chroma serves one process)."""

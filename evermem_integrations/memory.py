@@ -9,7 +9,6 @@ index, and Chroma for vectors) and exposes a small scoped API, sync and async:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -26,21 +25,18 @@ from evermem_integrations.engine.consolidation import (
     SceneClusterer,
     SceneConfig,
     is_current_state,
-    profile_line,
-    supersede_facts,
 )
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
-from evermem_integrations.engine.extraction import Extraction, Extractor, OfflineExtractor, message_text
+from evermem_integrations.engine.extraction import Extractor, OfflineExtractor
+from evermem_integrations.engine.ingest import IngestPipeline
 from evermem_integrations.engine.models import (
     ConversationMeta,
     ConversationScene,
     Fact,
-    Foresight,
     MemCell,
     MemoryKind,
     Message,
     Profile,
-    ProfileItem,
     Scope,
     SearchMethod,
     SearchResult,
@@ -53,9 +49,8 @@ from evermem_integrations.engine.recollection import (
     matches_filters,
     parse_filters,
 )
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.records import RecordStore
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
-from evermem_integrations.engine.text import split_sentences
 from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
 from evermem_integrations.errors import (
@@ -154,6 +149,10 @@ class EverMem:
             planner = planner or components.planner
         self.scenes = SceneClusterer(self.records, scenes)
         self.profiles = ProfileManager(self.records, profile)
+        self.ingest = IngestPipeline(
+            self.records, self.vectors, self._embed, self.extractor, self.boundary_detector, self.scenes, self.profiles
+        )
+        self.ingest.apply_outbox()  # vector changes a crash left queued
         self.recollector = Recollector(self.records, self.vectors, self.embedder, recollection, planner)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -190,29 +189,19 @@ class EverMem:
         """
         scope = Scope.of(user_id, group_id, agent_id)
         batch = self._coerce(messages, scope)
-        known = self.records.known_message_keys(scope.key, batch)
-        fresh: list[Message] = []
-        for message in batch:
-            if message.id in known or message.content_key in known:
-                continue
-            known.update((message.id, message.content_key))
-            fresh.append(message)
-        if fresh:
-            self.records.insert_messages(scope.key, fresh)
-        cells = self._cut(scope.key, final=False)
-        self._index_buffer(scope.key)
+        report = self.ingest.ingest(scope.key, batch, final=False)
         return AddResult(
-            added=len(fresh),
-            skipped=len(batch) - len(fresh),
-            memcells=[c.id for c in cells],
-            buffered=self.records.count_buffered(scope.key),
+            added=report.added,
+            skipped=report.skipped,
+            memcells=[c.id for c in report.cells],
+            buffered=report.buffered,
         )
 
     def flush(
         self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
     ) -> list[MemCell]:
         """Force the scope's pending buffer into MemCells (the tail becomes one too)."""
-        return self._cut(Scope.of(user_id, group_id, agent_id).key, final=True)
+        return self.ingest.ingest(Scope.of(user_id, group_id, agent_id).key, [], final=True).cells
 
     def _coerce(self, messages: MessageInput | Iterable[MessageInput], scope: Scope) -> list[Message]:
         if isinstance(messages, Message | Mapping):
@@ -235,89 +224,6 @@ class EverMem:
                 raise InvalidMessageError(f"message {index}: {exc}") from None
         return coerced
 
-    def _index_buffer(self, scope: str) -> None:
-        """Make buffered messages searchable before any MemCell exists.
-
-        Runs after cutting, so messages that became MemCells in the same call are never
-        indexed twice; it also indexes any buffered message a crash left unindexed.
-        """
-        buffered = {stable_id(scope, m.id, prefix="raw_"): m for m in self.records.buffered_messages(scope)}
-        indexed = self.records.units(scope, list(buffered))
-        missing = [(unit_id, m) for unit_id, m in buffered.items() if unit_id not in indexed]
-        if not missing:
-            return
-        questions = questions_answered(list(buffered.values()))
-        units = [
-            Unit(
-                id=unit_id,
-                scope=scope,
-                kind="raw",
-                text=f"{m.sender}: {message_text(m)}",
-                cell_id=None,
-                timestamp=m.timestamp,
-                data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
-                context=questions.get(m.id, ""),
-            )
-            for unit_id, m in missing
-        ]
-        vectors = self._embed([u.indexed_text for u in units])
-        self.vectors.upsert([u.id for u in units], vectors, scope, ["raw"] * len(units))
-        self.records.put_units(units)
-
-    def _cut(self, scope: str, *, final: bool) -> list[MemCell]:
-        buffered = self.records.buffered_messages(scope)
-        if not buffered:
-            return []
-        cuts = self.boundary_detector.cuts(buffered, final=final)
-        bounds = [0, *cuts] + ([len(buffered)] if final else [])
-        segments = [buffered[start:end] for start, end in itertools.pairwise(bounds) if end > start]
-        return self._form_cells(scope, segments) if segments else []
-
-    def _form_cells(self, scope: str, segments: Sequence[Sequence[Message]]) -> list[MemCell]:
-        """Phase I and II for closed episodes: extract, build the MemCells, update the profile, store."""
-        seen_facts: set[str] = set()
-        prepared: list[tuple[MemCell, list[Unit], list[str]]] = []
-        for messages in segments:
-            participants = list(dict.fromkeys(m.sender for m in messages))
-            extraction = self.extractor.extract(messages, participants)
-            cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
-            cell = self._build_cell(scope, cell_id, messages, participants, extraction, seen_facts)
-            written, retired = self.profiles.apply(scope, extraction.profile)
-            units = cell_units(cell) + [profile_unit(item) for item in written]
-            stale = [stable_id(scope, m.id, prefix="raw_") for m in messages] + [p.id for p in retired]
-            prepared.append((cell, units, stale))
-        return self._store_cells(scope, prepared)
-
-    def _store_cells(self, scope: str, prepared: Sequence[tuple[MemCell, list[Unit], list[str]]]) -> list[MemCell]:
-        """Write MemCells with their units, replacing each one's ``stale`` units.
-
-        The write path shared by flushed episodes and :meth:`add_memcells`: one embedding pass,
-        one vector upsert (in Chroma's largest batches) and one SQLite transaction for the whole
-        batch, in which each MemCell in turn joins a scene and supersedes older keyed facts.
-        """
-        # A profile entry updated by several episodes of the batch is written once, as it ends up.
-        all_units = list({u.id: u for _, units, _ in prepared for u in units}.values())
-        # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
-        # static model mostly encodes chat style, which every episode of a conversation shares.
-        vectors = self._embed([*(u.indexed_text for u in all_units), *(cell.title for cell, _, _ in prepared)])
-        self.vectors.upsert([u.id for u in all_units], vectors[: len(all_units)], scope, [u.kind for u in all_units])
-        cells = []
-        with self.records.transaction():
-            for (cell, units, stale), title_vector in zip(prepared, vectors[len(all_units) :], strict=True):
-                self.records.save_cell(cell, units, stale)
-                scene = self.scenes.assign(cell, title_vector)
-                supersede_facts(self.records, scope, cell.facts)
-                logger.debug(
-                    "MemCell %s: %d messages, %d facts, scene %s",
-                    cell.id,
-                    len(cell.messages),
-                    len(cell.facts),
-                    scene.id,
-                )
-                cells.append(cell.model_copy(update={"scene_id": scene.id}))
-        self.vectors.delete(scope, [unit_id for _, _, stale in prepared for unit_id in stale])
-        return cells
-
     def add_memcells(
         self,
         cells: Sequence[MemCell],
@@ -338,45 +244,7 @@ class EverMem:
         strangers = sorted({c.scope for c in cells} - {scope})
         if strangers:
             raise ScopeError(f"MemCells of scope {', '.join(strangers)} given for scope {scope}")
-        with self.records.transaction():
-            self.records.insert_messages(scope, [m for cell in cells for m in cell.messages])
-            return self._store_cells(scope, [(cell, cell_units(cell), []) for cell in cells])
-
-    def _build_cell(
-        self,
-        scope: str,
-        cell_id: str,
-        messages: Sequence[Message],
-        participants: list[str],
-        extraction: Extraction,
-        seen: set[str],
-    ) -> MemCell:
-        fact_ids = [
-            stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts
-        ]
-        seen.update(self.records.existing_fact_ids(scope, fact_ids))
-        facts = []
-        for fact_id, draft in zip(fact_ids, extraction.facts, strict=True):
-            if fact_id in seen:  # the same statement again adds no new fact
-                continue
-            seen.add(fact_id)
-            facts.append(Fact(id=fact_id, cell_id=cell_id, **draft.model_dump()))
-        foresight = [
-            Foresight(id=stable_id(scope, f.subject, f.text, prefix="fore_"), cell_id=cell_id, **f.model_dump())
-            for f in extraction.foresight
-        ]
-        return MemCell(
-            id=cell_id,
-            scope=scope,
-            title=extraction.title,
-            episode=extraction.episode,
-            facts=facts,
-            foresight=list({f.id: f for f in foresight}.values()),
-            participants=participants,
-            start_time=messages[0].timestamp,
-            end_time=messages[-1].timestamp,
-            messages=list(messages),
-        )
+        return self.ingest.store_memcells(scope, cells)
 
     # -- Phase III: search ----------------------------------------------------------------------
     def search(
@@ -675,69 +543,6 @@ def chroma_client_for(path: Path | None, url: str | None) -> Any:
     if url is not None:
         return chroma_client(url=url)
     return chroma_client(path=path / "chroma" if path is not None else None)
-
-
-def cell_units(cell: MemCell) -> list[Unit]:
-    """The searchable units of a MemCell: its episode, facts and foresight."""
-    units = [
-        Unit(
-            id=f"{cell.id}:episode",
-            scope=cell.scope,
-            kind="episode",
-            text=f"{cell.title}. {cell.episode}",
-            cell_id=cell.id,
-            timestamp=cell.start_time,
-            data={"source_message_ids": cell.source_message_ids, "subject": None, "title": cell.title},
-        )
-    ]
-
-    questions = questions_answered(cell.messages)
-
-    def record_unit(kind: str, record: Fact | Foresight, timestamp: datetime) -> Unit:
-        data = record.model_dump(mode="json")
-        return Unit(
-            id=record.id,
-            scope=cell.scope,
-            kind=kind,
-            text=record.text,
-            cell_id=cell.id,
-            timestamp=timestamp,
-            data=data,
-            context=" ".join(questions.get(m, "") for m in record.source_message_ids).strip(),
-        )
-
-    units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
-    units += [record_unit("foresight", f, f.start) for f in cell.foresight]
-    return units
-
-
-def questions_answered(messages: Sequence[Message]) -> dict[str, str]:
-    """For each message that replies to a question, that question (message id -> question text).
-
-    A reply is the next message from someone else; its facts are indexed with the question
-    so that a query worded like the question reaches an answer that does not repeat it.
-    """
-    answered: dict[str, str] = {}
-    for previous, message in itertools.pairwise(messages):
-        if previous.sender == message.sender:
-            continue
-        asked = [s for s in split_sentences(message_text(previous)) if s.endswith("?")]
-        if asked:
-            answered[message.id] = " ".join(asked)
-    return answered
-
-
-def profile_unit(item: ProfileItem) -> Unit:
-    """A profile entry as a searchable unit."""
-    return Unit(
-        id=item.id,
-        scope=item.scope,
-        kind="profile",
-        text=profile_line(item),
-        cell_id=None,
-        timestamp=item.valid_from,
-        data=item.model_dump(mode="json"),
-    )
 
 
 def _normalise(raw: Mapping[str, Any], scope: Scope, meta: ConversationMeta | None) -> dict[str, Any]:

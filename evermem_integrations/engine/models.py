@@ -7,8 +7,10 @@ and serialises (``model_dump``/``model_dump_json``) on the way out.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,16 +37,35 @@ def stable_id(*parts: object, prefix: str = "") -> str:
     return f"{prefix}{digest}"
 
 
+MAX_SCOPE_ID_CHARS = 256
+"""The longest ``user_id``, ``group_id`` or ``agent_id`` accepted."""
+_KEY_ESCAPES = {"%": "%25", "|": "%7C", "=": "%3D"}
+
+
 def check_scope_ids(*ids: object) -> None:
-    """Raise :class:`ScopeError` unless at least one id is given and all given are non-empty strings."""
+    """Raise :class:`ScopeError` unless at least one id is given and every given one is a usable id.
+
+    A usable id is a string, not blank, at most :data:`MAX_SCOPE_ID_CHARS` characters, with no
+    control characters and no lone surrogates (which no encoding can store).
+    """
     for value in ids:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
             raise ScopeError(f"scope ids must be non-empty strings, got {value!r}")
+        if len(value) > MAX_SCOPE_ID_CHARS:
+            raise ScopeError(f"a scope id has {len(value):,} characters, more than {MAX_SCOPE_ID_CHARS}")
+        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            raise ScopeError(f"scope id {value!r} holds a control character or a lone surrogate; remove it")
     if all(v is None for v in ids):
         raise ScopeError(
             "no scope given: pass user_id=, group_id= or agent_id= "
             "(memories are partitioned by scope and a call without one is refused)"
         )
+
+
+def _escape_key_part(value: str) -> str:
+    return "".join(_KEY_ESCAPES.get(ch, ch) for ch in value)
 
 
 class Scope(BaseModel):
@@ -68,9 +89,13 @@ class Scope(BaseModel):
 
     @property
     def key(self) -> str:
-        """Canonical string form, used as the partition key in every index."""
+        """Canonical string form, used as the partition key in every index.
+
+        ``%``, ``|`` and ``=`` inside an id are percent-escaped, so no id can pass for another
+        combination of ids (``group_id="g|user=u"`` is not ``group_id="g", user_id="u"``).
+        """
         return "|".join(
-            f"{name}={value}"
+            f"{name}={_escape_key_part(value)}"
             for name, value in (("agent", self.agent_id), ("group", self.group_id), ("user", self.user_id))
             if value is not None
         )
@@ -84,7 +109,7 @@ class Scope(BaseModel):
     @classmethod
     def from_key(cls, key: str) -> Scope:
         """Inverse of :attr:`key`."""
-        fields = dict(part.split("=", 1) for part in key.split("|"))
+        fields = {name: unquote(value) for name, value in (part.split("=", 1) for part in key.split("|"))}
         return cls(user_id=fields.get("user"), group_id=fields.get("group"), agent_id=fields.get("agent"))
 
 

@@ -42,8 +42,12 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
+MIGRATABLE_VERSIONS = (2,)
+"""Older layouts that opening migrates in place (version 3 added the vector outbox)."""
+BUSY_TIMEOUT_S = 60.0
+"""How long a writer waits for another process's write transaction before giving up."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -93,7 +97,13 @@ CREATE INDEX IF NOT EXISTS units_message ON units (scope, message_id, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
     body, part_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE TABLE IF NOT EXISTS vector_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL,
+    kind TEXT NOT NULL, vector BLOB
+);
 """
+_SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
+
 
 
 def partition_token(scope: str, kind: str) -> str:
@@ -135,27 +145,51 @@ class UnitKeys(NamedTuple):
     subject: str | None
 
 
+class PendingVector(NamedTuple):
+    """A vector change committed in SQLite and not yet applied to the vector index."""
+
+    seq: int
+    scope: str
+    unit_id: str
+    kind: str
+    vector: np.ndarray | None
+    """``None`` for a delete."""
+
+
 class RecordStore:
     """Thread-safe access to the SQLite file; every write is one transaction."""
 
     def __init__(self, path: str | Path | None) -> None:
         target = ":memory:" if path is None else str(path)
-        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         if path is not None:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION and self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        try:
+            self._create_or_check(target)
+        except BaseException:
             self._conn.close()
-            raise StoreVersionError(
-                f"the store {target} has layout version {version}, this version of evermem-integrations reads "
-                f"{SCHEMA_VERSION}: export its scopes with the version that wrote it (`evermem export`), then "
-                "import them into a new store (`evermem import`)"
-            )
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            raise
+
+    def _create_or_check(self, target: str) -> None:
+        # One write transaction, so processes opening a new store at once create it once:
+        # the others wait for the lock and then find the current layout.
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
+            empty = conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
+            if not empty and version not in MIGRATABLE_VERSIONS:
+                raise StoreVersionError(
+                    f"the store {target} has layout version {version}, this version of evermem-integrations "
+                    f"reads {SCHEMA_VERSION}: export its scopes with the version that wrote it (`evermem export`), "
+                    "then import them into a new store (`evermem import`)"
+                )
+            for statement in _SCHEMA_STATEMENTS:  # executescript would commit the transaction
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -230,6 +264,49 @@ class RecordStore:
         """Every stored message of a scope in order (for export)."""
         rows = self._rows("SELECT data FROM messages WHERE scope = ? ORDER BY ts, seq", [scope])
         return [Message.model_validate_json(r["data"]) for r in rows]
+
+    def buffered_ids(self, scope: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are messages of ``scope`` still in its buffer (not yet in a MemCell)."""
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._tuples(
+                f"SELECT id FROM messages WHERE scope = ? AND id IN ({marks}) AND cell_id IS NULL", [scope, *chunk]
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    # -- the vector outbox ----------------------------------------------------------------------
+    def queue_vectors(self, scope: str, upserts: Sequence[tuple[str, str, np.ndarray]], deletes: Sequence[str]) -> None:
+        """Record vector upserts ``(unit id, kind, vector)`` and deletes in the current transaction.
+
+        The vector index is reconciled from these rows after commit (and at the next open, if a
+        crash came first), so what SQLite committed is what Chroma ends up holding.
+        """
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO vector_outbox (scope, unit_id, kind, vector) VALUES (?, ?, ?, NULL)",
+                [(scope, unit_id, "") for unit_id in deletes],
+            )
+            conn.executemany(
+                "INSERT INTO vector_outbox (scope, unit_id, kind, vector) VALUES (?, ?, ?, ?)",
+                [(scope, unit_id, kind, np.asarray(v, dtype=np.float32).tobytes()) for unit_id, kind, v in upserts],
+            )
+
+    def pending_vectors(self) -> list[PendingVector]:
+        """Queued vector changes, the last one per unit, oldest first."""
+        rows = self._tuples("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
+        latest: dict[tuple[str, str], PendingVector] = {}
+        for seq, scope, unit_id, kind, blob in rows:
+            vector = None if blob is None else np.frombuffer(blob, dtype=np.float32)
+            latest.pop((scope, unit_id), None)
+            latest[(scope, unit_id)] = PendingVector(seq, scope, unit_id, kind, vector)
+        return list(latest.values())
+
+    def clear_vectors(self, up_to_seq: int) -> None:
+        """Forget queued vector changes once the vector index holds them."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM vector_outbox WHERE seq <= ?", (up_to_seq,))
 
     # -- MemCells, facts, foresight ----------------------------------------------------------
     def save_cell(self, cell: MemCell, units: Sequence[Unit], stale_unit_ids: Sequence[str]) -> None:
@@ -595,7 +672,8 @@ class RecordStore:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
             self._remove_unit_rows(conn, "scope = ?", (scope,))
-            for table in ("messages", "cells", "facts", "subjects", "foresight", "scenes", "profile", "meta"):
+            for table in ("messages", "cells", "facts", "subjects", "foresight", "scenes", "profile", "meta",
+                          "vector_outbox"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:

@@ -11,16 +11,19 @@ is never called.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
-from evermem_integrations.errors import ConfigurationError
+from evermem_integrations.errors import ConfigurationError, StoreBusyError
 
 
 class VectorIndex(Protocol):
@@ -65,7 +68,41 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any
         )
     if path is None:
         return chromadb.EphemeralClient(settings=settings)
+    EmbeddedStoreLock.acquire(Path(path))
     return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class EmbeddedStoreLock:
+    """One process at a time on an embedded Chroma folder.
+
+    Embedded Chroma keeps its index in the memory of the process that opened it: a second
+    process writing the same folder does not see the first one's writes and corrupts or
+    loses them. An advisory lock (released by the OS when the process dies, even by kill -9)
+    turns that into a clear error. Instances within one process share the lock.
+    """
+
+    _held: ClassVar[dict[Path, int]] = {}
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def acquire(cls, folder: Path) -> None:
+        """Take the folder's lock for this process, or raise :class:`StoreBusyError`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        key = folder.resolve()
+        with cls._guard:
+            if key in cls._held:
+                return
+            fd = os.open(key / "evermem.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise StoreBusyError(
+                    f"the embedded store {folder.parent} is open in another process, and embedded Chroma serves "
+                    "one process only: run a Chroma server (`chroma run --path DIR`) and pass "
+                    "chroma_url='http://127.0.0.1:8000' in every process (the SQLite side store may stay shared)"
+                ) from None
+            cls._held[key] = fd
 
 
 class ChromaVectorIndex:

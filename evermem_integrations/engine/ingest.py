@@ -1,0 +1,357 @@
+"""Phase I and II as one unit of work: buffer -> cut -> extract -> MemCells -> scenes -> profile.
+
+:class:`IngestPipeline` is handed its collaborators and owns the write path. One ``add`` or
+``flush`` works in two steps:
+
+1. **Plan**, outside any lock: read the scope's buffer, add the new messages to it, find the
+   episode boundaries and extract each closed episode (the slow part, an LLM call on the LLM
+   path).
+2. **Commit**, in one SQLite write transaction: store the new messages, check that every
+   planned episode's messages are still in the buffer (another thread or process may have cut
+   them meanwhile: the buffer is the source of truth), build the MemCells, join scenes,
+   supersede facts, update the profile, index what is left in the buffer, and queue every
+   vector change in the outbox. After commit the outbox is applied to the vector index; a crash
+   before that leaves it queued, and the next open applies it.
+
+So a kill at any instant leaves either nothing of the call or all of it in SQLite, and the
+vector index converges to what SQLite holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from evermem_integrations.engine.consolidation import ProfileManager, SceneClusterer, profile_line, supersede_facts
+from evermem_integrations.engine.extraction import Extraction, Extractor, message_text
+from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
+from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.segmentation import BoundaryDetector
+from evermem_integrations.engine.text import split_sentences
+from evermem_integrations.engine.vectors import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """A closed episode, extracted, waiting for the commit step."""
+
+    messages: list[Message]
+    extraction: Extraction | None
+    """``None`` for a ready-made MemCell (bulk loads), whose facts are kept as given."""
+    cell: MemCell | None = None
+    title_vector: np.ndarray | None = None
+
+
+@dataclass
+class IngestReport:
+    """What one call of the pipeline stored."""
+
+    added: int = 0
+    skipped: int = 0
+    cells: list[MemCell] = field(default_factory=list)
+    buffered: int = 0
+
+
+class IngestPipeline:
+    """The write path of one store."""
+
+    def __init__(
+        self,
+        records: RecordStore,
+        vectors: VectorIndex,
+        embed: Embed,
+        extractor: Extractor,
+        boundary_detector: BoundaryDetector,
+        scenes: SceneClusterer,
+        profiles: ProfileManager,
+    ) -> None:
+        self.records = records
+        self.vectors = vectors
+        self.embed = embed
+        self.extractor = extractor
+        self.boundary_detector = boundary_detector
+        self.scenes = scenes
+        self.profiles = profiles
+        self._scope_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _scope_lock(self, scope: str) -> threading.Lock:
+        # Threads of one process plan one scope in turn, so they do not extract the same
+        # episode twice; processes are kept apart by the commit-time check of the buffer.
+        with self._locks_guard:
+            return self._scope_locks.setdefault(scope, threading.Lock())
+
+    # -- the two entry points ------------------------------------------------------------------
+    def ingest(self, scope: str, batch: Sequence[Message], *, final: bool) -> IngestReport:
+        """Store ``batch`` in ``scope``'s buffer and cut what is closed (all of it if ``final``)."""
+        with self._scope_lock(scope):
+            self.apply_outbox()
+            fresh = self._unknown(scope, batch)
+            if not fresh and not final:
+                # Nothing new to cut: the buffer was planned when its last message came in.
+                return IngestReport(skipped=len(batch), buffered=self.records.count_buffered(scope))
+            buffered = self.records.buffered_messages(scope)
+            pending = [*buffered, *fresh]
+            pending.sort(key=lambda m: m.timestamp)  # stable: the store's order (time, then arrival)
+            planned = self._plan(pending, final=final)
+            report = self._commit(scope, fresh, planned)
+        report.skipped = len(batch) - report.added
+        return report
+
+    def store_memcells(self, scope: str, cells: Sequence[MemCell]) -> list[MemCell]:
+        """Store ready-made MemCells with their messages through the same commit step."""
+        with self._scope_lock(scope):
+            titles: Sequence[np.ndarray] = self.embed([c.title for c in cells]) if cells else []
+            planned = [PlannedCell(list(c.messages), None, c, vector) for c, vector in zip(cells, titles, strict=True)]
+            return self._commit(scope, [m for c in cells for m in c.messages], planned, claim=False).cells
+
+    # -- plan ------------------------------------------------------------------------------------
+    def _unknown(self, scope: str, batch: Sequence[Message]) -> list[Message]:
+        known = self.records.known_message_keys(scope, batch)
+        fresh: list[Message] = []
+        for message in batch:
+            if message.id in known or message.content_key in known:
+                continue
+            known.update((message.id, message.content_key))
+            fresh.append(message)
+        return fresh
+
+    def _plan(self, pending: Sequence[Message], *, final: bool) -> list[PlannedCell]:
+        if not pending:
+            return []
+        cuts = self.boundary_detector.cuts(pending, final=final)
+        bounds = [0, *cuts] + ([len(pending)] if final else [])
+        segments = [list(pending[start:end]) for start, end in itertools.pairwise(bounds) if end > start]
+        extracted = []
+        for messages in segments:
+            participants = list(dict.fromkeys(m.sender for m in messages))
+            extracted.append((messages, self.extractor.extract(messages, participants)))
+        if not extracted:
+            return []
+        # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
+        # static model mostly encodes chat style, which every episode of a conversation shares.
+        titles = self.embed([extraction.title for _, extraction in extracted])
+        return [
+            PlannedCell(messages, extraction, title_vector=vector)
+            for (messages, extraction), vector in zip(extracted, titles, strict=True)
+        ]
+
+    # -- commit ----------------------------------------------------------------------------------
+    def _commit(
+        self, scope: str, fresh: Sequence[Message], planned: Sequence[PlannedCell], *, claim: bool = True
+    ) -> IngestReport:
+        report = IngestReport()
+        with self.records.transaction():
+            # Another writer may have stored some of these since the plan was made.
+            stored = self._unknown(scope, fresh) if claim else list(fresh)
+            self.records.insert_messages(scope, stored)
+            report.added = len(stored)
+            upserts: dict[str, Unit] = {}
+            deletes: set[str] = set()
+            seen_facts: set[str] = set()
+            for plan in planned:
+                ids = [m.id for m in plan.messages]
+                if claim and len(self.records.buffered_ids(scope, ids)) != len(set(ids)):
+                    # Cut by another writer meanwhile: what is left stays buffered for the next cut.
+                    logger.debug("episode of %d messages already cut elsewhere; left to the next cut", len(ids))
+                    break
+                cell, written, retired = self._build(scope, plan, seen_facts)
+                units = cell_units(cell) + [profile_unit(item) for item in written]
+                stale = [stable_id(scope, m.id, prefix="raw_") for m in cell.messages] + [p.id for p in retired]
+                self.records.save_cell(cell, units, stale)
+                assert plan.title_vector is not None
+                scene = self.scenes.assign(cell, plan.title_vector)
+                supersede_facts(self.records, scope, cell.facts)
+                for unit_id in stale:
+                    upserts.pop(unit_id, None)
+                    deletes.add(unit_id)
+                for unit in units:
+                    deletes.discard(unit.id)
+                    upserts[unit.id] = unit
+                report.cells.append(cell.model_copy(update={"scene_id": scene.id}))
+            raw = self._buffer_units(scope)
+            upserts.update({u.id: u for u in raw})
+            batch = list(upserts.values())
+            vectors: Sequence[np.ndarray] = self.embed([u.indexed_text for u in batch]) if batch else []
+            self.records.put_units(raw)
+            self.records.queue_vectors(
+                scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes)
+            )
+            report.buffered = self.records.count_buffered(scope)
+        self.apply_outbox()
+        return report
+
+    def _build(
+        self, scope: str, plan: PlannedCell, seen_facts: set[str]
+    ) -> tuple[MemCell, list[ProfileItem], list[ProfileItem]]:
+        messages = plan.messages
+        if plan.extraction is None:
+            assert plan.cell is not None
+            return plan.cell, [], []
+        extraction = plan.extraction
+        participants = list(dict.fromkeys(m.sender for m in messages))
+        cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
+        cell = build_cell(scope, cell_id, messages, participants, extraction, self.records, seen_facts)
+        written, retired = self.profiles.apply(scope, extraction.profile)
+        return cell, written, retired
+
+    def _buffer_units(self, scope: str) -> list[Unit]:
+        """Units that make buffered messages searchable before any MemCell holds them.
+
+        Built after cutting, so messages that became MemCells in the same call are never
+        indexed twice; only messages without a unit yet are indexed.
+        """
+        buffered = {stable_id(scope, m.id, prefix="raw_"): m for m in self.records.buffered_messages(scope)}
+        indexed = self.records.units(scope, list(buffered))
+        missing = [(unit_id, m) for unit_id, m in buffered.items() if unit_id not in indexed]
+        if not missing:
+            return []
+        questions = questions_answered(list(buffered.values()))
+        return [
+            Unit(
+                id=unit_id,
+                scope=scope,
+                kind="raw",
+                text=f"{m.sender}: {message_text(m)}",
+                cell_id=None,
+                timestamp=m.timestamp,
+                data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
+                context=questions.get(m.id, ""),
+            )
+            for unit_id, m in missing
+        ]
+
+    # -- the vector side ---------------------------------------------------------------------------
+    def apply_outbox(self) -> None:
+        """Bring the vector index up to what SQLite committed (queued upserts and deletes).
+
+        Runs inside a write transaction so that no other writer commits in between: the
+        changes are applied in commit order and a later delete is never overtaken by an
+        earlier upsert of the same unit.
+        """
+        with self.records.transaction():
+            pending = self.records.pending_vectors()
+            if not pending:
+                return
+            for scope, changes in itertools.groupby(sorted(pending, key=lambda p: p.scope), key=lambda p: p.scope):
+                rows = list(changes)
+                upserts = [p for p in rows if p.vector is not None]
+                if upserts:
+                    self.vectors.upsert(
+                        [p.unit_id for p in upserts],
+                        np.stack([p.vector for p in upserts if p.vector is not None]),
+                        scope,
+                        [p.kind for p in upserts],
+                    )
+                deletes = [p.unit_id for p in rows if p.vector is None]
+                if deletes:
+                    self.vectors.delete(scope, deletes)
+            self.records.clear_vectors(max(p.seq for p in pending))
+
+
+def build_cell(
+    scope: str,
+    cell_id: str,
+    messages: Sequence[Message],
+    participants: list[str],
+    extraction: Extraction,
+    records: RecordStore,
+    seen: set[str],
+) -> MemCell:
+    """A MemCell from an episode's extraction; facts already stored (or seen in ``seen``) are left out."""
+    fact_ids = [stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts]
+    seen.update(records.existing_fact_ids(scope, fact_ids))
+    facts = []
+    for fact_id, draft in zip(fact_ids, extraction.facts, strict=True):
+        if fact_id in seen:  # the same statement again adds no new fact
+            continue
+        seen.add(fact_id)
+        facts.append(Fact(id=fact_id, cell_id=cell_id, **draft.model_dump()))
+    foresight = [
+        Foresight(id=stable_id(scope, f.subject, f.text, prefix="fore_"), cell_id=cell_id, **f.model_dump())
+        for f in extraction.foresight
+    ]
+    return MemCell(
+        id=cell_id,
+        scope=scope,
+        title=extraction.title,
+        episode=extraction.episode,
+        facts=facts,
+        foresight=list({f.id: f for f in foresight}.values()),
+        participants=participants,
+        start_time=messages[0].timestamp,
+        end_time=messages[-1].timestamp,
+        messages=list(messages),
+    )
+
+
+def cell_units(cell: MemCell) -> list[Unit]:
+    """The searchable units of a MemCell: its episode, facts and foresight."""
+    units = [
+        Unit(
+            id=f"{cell.id}:episode",
+            scope=cell.scope,
+            kind="episode",
+            text=f"{cell.title}. {cell.episode}",
+            cell_id=cell.id,
+            timestamp=cell.start_time,
+            data={"source_message_ids": cell.source_message_ids, "subject": None, "title": cell.title},
+        )
+    ]
+
+    questions = questions_answered(cell.messages)
+
+    def record_unit(kind: str, record: Fact | Foresight, timestamp: datetime) -> Unit:
+        return Unit(
+            id=record.id,
+            scope=cell.scope,
+            kind=kind,
+            text=record.text,
+            cell_id=cell.id,
+            timestamp=timestamp,
+            data=record.model_dump(mode="json"),
+            context=" ".join(questions.get(m, "") for m in record.source_message_ids).strip(),
+        )
+
+    units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
+    units += [record_unit("foresight", f, f.start) for f in cell.foresight]
+    return units
+
+
+def questions_answered(messages: Sequence[Message]) -> dict[str, str]:
+    """For each message that replies to a question, that question (message id -> question text).
+
+    A reply is the next message from someone else; its facts are indexed with the question
+    so that a query worded like the question reaches an answer that does not repeat it.
+    """
+    answered: dict[str, str] = {}
+    for previous, message in itertools.pairwise(messages):
+        if previous.sender == message.sender:
+            continue
+        asked = [s for s in split_sentences(message_text(previous)) if s.endswith("?")]
+        if asked:
+            answered[message.id] = " ".join(asked)
+    return answered
+
+
+def profile_unit(item: ProfileItem) -> Unit:
+    """A profile entry as a searchable unit."""
+    return Unit(
+        id=item.id,
+        scope=item.scope,
+        kind="profile",
+        text=profile_line(item),
+        cell_id=None,
+        timestamp=item.valid_from,
+        data=item.model_dump(mode="json"),
+    )

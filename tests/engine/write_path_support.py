@@ -1,0 +1,123 @@
+"""Helpers of the write-path tests: a scripted extractor, a store snapshot, and a writer script."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evermem_integrations import EverMem
+from evermem_integrations.engine.extraction import Extraction, OfflineExtractor, ProfileDraft
+from evermem_integrations.engine.models import Message
+
+
+class ResidenceExtractor:
+    """Each episode states one residence ("I live in X"): every episode supersedes the last."""
+
+    def extract(self, messages: Sequence[Message], participants: Sequence[str]) -> Extraction:
+        last = messages[-1]
+        city = last.content.rsplit(" ", 1)[-1].rstrip(".")
+        return Extraction(
+            title=f"moving, {city}",
+            episode=f"{last.sender} lives in {city}.",
+            profile=[
+                ProfileDraft(
+                    subject=last.sender,
+                    category="trait",
+                    attribute="residence",
+                    value=city,
+                    text=f"{last.sender} lives in {city}.",
+                    evidence=[last.id],
+                    timestamp=last.timestamp,
+                )
+            ],
+        )
+
+
+class SlowExtractor:
+    """The offline extractor taking as long as a quick LLM call: widens the window between reading
+    the buffer and storing the MemCells, where concurrent writers used to cut the same messages."""
+
+    def __init__(self, delay: float = 0.02) -> None:
+        self.inner = OfflineExtractor()
+        self.delay = delay
+
+    def extract(self, messages: Sequence[Message], participants: Sequence[str]) -> Extraction:
+        time.sleep(self.delay)
+        return self.inner.extract(messages, participants)
+
+
+class EveryMessage:
+    """A boundary after every message: each message is an episode of its own."""
+
+    def cuts(self, messages: Sequence[Message], *, final: bool) -> list[int]:
+        return list(range(1, len(messages) + (1 if final else 0)))
+
+
+def conversation(count: int, *, prefix: str = "m") -> list[dict[str, Any]]:
+    """A deterministic two-person chat with facts, plans and topic changes."""
+    topics = [
+        "I adopted a cat named Miso last week.",
+        "We are flying to Lisbon on 14 June 2024 for a wedding.",
+        "I started a new job at the bakery on Monday.",
+        "My sister Ana moved to Denver yesterday.",
+        "I have been training for the marathon, running 40 km a week.",
+        "The dentist appointment is next Tuesday at 3pm.",
+        "I finally finished reading the book about volcanoes.",
+        "I live in Boston now.",
+    ]
+    messages = []
+    for n in range(count):
+        sender = "Maya" if n % 2 == 0 else "Leo"
+        text = topics[n % len(topics)] if n % 3 else f"How was your day, part {n // 3}?"
+        day = 1 + n // 6
+        messages.append(
+            {
+                "id": f"{prefix}{n}",
+                "sender": sender,
+                "content": f"{text} (note {n})",
+                "timestamp": f"2024-03-{min(day, 28):02d}T{8 + n % 12:02d}:{n % 60:02d}:00Z",
+            }
+        )
+    return messages
+
+
+def snapshot(path: Path) -> dict[str, Any]:
+    """What a store holds, table by table, in a form two runs can be compared in."""
+    conn = sqlite3.connect(path / "evermem.sqlite3")
+    try:
+        tables = {
+            "messages": "SELECT scope, id, cell_id FROM messages ORDER BY scope, id",
+            "cells": "SELECT id, scope, scene_id, data FROM cells ORDER BY id",
+            "facts": "SELECT id, superseded_by, data FROM facts ORDER BY id",
+            "foresight": "SELECT id, data FROM foresight ORDER BY id",
+            "scenes": "SELECT id, size, data FROM scenes ORDER BY id",
+            "profile": "SELECT id, status, data FROM profile ORDER BY id",
+            "units": "SELECT id, kind, text FROM units ORDER BY id",
+            "fts": "SELECT unit_id, body FROM units_fts ORDER BY unit_id",
+            "outbox": "SELECT scope, unit_id FROM vector_outbox",
+        }
+        return {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
+    finally:
+        conn.close()
+
+
+def vector_ids(mem: EverMem, scope: str) -> set[str]:
+    """Every id the vector index holds for a scope (both collections)."""
+    found: set[str] = set()
+    for group in ("episodes", "items"):
+        collection = mem.vectors._collection(scope, group, create=False)  # type: ignore[attr-defined]
+        if collection is not None:
+            found.update(collection.get(include=[])["ids"])
+    return found
+
+
+def unit_ids(path: Path, scope: str) -> set[str]:
+    """Every unit id SQLite holds for a scope."""
+    conn = sqlite3.connect(path / "evermem.sqlite3")
+    try:
+        return {row[0] for row in conn.execute("SELECT id FROM units WHERE scope = ?", (scope,))}
+    finally:
+        conn.close()
