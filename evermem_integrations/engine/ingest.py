@@ -111,7 +111,7 @@ class IngestPipeline:
     def store_memcells(self, scope: str, cells: Sequence[MemCell]) -> list[MemCell]:
         """Store ready-made MemCells with their messages through the same commit step."""
         with self._scope_lock(scope):
-            titles: Sequence[np.ndarray] = self.embed([c.title for c in cells]) if cells else []
+            titles = list(self.embed([c.title for c in cells])) if cells else []
             planned = [PlannedCell(list(c.messages), None, c, vector) for c, vector in zip(cells, titles, strict=True)]
             return self._commit(scope, [m for c in cells for m in c.messages], planned, claim=False).cells
 
@@ -182,7 +182,7 @@ class IngestPipeline:
             raw = self._buffer_units(scope)
             upserts.update({u.id: u for u in raw})
             batch = list(upserts.values())
-            vectors: Sequence[np.ndarray] = self.embed([u.indexed_text for u in batch]) if batch else []
+            vectors = list(self.embed([u.indexed_text for u in batch])) if batch else []
             self.records.put_units(raw)
             self.records.queue_vectors(
                 scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes)

@@ -141,6 +141,7 @@ class ChromaVectorIndex:
             if not rows:
                 continue
             collection = self._collection(scope, group, create=True)
+            assert collection is not None  # created when missing
             for start in range(0, len(rows), self._batch):
                 chunk = rows[start : start + self._batch]
                 collection.upsert(
