@@ -239,6 +239,8 @@ class IngestPipeline:
         changes are applied in commit order and a later delete is never overtaken by an
         earlier upsert of the same unit.
         """
+        if not self.records.has_pending_vectors():
+            return
         with self.records.transaction():
             pending = self.records.pending_vectors()
             if not pending:

@@ -293,6 +293,10 @@ class RecordStore:
                 [(scope, unit_id, kind, np.asarray(v, dtype=np.float32).tobytes()) for unit_id, kind, v in upserts],
             )
 
+    def has_pending_vectors(self) -> bool:
+        """Whether any vector change waits in the outbox (a read, no write lock)."""
+        return bool(self._tuples("SELECT 1 FROM vector_outbox LIMIT 1"))
+
     def pending_vectors(self) -> list[PendingVector]:
         """Queued vector changes, the last one per unit, oldest first."""
         rows = self._tuples("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")

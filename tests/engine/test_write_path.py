@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from evermem_integrations import EverMem
@@ -82,6 +82,29 @@ def test_a_scope_id_holding_separators_is_its_own_tenant(mem: EverMem) -> None:
     assert sorted(s.key for s in mem.scopes()) == sorted([Scope.of(**honest).key, Scope.of(**forged).key])
     assert mem.delete(group_id="g1|user=u1") == 1
     assert len(mem.get(kind="message", **honest)) == 1
+
+
+_SHARED = EverMem(path=None)
+_SECRETS: dict[Scope, set[str]] = {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(SCOPES, SCOPES, st.integers(min_value=0, max_value=10**9))
+@example({"group_id": "g1|user=u1"}, {"group_id": "g1", "user_id": "u1"}, 7)
+@example({"user_id": "a=b"}, {"user_id": "a%3Db"}, 8)
+def test_tenants_see_only_their_own_memories(left: dict[str, str], right: dict[str, str], nonce: int) -> None:
+    for n, ids in enumerate((left, right)):
+        secret = f"zq{nonce}x{n}"
+        _SHARED.add([{"sender": "Ana", "content": f"The vault code is {secret}.", "timestamp": "2024-01-01"}], **ids)
+        _SECRETS.setdefault(Scope.of(**ids), set()).add(secret)
+    for ids in (left, right):
+        own = _SECRETS[Scope.of(**ids)]
+        found = " ".join(i.text for i in _SHARED.search(f"vault code zq{nonce}x0 zq{nonce}x1", **ids).items)
+        seen = {word.strip(".") for word in found.split() if word.startswith("zq")}
+        assert seen <= own
+        assert {m.content.split()[-1].strip(".") for m in _SHARED.get(kind="message", limit=10_000, **ids)} == own
+        exported = _SHARED.export_scope(**ids)["messages"]
+        assert {m["content"].split()[-1].strip(".") for m in exported} == own
 
 
 @pytest.mark.parametrize("bad", ["a\x00b", "tab\there", "\ud800", "x" * 257, "   "])
