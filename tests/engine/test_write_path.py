@@ -162,9 +162,7 @@ def _writers(args: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_processes_on_one_new_store_with_a_chroma_server_cut_each_message_once(
-    tmp_path: Path, chroma_url: str
-) -> None:
+def test_processes_on_one_new_store_with_a_chroma_server_cut_each_message_once(tmp_path: Path, chroma_url: str) -> None:
     store = tmp_path / "shared"  # new: the four processes also create it at once
     results = _writers([[str(store), "p", "0", "80", str(3 + n), "--chroma-url", chroma_url] for n in range(4)])
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr[-2000:] for r in results]

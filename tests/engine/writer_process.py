@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from evermem_integrations import EverMem  # noqa: E402
-from evermem_integrations.errors import StoreBusyError  # noqa: E402
-from tests.engine.write_path_support import conversation, vector_ids  # noqa: E402
+from evermem_integrations import EverMem
+from evermem_integrations.errors import StoreBusyError
+from tests.engine.write_path_support import conversation, vector_ids
 
 
 def main() -> int:
