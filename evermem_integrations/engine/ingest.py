@@ -188,7 +188,10 @@ class IngestPipeline:
                 scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes)
             )
             report.buffered = self.records.count_buffered(scope)
-        self.apply_outbox()
+        try:
+            self.apply_outbox()
+        except Exception as exc:  # the call's work is committed; its vectors stay queued
+            logger.warning("vector index not updated (%s); the queued changes are applied at the next write", exc)
         return report
 
     def _build(
