@@ -232,3 +232,33 @@ def test_kill_9_at_random_points_recovers_to_a_clean_run(tmp_path: Path) -> None
         assert snapshot(store) == expected
         assert json.loads((tmp_path / f"killed{store_no}.json").read_text()) == expected_vectors
     assert len(kills) == 21
+
+
+class _FailingOnce:
+    """A vector index whose first upsert fails, as a Chroma server that is briefly away."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def upsert(self, *args: object, **kwargs: object) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("chroma is away")
+        self.inner.upsert(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_vectors_not_applied_after_commit_are_applied_by_the_next_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.ingest.vectors = _FailingOnce(mem.vectors)  # type: ignore[assignment]
+        first = mem.add(conversation(8), user_id="u")
+        assert first.added == 8 and "queued" in caplog.text
+        assert snapshot(tmp_path)["outbox"]  # committed, waiting
+        mem.add(conversation(12)[8:], user_id="u")
+        assert snapshot(tmp_path)["outbox"] == []
+        assert vector_ids(mem, "user=u") == unit_ids(tmp_path, "user=u")
