@@ -8,6 +8,7 @@ import chromadb
 from chromadb.config import Settings
 
 from evermem_integrations import EverMem
+from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.models import stable_id
 from evermem_integrations.memory import SQLITE_FILE
 from tests.engine.test_lifecycle import BOSTON, DENVER
@@ -197,3 +198,32 @@ def test_vector_deletes_accept_an_id_twice(tmp_path: Path) -> None:
         mem.vectors.upsert(["a", "b"], vectors, "user=x", ["fact", "fact"])
         mem.vectors.delete("user=x", ["a", "a", "b"])
         assert mem.vectors.query(vectors[0], "user=x", ["fact"], 5) == []
+
+
+def test_log_purge_keeps_a_persisted_index_consistent_after_a_restart(tmp_path: Path) -> None:
+    """With an HNSW index persisted mid-way, Chroma replays the purged log to the same vectors."""
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
+    mem = EverMem(path=tmp_path, chroma_client=client)
+    items = mem.vectors._name("user=ana", "items")  # type: ignore[attr-defined]
+    client.create_collection(  # persisted every 10 writes instead of 1,000
+        items, configuration={"hnsw": {"space": "cosine", "sync_threshold": 10, "batch_size": 10}}
+    )
+    mem.add(BOSTON + DENVER, user_id="ana")
+    mem.flush(user_id="ana")
+    with sqlite3.connect(tmp_path / "chroma" / "chroma.sqlite3") as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM max_seq_id m JOIN segments s ON s.id = m.segment_id WHERE s.scope = 'VECTOR'"
+        ).fetchone()[0]  # the index was persisted
+    derived = units_from(mem, {"m0"})
+    mem.delete("m0", user_id="ana")
+    mem.delete("d1", user_id="ana")
+    live = {u for k in ("fact", "foresight", "profile") for u in mem.records.unit_ids_of_kind("user=ana", k)}
+    mem.close()
+    chromadb.api.client.SharedSystemClient.clear_system_cache()  # a new process: the log is replayed
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
+    collection = client.get_collection(items)
+    probe = StaticEmbedder().embed(["Ana"])
+    found = set(collection.query(query_embeddings=probe, n_results=100, include=[])["ids"][0])
+    assert found == live
+    assert not derived & found
