@@ -28,7 +28,8 @@ from evermem_integrations.engine.consolidation import (
 )
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.engine.extraction import Extractor, OfflineExtractor
-from evermem_integrations.engine.ingest import IngestPipeline
+from evermem_integrations.engine.ingest import IngestPipeline, profile_unit
+from evermem_integrations.engine.lifecycle import Forgetting
 from evermem_integrations.engine.models import (
     ConversationMeta,
     ConversationScene,
@@ -40,7 +41,6 @@ from evermem_integrations.engine.models import (
     Scope,
     SearchMethod,
     SearchResult,
-    stable_id,
 )
 from evermem_integrations.engine.recollection import (
     QueryPlanner,
@@ -57,7 +57,6 @@ from evermem_integrations.errors import (
     ConfigurationError,
     InvalidFilterError,
     InvalidMessageError,
-    NotFoundError,
     ScopeError,
 )
 
@@ -455,36 +454,20 @@ class EverMem:
         return self._delete_memory(memory_id, restrict)
 
     def _delete_scope(self, scope: str) -> None:
-        self.records.delete_scope(scope)
-        self.vectors.delete_scope(scope)
+        self._forgetting().delete_scope(scope)
 
     def _delete_memory(self, memory_id: str, restrict: str | None) -> int:
-        found = self.records.find_memory(memory_id, restrict)
-        if found is None:
-            raise NotFoundError(f"no memory with id {memory_id!r}" + (f" in scope {restrict}" if restrict else ""))
-        table, scope = found
-        if table == "messages" and restrict is None:
-            raise ScopeError(
-                "message ids are only unique within a scope: pass the scope ids with delete(memory_id=...)"
-            )
-        doomed_units: list[str] = [memory_id]
-        if table == "cells":
-            cell = self.records.cells(scope, [memory_id])[0]
-            doomed_units += [
-                unit_id
-                for unit_id, _ in self.records.unit_ids_of_cells(scope, [memory_id], ["fact", "foresight", "episode"])
-            ]
-            self.records.delete_cell(scope, cell)
-        elif table == "messages":
-            doomed_units.append(stable_id(scope, memory_id, prefix="raw_"))
-            self.records.delete_record(table, scope, memory_id)
-        else:
-            self.records.delete_record(table, scope, memory_id)
-            if table == "scenes":
-                self.records.clear_scene(scope, memory_id)
-        self.records.remove_units(scope, doomed_units)
-        self.vectors.delete(scope, doomed_units)
-        return 1
+        return self._forgetting().delete_memory(memory_id, restrict)
+
+    def _forgetting(self) -> Forgetting:
+        # A MemCell that loses a message is re-derived through the write path of flushed episodes.
+        return Forgetting(
+            self.records,
+            self.vectors,
+            reform=self.ingest.reform,
+            embed=self._embed,
+            profile_unit=profile_unit,
+        )
 
     # -- export / import -------------------------------------------------------------------------
     def export_scope(

@@ -115,6 +115,14 @@ class IngestPipeline:
             planned = [PlannedCell(list(c.messages), None, c, vector) for c, vector in zip(cells, titles, strict=True)]
             return self._commit(scope, [m for c in cells for m in c.messages], planned, claim=False).cells
 
+    def reform(self, scope: str, messages: Sequence[Message]) -> list[MemCell]:
+        """Re-derive one MemCell from messages put back in the buffer (a deletion took one of its messages)."""
+        with self._scope_lock(scope):
+            participants = list(dict.fromkeys(m.sender for m in messages))
+            extraction = self.extractor.extract(messages, participants)
+            (title,) = self.embed([extraction.title])
+            return self._commit(scope, [], [PlannedCell(list(messages), extraction, title_vector=title)]).cells
+
     # -- plan ------------------------------------------------------------------------------------
     def _unknown(self, scope: str, batch: Sequence[Message]) -> list[Message]:
         known = self.records.known_message_keys(scope, batch)

@@ -693,17 +693,62 @@ class RecordStore:
     def delete_cell(self, scope: str, cell: MemCell) -> None:
         """Delete a MemCell with its facts, foresight and source messages; leave its scene."""
         with self.transaction() as conn:
-            for table in ("facts", "foresight"):
-                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell.id))
             conn.execute("DELETE FROM messages WHERE scope = ? AND cell_id = ?", (scope, cell.id))
-            conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell.id))
+            self.detach_cell(scope, cell.id)
+
+    def detach_cell(self, scope: str, cell_id: str) -> list[str]:
+        """Delete a MemCell with its facts and foresight; its messages go back to the buffer.
+
+        The MemCell leaves its scene (a scene left empty is deleted). Returns the ids of the
+        scenes that lost it and still exist (their keywords may need rebuilding).
+        """
+        kept: list[str] = []
+        with self.transaction() as conn:
+            for table in ("facts", "foresight"):
+                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell_id))
+            conn.execute("UPDATE messages SET cell_id = NULL WHERE scope = ? AND cell_id = ?", (scope, cell_id))
+            conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell_id))
             for scene, centroid in self.scenes(scope):
-                if cell.id in scene.cell_ids:
-                    members = [c for c in scene.cell_ids if c != cell.id]
+                if cell_id in scene.cell_ids:
+                    members = [c for c in scene.cell_ids if c != cell_id]
                     if members:
                         self.save_scene(scene.model_copy(update={"cell_ids": members}), centroid)
+                        kept.append(scene.id)
                     else:
                         conn.execute("DELETE FROM scenes WHERE id = ?", (scene.id,))
+        return kept
+
+    def delete_messages(self, scope: str, ids: Sequence[str]) -> None:
+        """Delete stored messages by id (callers handle what was drawn from them)."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM messages WHERE scope = ? AND id = ?", [(scope, i) for i in ids])
+
+    def message_cell(self, scope: str, message_id: str) -> str | None:
+        """The MemCell a stored message was cut into (``None`` while it is buffered)."""
+        rows = self._rows("SELECT cell_id FROM messages WHERE scope = ? AND id = ?", [scope, message_id])
+        return rows[0]["cell_id"] if rows else None
+
+    def facts_superseded_by(self, scope: str, fact_ids: Sequence[str]) -> list[Fact]:
+        """Facts that one of ``fact_ids`` superseded."""
+        found: list[Fact] = []
+        for chunk in _chunks(list(fact_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(f"SELECT data FROM facts WHERE scope = ? AND superseded_by IN ({marks})", [scope, *chunk])
+            found += [Fact.model_validate_json(r["data"]) for r in rows]
+        return found
+
+    def unit_ids_of_kind(self, scope: str, kind: str) -> set[str]:
+        """Ids of a scope's units of one kind."""
+        return {r["id"] for r in self._rows("SELECT id FROM units WHERE scope = ? AND kind = ?", [scope, kind])}
+
+    def rewrite_profile_items(self, items: Sequence[ProfileItem]) -> None:
+        """Replace profile entries and the data their units carry (evidence trimmed by a delete)."""
+        with self.transaction() as conn:
+            self.save_profile_items(items)
+            conn.executemany(
+                "UPDATE units SET data = ? WHERE scope = ? AND id = ?",
+                [(json.dumps(p.model_dump(mode="json"), default=str), p.scope, p.id) for p in items],
+            )
 
     def clear_scene(self, scope: str, scene_id: str) -> None:
         """Detach MemCells from a deleted scene."""

@@ -14,8 +14,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
+import sqlite3
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlparse
@@ -24,6 +27,9 @@ import numpy as np
 
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.errors import ConfigurationError, StoreBusyError
+
+_DELETE_OPERATION = 3
+"""``operation`` of a delete in Chroma's ``embeddings_queue`` (ADD 0, UPDATE 1, UPSERT 2, DELETE 3)."""
 
 
 class VectorIndex(Protocol):
@@ -170,21 +176,112 @@ class ChromaVectorIndex:
         return sorted(found, key=lambda pair: pair[1], reverse=True)[:limit]
 
     def delete(self, scope: str, ids: Sequence[str]) -> None:
-        """Delete in batches (Chroma caps a request's size) from both collections."""
+        """Delete in batches (Chroma caps a request's size) from both collections.
+
+        Ids are deduplicated first: Chroma refuses a delete that names an id twice.
+        """
+        unique = list(dict.fromkeys(ids))
         for group in ("episodes", "items"):
             collection = self._collection(scope, group, create=False)
-            for start in range(0, len(ids), self._batch):
+            for start in range(0, len(unique), self._batch):
                 if collection is not None:
-                    collection.delete(ids=list(ids[start : start + self._batch]))
+                    collection.delete(ids=unique[start : start + self._batch])
 
     def delete_scope(self, scope: str) -> None:
-        """Drop the scope's collections."""
+        """Drop the scope's collections, and (embedded Chroma) their segment folders on disk.
+
+        ``delete_collection`` of embedded Chroma 1.x removes the collection's rows from
+        ``chroma.sqlite3`` (records, write-ahead log, segments) but leaves the HNSW segment
+        folders ``<path>/<segment uuid>/`` with the vectors in them; those of the dropped
+        collections (and only those) are removed here.
+        """
+        folder = self._persist_directory()
         for group in ("episodes", "items"):
             name = self._name(scope, group)
             self._collections.pop(name, None)
-            if self._collection(scope, group, create=False) is not None:
-                self._collections.pop(name, None)
-                self.client.delete_collection(name)
+            collection = self._collection(scope, group, create=False)
+            if collection is None:
+                continue
+            self._collections.pop(name, None)
+            segments = self._segment_ids(folder, str(collection.id)) if folder is not None else []
+            self.client.delete_collection(name)
+            for segment in segments:
+                target = folder / segment if folder is not None else None
+                if target is not None and target.parent == folder and target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+
+    def purge_log(self, scope: str, ids: Sequence[str]) -> int:
+        """Remove deleted ids' entries from embedded Chroma's write-ahead log; returns rows removed.
+
+        Embedded Chroma keeps every write in ``embeddings_queue`` until the collection's HNSW
+        index is persisted (every ``hnsw:sync_threshold`` writes, 1,000 by default): after a
+        delete by id, the upserts of the deleted vectors are still there. Call after
+        :meth:`delete`. Rows are removed only when replaying the log without them gives the
+        same index: all rows of the ids while the HNSW index has never been persisted; after
+        it has, the rows not yet applied to it except the delete markers (an id, no vector),
+        which the persisted index still needs. Ids present again (re-derived) are left alone.
+        A server (``chroma run``) is not reached: see the README.
+        """
+        folder = self._persist_directory()
+        unique = list(dict.fromkeys(ids))
+        if folder is None or not unique or not (folder / "chroma.sqlite3").exists():
+            return 0
+        collections = [self._collection(scope, group, create=False) for group in ("episodes", "items")]
+        removed = 0
+        with closing(sqlite3.connect(folder / "chroma.sqlite3", timeout=30)) as conn, conn:
+            for collection in collections:
+                if collection is None:
+                    continue
+                collection_id = str(collection.id)
+                live: set[str] = set()  # ids re-added since (a re-derived fact): their log stays
+                for start in range(0, len(unique), self._batch):
+                    live.update(collection.get(ids=unique[start : start + self._batch], include=[])["ids"])
+                doomed = [i for i in unique if i not in live]
+                marks = {
+                    kind: seq
+                    for kind, seq in conn.execute(
+                        "SELECT s.scope, m.seq_id FROM segments s JOIN max_seq_id m ON m.segment_id = s.id "
+                        "WHERE s.collection = ?",
+                        (collection_id,),
+                    )
+                }
+                applied = min(marks.values()) if len(marks) >= 2 else -1  # applied to every segment
+                persisted = marks.get("VECTOR")
+                for start in range(0, len(doomed), 500):
+                    chunk = doomed[start : start + 500]
+                    # Only placeholders are formatted in: every value is a bound parameter.
+                    where = f"topic LIKE ? AND id IN ({','.join('?' * len(chunk))})"
+                    params: list[Any] = [f"%/{collection_id}", *chunk]
+                    if persisted is None:
+                        cursor = conn.execute(f"DELETE FROM embeddings_queue WHERE {where}", params)  # noqa: S608
+                    else:
+                        cursor = conn.execute(
+                            f"DELETE FROM embeddings_queue WHERE {where} AND (seq_id <= ? OR operation != ?)",  # noqa: S608
+                            [*params, applied, _DELETE_OPERATION],
+                        )
+                    removed += cursor.rowcount
+        return removed
+
+    def _persist_directory(self) -> Path | None:
+        """The folder of an embedded persistent client (``None`` for a server or in memory)."""
+        try:
+            settings = self.client.get_settings()
+        except Exception:  # a client without settings: not one we can purge
+            return None
+        if not getattr(settings, "is_persistent", False):
+            return None
+        directory = getattr(settings, "persist_directory", None)
+        return Path(directory).resolve() if directory else None
+
+    @staticmethod
+    def _segment_ids(folder: Path, collection_id: str) -> list[str]:
+        """Segment ids of a collection, read from ``chroma.sqlite3``."""
+        database = folder / "chroma.sqlite3"
+        if not database.exists():
+            return []
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as conn:
+            rows = conn.execute("SELECT id FROM segments WHERE collection = ?", (collection_id,)).fetchall()
+        return [str(r[0]) for r in rows if str(r[0]) and "/" not in str(r[0]) and ".." not in str(r[0])]
 
     def drop(self) -> None:
         """Delete every collection of this index."""
