@@ -61,8 +61,10 @@ class Forgetting:
     # -- entry points --------------------------------------------------------------------------
     def delete_scope(self, scope: str) -> None:
         """Remove everything of a scope: records, lexical index, collections and their folders."""
-        self.records.delete_scope(scope)
+        # Vectors first: a crash in between leaves records that a repeated delete still finds,
+        # never collections that nothing names any more.
         self.vectors.delete_scope(scope)
+        self.records.delete_scope(scope)
 
     def delete_memory(self, memory_id: str, restrict: str | None) -> int:
         """Delete one memory by id (in scope ``restrict`` if given); returns 1."""
