@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from evermem_integrations.engine.extraction import ProfileDraft
 from evermem_integrations.engine.models import Fact, MemCell, MemScene, ProfileItem, stable_id
 from evermem_integrations.engine.records import RecordStore
-from evermem_integrations.engine.timeparse import format_day
+from evermem_integrations.engine.timeparse import format_day, shift
 
 
 class SceneConfig(BaseModel):
@@ -47,7 +47,7 @@ class SceneClusterer:
     def assign(self, cell: MemCell, vector: np.ndarray) -> MemScene:
         """Put ``cell`` into the best scene (or a new one); persists both."""
         # Only scenes active within max_gap can be joined; the index on last_ts finds them.
-        ids, centroids = self.records.scene_centroids(cell.scope, cell.start_time - self.config.max_gap)
+        ids, centroids = self.records.scene_centroids(cell.scope, shift(cell.start_time, -self.config.max_gap))
         closest = _closest(centroids, vector) if ids else None
         if closest is not None and closest[1] >= self.config.similarity_threshold:
             scene, centroid = self.records.scene(cell.scope, ids[closest[0]]), centroids[closest[0]]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.text import STOP_WORDS, content_words, split_sentences
-from evermem_integrations.engine.timeparse import format_day, resolve_relative_dates
+from evermem_integrations.engine.timeparse import format_day, resolve_relative_dates, shift
 
 
 class FactDraft(BaseModel):
@@ -253,8 +253,8 @@ class OfflineExtractor:
                 plan = _FUTURE.search(sentence)
                 future_dates = [e.moment for e in expressions if e.future]
                 if plan or future_dates:
-                    end = (max(future_dates) if future_dates else message.timestamp) + timedelta(
-                        days=_DEFAULT_PLAN_DAYS
+                    end = shift(
+                        max(future_dates) if future_dates else message.timestamp, timedelta(days=_DEFAULT_PLAN_DAYS)
                     )
                     foresight.append(
                         ForesightDraft(
@@ -305,7 +305,7 @@ def _profile_statements(sentence: str, speaker: str, message: Message, statement
                 text=statement,
                 evidence=[message.id],
                 timestamp=message.timestamp,
-                valid_until=message.timestamp + timedelta(days=_STATE_DAYS) if category == "state" else None,
+                valid_until=shift(message.timestamp, timedelta(days=_STATE_DAYS)) if category == "state" else None,
                 multi_valued=multi_valued,
             )
         )

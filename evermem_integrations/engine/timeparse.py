@@ -120,11 +120,27 @@ class TimeExpression:
     future: bool
 
 
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, held at the calendar's first or last instant instead of overflowing."""
+    try:
+        return moment + delta
+    except OverflowError:
+        edge = datetime.max if delta > timedelta(0) else datetime.min
+        return edge.replace(tzinfo=moment.tzinfo)
+
+
 def find_time_expressions(text: str, reference: datetime) -> list[TimeExpression]:
-    """Find relative time expressions in ``text`` and resolve them against ``reference``."""
+    """Find relative time expressions in ``text`` and resolve them against ``reference``.
+
+    An expression that points outside the calendar (years 1 to 9999: "tomorrow" on 31 December
+    9999, "5000 years ago") is left as written.
+    """
     found = []
     for match in _RELATIVE_RE.finditer(text):
-        resolved = _resolve(match.group(0).lower(), reference)
+        try:
+            resolved = _resolve(match.group(0).lower(), reference)
+        except (OverflowError, ValueError):
+            continue
         if resolved is not None:
             label, moment, future = resolved
             found.append(TimeExpression(match.start(), match.end(), match.group(0), label, moment, future))
