@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from evermem_integrations.engine import validation
 from evermem_integrations.engine.consolidation import (
     ProfileConfig,
     ProfileManager,
@@ -41,6 +42,7 @@ from evermem_integrations.engine.models import (
     Scope,
     SearchMethod,
     SearchResult,
+    check_scope_ids,
 )
 from evermem_integrations.engine.recollection import (
     QueryPlanner,
@@ -55,8 +57,10 @@ from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
 from evermem_integrations.errors import (
     ConfigurationError,
+    InputError,
     InvalidFilterError,
     InvalidMessageError,
+    InvalidQueryError,
     ScopeError,
 )
 
@@ -209,6 +213,8 @@ class EverMem:
             raise InvalidMessageError(
                 "add() takes messages (dicts or Message), not a string: wrap it as {'sender': ..., 'content': ...}"
             )
+        if not isinstance(messages, Iterable):
+            raise InvalidMessageError(f"add() takes a message or a list of messages, got {type(messages).__name__}")
         meta = self.records.meta(scope.key)
         coerced = []
         for index, raw in enumerate(messages):
@@ -280,20 +286,19 @@ class EverMem:
                 chat window the prompt already shows; the budget goes to other memories.
 
         """
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidFilterError("search query must be a non-empty string")
+        query = validation.query(query)
         scope = Scope.of(user_id, group_id, agent_id)
         moment = _moment(current_time)
         return self.recollector.search(
             query,
             scope.key,
-            method=method,
-            token_budget=token_budget,
-            kinds=kinds,
+            method=validation.choice(method, "method", get_args(SearchMethod)),  # type: ignore[arg-type]
+            token_budget=validation.token_budget(token_budget),
+            kinds=validation.choices(kinds, "kinds", get_args(MemoryKind)),  # type: ignore[arg-type]
             filters=filters,
             current_time=moment,
-            limit=limit,
-            exclude_message_ids=exclude_message_ids,
+            limit=None if limit is None else validation.count(limit, "limit", minimum=0),
+            exclude_message_ids=validation.message_ids(exclude_message_ids),
         )
 
     # -- browsing ----------------------------------------------------------------------------------
@@ -314,9 +319,10 @@ class EverMem:
         Messages (``raw``) or every stored Message (``message``).
         """
         scope = Scope.of(user_id, group_id, agent_id).key
+        kind = validation.choice(kind, "kind", get_args(GetKind))  # type: ignore[assignment]
+        limit = validation.count(limit, "limit", minimum=0)
+        offset = validation.count(offset, "offset", minimum=0)
         parsed = parse_filters(filters)
-        if limit < 0 or offset < 0:
-            raise InvalidFilterError("limit and offset must be >= 0")
         records: list[Any]
         if kind == "episode":
             records = [
@@ -359,6 +365,8 @@ class EverMem:
     ) -> list[Profile]:
         """Profiles of the scope's participants: traits apart from still-valid states."""
         scope = Scope.of(user_id, group_id, agent_id).key
+        if subject is not None:
+            validation.identifier(subject, "subject", InvalidQueryError)
         moment = _moment(current_time)
         by_subject: dict[str, Profile] = {}
         for item in sorted(self.records.profile_items(scope, subject), key=lambda i: i.valid_from):
@@ -403,6 +411,7 @@ class EverMem:
     ) -> ConversationMeta:
         """Describe a conversation: ``assistant`` (a user and an AI) or ``group_chat``."""
         scope = Scope.of(user_id, group_id, agent_id).key
+        user_details = validation.metadata(user_details or {}, "user_details", InputError)
         try:
             meta = ConversationMeta(
                 scene=scene,
@@ -412,7 +421,7 @@ class EverMem:
                 description=description,
             )
         except ValidationError as exc:
-            raise InvalidFilterError("; ".join(_reason(e) for e in exc.errors())) from None
+            raise InputError("; ".join(_reason(e) for e in exc.errors())) from None
         self.records.save_meta(scope, meta)
         return meta
 
@@ -438,6 +447,10 @@ class EverMem:
         ``memory_id`` and scope ids, only that scope is searched for the id. Returns the number
         of scopes (or records) removed.
         """
+        if any(value is not None for value in (user_id, group_id, agent_id)):
+            check_scope_ids(user_id, group_id, agent_id)
+        if memory_id is not None:
+            validation.identifier(memory_id, "memory_id", InvalidQueryError)
         if memory_id is None:
             if user_id is None and group_id is None and agent_id is None:
                 raise ScopeError("delete() needs a memory_id or a scope (user_id=, group_id= or agent_id=)")
@@ -489,11 +502,18 @@ class EverMem:
         Memories are rebuilt from the messages by this instance's pipeline, so an import into
         a store with another embedding model or extractor is consistent with that store.
         """
-        if data.get("format") != "evermem-export/1":
-            raise InvalidFilterError("not an evermem export: expected format 'evermem-export/1'")
-        scope_ids = {k: v for k, v in dict(data["scope"]).items() if v is not None}
-        if data.get("meta"):
-            self.set_conversation_meta(**scope_ids, **data["meta"])
+        if not isinstance(data, Mapping) or data.get("format") != "evermem-export/1":
+            raise InputError("not an evermem export: expected a dict with format 'evermem-export/1'")
+        scope, meta, messages = data.get("scope"), data.get("meta"), data.get("messages")
+        if not isinstance(scope, Mapping) or set(scope) - {"user_id", "group_id", "agent_id"}:
+            raise InputError("an evermem export's 'scope' must be a dict of user_id, group_id and agent_id")
+        if meta is not None and (not isinstance(meta, Mapping) or set(meta) - set(ConversationMeta.model_fields)):
+            raise InputError(f"an evermem export's 'meta' must be a dict of {', '.join(ConversationMeta.model_fields)}")
+        if not isinstance(messages, list):
+            raise InputError("an evermem export's 'messages' must be a list of messages")
+        scope_ids = {k: v for k, v in scope.items() if v is not None}
+        if meta:
+            self.set_conversation_meta(**scope_ids, **meta)
         result = self.add(data["messages"], **scope_ids)
         if flush:
             self.flush(**scope_ids)
@@ -543,8 +563,8 @@ def _normalise(raw: Mapping[str, Any], scope: Scope, meta: ConversationMeta | No
         data["sender"] = data.get("name") or data.get("speaker") or _role_sender(data.get("role"), scope, meta)
     data.pop("name", None)
     data.pop("speaker", None)
-    if data.get("id") is not None:
-        data["id"] = str(data["id"])
+    if data.get("id") is None:  # optional: derived from sender, content and time
+        data.pop("id", None)
     return data
 
 

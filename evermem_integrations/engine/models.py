@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evermem_integrations.engine import validation
 from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.errors import InvalidMessageError, ScopeError
 
@@ -138,14 +139,26 @@ class Message(BaseModel):
                 f"message content has {len(value):,} characters, more than {MAX_MESSAGE_CHARS:,}; "
                 "split it into several messages"
             )
-        return value
+        return validation.content(value)
 
     @field_validator("sender", mode="before")
     @classmethod
     def _sender_is_text(cls, value: object) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidMessageError(f"message sender must be a non-empty string, got {value!r}")
-        return value.strip()
+        return validation.identifier(value, "message sender").strip()
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_text(cls, value: object) -> str:
+        if value is None or value == "":
+            return ""  # derived from the content below
+        return validation.identifier(
+            str(value) if isinstance(value, int) and not isinstance(value, bool) else value, "message id"
+        )
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_is_json(cls, value: object) -> dict[str, Any]:
+        return validation.metadata(value)
 
     @field_validator("timestamp", mode="before")
     @classmethod

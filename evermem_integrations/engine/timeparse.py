@@ -194,19 +194,20 @@ def _resolve(expression: str, reference: datetime) -> tuple[str, datetime, bool]
             when = reference + relativedelta(years=direction)
             return str(when.year), when.replace(month=1, day=1), direction > 0
         if last_word in _WEEKDAYS.split("|"):
-            when = _parse_relative(expression if direction else f"this {last_word}", reference)
-            if when is None:
+            day = _parse_relative(expression if direction else f"this {last_word}", reference)
+            if day is None:
                 return None
             if direction < 0:
-                return f"the {last_word.capitalize()} before {ref_day}, {format_day(when)}", when, False
-            return format_day(when), when, when > reference
+                return f"the {last_word.capitalize()} before {ref_day}, {format_day(day)}", day, False
+            return format_day(day), day, day > reference
         # seasons: the season's year is enough
         year = reference.year + (1 if direction > 0 and reference.month > 6 else 0)
         year -= 1 if direction < 0 and reference.month < 6 else 0
         return f"{last_word} {year}", reference.replace(year=year), direction > 0
-    when = _parse_relative(expression, reference)
-    if when is None:
+    found = _parse_relative(expression, reference)
+    if found is None:
         return None
+    when = found
     future = when > reference
     if last_word in ("ago", "before", "earlier") and any(unit in words for unit in ("year", "years")):
         return str(when.year), when, future

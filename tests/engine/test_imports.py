@@ -10,9 +10,12 @@ EXPECTED_ALL = [
     "ExtractionError",
     "Fact",
     "Foresight",
+    "InputError",
     "InvalidFilterError",
     "InvalidMessageError",
+    "InvalidQueryError",
     "InvalidTimestampError",
+    "LLMError",
     "LLMUnavailableError",
     "MemCell",
     "MemScene",
@@ -27,6 +30,9 @@ EXPECTED_ALL = [
     "SearchItem",
     "SearchResult",
     "StaticEmbedder",
+    "StoreBusyError",
+    "StoreError",
+    "StoreUnavailableError",
     "StoreVersionError",
 ]
 
