@@ -421,7 +421,7 @@ class EverMem:
                 description=description,
             )
         except ValidationError as exc:
-            raise InputError("; ".join(_reason(e) for e in exc.errors())) from None
+            raise InvalidFilterError("; ".join(_reason(e) for e in exc.errors())) from None
         self.records.save_meta(scope, meta)
         return meta
 
