@@ -489,7 +489,7 @@ def to_extraction(output: ExtractionOutput, messages: Sequence[Message]) -> Extr
         start = _date(plan.start) or said
         end = _date(plan.end, end_of_day=True)
         if end is None or end < start:
-            end = start + timedelta(days=_PLAN_DAYS)
+            end = _plus(start, timedelta(days=_PLAN_DAYS))
         foresight.append(
             ForesightDraft(
                 subject=plan.subject.strip() or support[0].sender,
@@ -509,7 +509,7 @@ def to_extraction(output: ExtractionOutput, messages: Sequence[Message]) -> Extr
         if statement.category == "state":
             until = _date(statement.valid_until, end_of_day=True)
             if until is None or until < said:
-                until = said + timedelta(days=_STATE_DAYS)
+                until = _plus(said, timedelta(days=_STATE_DAYS))
         profile.append(
             ProfileDraft(
                 subject=statement.subject.strip() or support[0].sender,
@@ -547,11 +547,19 @@ def _date(value: str | None, *, end_of_day: bool = False) -> datetime | None:
         return None
     try:
         moment = parse_timestamp(value.strip())
-    except InvalidTimestampError:
+    except (InvalidTimestampError, OverflowError, ValueError):  # OverflowError: "0001-01-01T00:00+05:00"
         return None
     if end_of_day and ":" not in value and moment.time() == time(0):
-        moment += timedelta(days=1, microseconds=-1)
+        moment = _plus(moment, timedelta(days=1, microseconds=-1)) or moment
     return moment
+
+
+def _plus(moment: datetime, delta: timedelta) -> datetime | None:
+    """``moment + delta``, or None past the calendar's end (a model may write year 9999)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
 
 
 # -- boundary detection ---------------------------------------------------------------------------------
