@@ -146,6 +146,59 @@ def _no_facts(body: dict[str, Any], n: int) -> Reply:
     return _json(200, completion(json.dumps({**_extraction(_prompt(body)), "facts": []})))
 
 
+def _wild_values(body: dict[str, Any], n: int) -> Reply:
+    """Valid JSON of the right schema holding values at or past the edge of sense."""
+    schema, prompt = _schema(body), _prompt(body)
+    if schema == "BoundaryOutput":
+        answer: dict[str, Any] = {"new_episode_starts": [-3, 0, 1, 1, 2, 10**12]}
+    elif schema == "SufficiencyOutput":
+        answer = {"sufficient": False, "missing": "", "queries": ["", "   ", "plans"]}
+    elif schema == "ExtractionOutput":
+        answer = _extraction(prompt)
+        ids = [m["id"] for m in _TRANSCRIPT_LINE.finditer(prompt)][:1]
+        answer["foresight"] = [
+            {
+                "subject": "",
+                "text": "A plan at the end of time.",
+                "start": "9999-12-31",
+                "end": None,
+                "source_message_ids": ids,
+            },
+            {
+                "subject": "Jon",
+                "text": "A plan ending before it starts.",
+                "start": "2023-06-01",
+                "end": "0001-01-01T00:00:00+05:00",
+                "source_message_ids": ids,
+            },
+        ]
+        answer["profile"] = [
+            {
+                "subject": "Jon",
+                "category": "state",
+                "attribute": "mood",
+                "value": "tired",
+                "text": "",
+                "source_message_ids": ids,
+                "valid_until": "not a date",
+                "multi_valued": False,
+            },
+            {
+                "subject": "Jon",
+                "category": "trait",
+                "attribute": "  ",
+                "value": "x",
+                "text": "x",
+                "source_message_ids": ids,
+                "valid_until": None,
+                "multi_valued": True,
+            },
+        ]
+    else:
+        answer = valid_answer(body)
+    return _json(200, completion(json.dumps(answer)))
+
+
 def _fenced(body: dict[str, Any], n: int) -> Reply:
     text = "Here is the JSON you asked for:\n```json\n" + json.dumps(valid_answer(body), indent=2) + "\n```"
     return _json(200, completion(text))
@@ -240,6 +293,7 @@ FAULT_MODES: dict[str, Callable[[dict[str, Any], int], Reply] | str] = {
     "unknown_message_ids": _unknown_ids,
     "some_unknown_message_ids": _some_unknown_ids,
     "no_facts": _no_facts,
+    "wild_values": _wild_values,
     # the transport
     "slow_past_timeout": "slow",
     "connection_reset": "reset",
