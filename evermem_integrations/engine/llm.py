@@ -3,10 +3,11 @@
 Any OpenAI-compatible chat-completions endpoint works (OpenAI, Ollama, vLLM, ...): the
 ``openai`` client sends each prompt of :mod:`evermem_integrations.engine.prompts` with a
 pydantic response model as a strict JSON schema (structured outputs), and the answer is
-validated by that model. Transport failures and malformed answers are retried with
-exponential backoff (tenacity); what still fails after the retries raises a typed error,
-which the components turn into a logged fallback to the offline backend, so an episode is
-never lost because a model misbehaved.
+validated by that model. Transport failures and malformed answers (anything but the
+requested object: an HTTP 200 carrying HTML, text, truncated JSON or a completion of the
+wrong shape included) are retried with exponential backoff (tenacity); what still fails
+after the retries raises a typed error, which the components turn into a logged fallback
+to the offline backend, so an episode is never lost because a model misbehaved.
 
 Cost is bounded by design: boundary detection runs one call over a batch of buffered
 messages (not one per message) and only once enough new messages have arrived, and

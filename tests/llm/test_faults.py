@@ -136,3 +136,23 @@ def test_the_client_answers_valid_or_raises_a_typed_error(fake: FakeOpenAI, mode
     else:
         assert isinstance(answer, schema | ExtractionError | LLMUnavailableError)
     assert llm.calls >= 1
+
+
+def test_the_fake_answers_what_the_package_asks_in_ok_mode(fake: FakeOpenAI, embedder: StaticEmbedder) -> None:
+    """Mode ``ok`` is a well-behaved model: its cuts and facts are used, nothing falls back."""
+    start = len(fake.bodies)
+    with EverMem(path=None, llm=config(fake, "ok"), embedder=embedder) as mem:
+        mem.add(MESSAGES, **SCOPE)
+        mem.flush(**SCOPE)
+        result = mem.search("Where will the dance studio be?", method="agentic", **SCOPE)
+        cells = mem.get(kind="episode", limit=100, **SCOPE)
+        facts = mem.get(kind="fact", limit=1000, **SCOPE)
+        mem.extractor.llm.client.close()  # type: ignore[attr-defined]
+    sent = [body for mode, body in fake.bodies[start:] if mode == "ok"]
+    schemas = {body["response_format"]["json_schema"]["name"] for body in sent}
+    assert {"BoundaryOutput", "ExtractionOutput", "SufficiencyOutput"} <= schemas
+    assert all(body["response_format"]["json_schema"]["strict"] is True for body in sent)
+    assert len(cells) == 2  # the fake cuts a 30-message stretch in the middle
+    assert facts
+    assert all(" said: " in f.text for f in facts)
+    assert result.rounds == 2  # the fake judges the first round insufficient and drafts queries
