@@ -3,10 +3,11 @@
 Any OpenAI-compatible chat-completions endpoint works (OpenAI, Ollama, vLLM, ...): the
 ``openai`` client sends each prompt of :mod:`evermem_integrations.engine.prompts` with a
 pydantic response model as a strict JSON schema (structured outputs), and the answer is
-validated by that model. Transport failures and malformed answers are retried with
-exponential backoff (tenacity); what still fails after the retries raises a typed error,
-which the components turn into a logged fallback to the offline backend, so an episode is
-never lost because a model misbehaved.
+validated by that model. Transport failures and malformed answers (anything but the
+requested object: an HTTP 200 carrying HTML, text, truncated JSON or a completion of the
+wrong shape included) are retried with exponential backoff (tenacity); what still fails
+after the retries raises a typed error, which the components turn into a logged fallback
+to the offline backend, so an episode is never lost because a model misbehaved.
 
 Cost is bounded by design: boundary detection runs one call over a batch of buffered
 messages (not one per message) and only once enough new messages have arrived, and
@@ -209,16 +210,44 @@ class OpenAIChatLLM:
             return salvaged
         except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
             raise _MalformedAnswer(type(exc).__name__) from exc
-        if completion.usage is not None:
-            with self._lock:
-                self.prompt_tokens += completion.usage.prompt_tokens
-                self.completion_tokens += completion.usage.completion_tokens
-        if not completion.choices:
-            raise _MalformedAnswer("no choices in the answer")
-        message = completion.choices[0].message
-        if message.parsed is None:
-            raise _MalformedAnswer(f"refused: {message.refusal}" if message.refusal else "empty answer")
-        return message.parsed
+        except openai.OpenAIError as exc:  # e.g. APIResponseValidationError: a body that is no completion
+            raise _MalformedAnswer(f"{type(exc).__name__}: {exc}") from exc
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # What the client raises on an HTTP 200 whose body is no chat.completion: a JSON
+            # content type over text, HTML or invalid UTF-8 (JSONDecodeError, UnicodeDecodeError),
+            # or a body it hands on unparsed (an HTML page, a list, an object without choices).
+            raise _MalformedAnswer(f"the answer is not a chat completion ({type(exc).__name__}: {exc})") from exc
+        return self._read(completion, response_model)
+
+    def _read(self, completion: Any, response_model: type[ResponseT]) -> ResponseT:
+        """The validated object in a completion, whatever shape the completion has."""
+        self._count_usage(getattr(completion, "usage", None))
+        try:
+            choices = completion.choices
+            if not choices:
+                raise _MalformedAnswer("no choices in the answer")
+            message = choices[0].message
+            parsed, refusal = message.parsed, message.refusal
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            raise _MalformedAnswer(f"the answer is not a chat completion ({type(exc).__name__}: {exc})") from exc
+        if isinstance(parsed, response_model):
+            return parsed
+        if parsed is None:
+            raise _MalformedAnswer(f"refused: {refusal}" if refusal else "empty answer")
+        raise _MalformedAnswer(f"the answer is a {type(parsed).__name__}, not a {response_model.__name__}")
+
+    def _count_usage(self, usage: Any) -> None:
+        if usage is None:
+            return
+        try:
+            prompt_tokens = int(usage.prompt_tokens or 0)
+            completion_tokens = int(usage.completion_tokens or 0)
+        except (AttributeError, TypeError, ValueError):
+            logger.debug("unreadable token usage in the answer: %r", usage)
+            return
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
 
 
 def _salvage(exc: ValidationError, response_model: type[ResponseT]) -> ResponseT | None:
@@ -368,8 +397,9 @@ class LLMExtractor:
     One call per MemCell. Source ids the model returns are checked against the episode's real
     message ids: invented ids are dropped, and a statement left without any real source is
     dropped too (every stored fact is supported by a message). When the model fails
-    (malformed answers after retries, endpoint unavailable) the episode is extracted by
-    ``fallback`` (the offline extractor) and a warning is logged: nothing is lost.
+    (malformed answers after retries, endpoint unavailable), or none of the facts it states
+    survives that check, the episode is extracted by ``fallback`` (the offline extractor)
+    and a warning is logged: nothing is lost.
     """
 
     def __init__(self, llm: ChatLLM, fallback: Extractor | None = None) -> None:
@@ -385,7 +415,10 @@ class LLMExtractor:
         )
         try:
             output = self.llm.complete(prompt, ExtractionOutput)
-        except (ExtractionError, LLMUnavailableError) as exc:
+            extraction = to_extraction(output, messages)
+        except (ExtractionError, LLMUnavailableError, ValueError, TypeError, OverflowError) as exc:
+            # ValueError, TypeError, OverflowError: a valid answer holding something unusable
+            # (a date beyond the calendar, say) that building the drafts tripped over.
             if self.fallback is None:
                 raise
             logger.warning(
@@ -397,7 +430,23 @@ class LLMExtractor:
                 exc,
             )
             return self.fallback.extract(messages, participants)
-        return to_extraction(output, messages)
+        if extraction.facts or self.fallback is None:
+            return extraction
+        # Nothing the model stated cites a message of the episode (or it stated nothing):
+        # rather than a MemCell without facts, take what the offline backend finds in it.
+        offline = self.fallback.extract(messages, participants)
+        if not offline.facts:
+            return extraction
+        logger.warning(
+            "LLM extraction kept no fact for the episode of %d messages %s..%s (%d stated, none citing a message "
+            "of the episode); using the offline backend's %d facts instead",
+            len(messages),
+            messages[0].id,
+            messages[-1].id,
+            len(output.facts),
+            len(offline.facts),
+        )
+        return offline
 
 
 def to_extraction(output: ExtractionOutput, messages: Sequence[Message]) -> Extraction:
@@ -441,7 +490,7 @@ def to_extraction(output: ExtractionOutput, messages: Sequence[Message]) -> Extr
         start = _date(plan.start) or said
         end = _date(plan.end, end_of_day=True)
         if end is None or end < start:
-            end = start + timedelta(days=_PLAN_DAYS)
+            end = _plus(start, timedelta(days=_PLAN_DAYS))
         foresight.append(
             ForesightDraft(
                 subject=plan.subject.strip() or support[0].sender,
@@ -461,7 +510,7 @@ def to_extraction(output: ExtractionOutput, messages: Sequence[Message]) -> Extr
         if statement.category == "state":
             until = _date(statement.valid_until, end_of_day=True)
             if until is None or until < said:
-                until = said + timedelta(days=_STATE_DAYS)
+                until = _plus(said, timedelta(days=_STATE_DAYS))
         profile.append(
             ProfileDraft(
                 subject=statement.subject.strip() or support[0].sender,
@@ -499,11 +548,19 @@ def _date(value: str | None, *, end_of_day: bool = False) -> datetime | None:
         return None
     try:
         moment = parse_timestamp(value.strip())
-    except InvalidTimestampError:
+    except (InvalidTimestampError, OverflowError, ValueError):  # OverflowError: "0001-01-01T00:00+05:00"
         return None
     if end_of_day and ":" not in value and moment.time() == time(0):
-        moment += timedelta(days=1, microseconds=-1)
+        moment = _plus(moment, timedelta(days=1, microseconds=-1)) or moment
     return moment
+
+
+def _plus(moment: datetime, delta: timedelta) -> datetime | None:
+    """``moment + delta``, or None past the calendar's end (a model may write year 9999)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
 
 
 # -- boundary detection ---------------------------------------------------------------------------------
