@@ -129,6 +129,7 @@ class EverMem:
     ) -> None:
         if chroma_url is not None and chroma_client is not None:
             raise ConfigurationError("pass chroma_url or chroma_client, not both")
+        self._owned_llm: Any = None
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,8 @@ class EverMem:
             from evermem_integrations.engine.llm import llm_components
 
             components = llm_components(llm, offline_extractor=self.extractor, offline_detector=self.boundary_detector)
+            if llm is not components.llm:  # built here from a config: closed with the engine
+                self._owned_llm = components.llm
             self.extractor = extractor or components.extractor
             self.boundary_detector = boundary_detector or components.boundary_detector
             planner = planner or components.planner
@@ -160,11 +163,14 @@ class EverMem:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the SQLite connection (Chroma persists on write); drop an in-memory store."""
+        """Release the SQLite connection and an LLM client built here (Chroma persists on write); drop an in-memory store."""
         self.recollector.close()
         self.records.close()
         if self._ephemeral:
             self.vectors.drop()
+        closer = getattr(self._owned_llm, "close", None)
+        if closer is not None:
+            closer()
 
     def __enter__(self) -> EverMem:
         return self

@@ -133,22 +133,30 @@ class OpenAIChatLLM:
 
     def __init__(self, config: LLMConfig, client: openai.OpenAI | None = None) -> None:
         self.config = config
-        if client is None:
-            key = config.api_key.get_secret_value() if config.api_key is not None else None
-            if key is None and config.base_url is None:
-                raise ConfigurationError(
-                    "no API key for api.openai.com: set OPENAI_API_KEY or LLMConfig(api_key=...), "
-                    "or give base_url= for a local endpoint (Ollama, vLLM)"
-                )
-            # Local servers (Ollama, vLLM) ignore the key, but the client insists on one.
-            client = openai.OpenAI(
-                base_url=config.base_url, api_key=key or "not-needed", timeout=config.timeout, max_retries=0
-            )
-        self.client = client
+        self._owns_client = client is None  # a client passed in is the caller's to close
+        self.client = client if client is not None else self._client_for(config)
         self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _client_for(config: LLMConfig) -> openai.OpenAI:
+        key = config.api_key.get_secret_value() if config.api_key is not None else None
+        if key is None and config.base_url is None:
+            raise ConfigurationError(
+                "no API key for api.openai.com: set OPENAI_API_KEY or LLMConfig(api_key=...), "
+                "or give base_url= for a local endpoint (Ollama, vLLM)"
+            )
+        # Local servers (Ollama, vLLM) ignore the key, but the client insists on one.
+        return openai.OpenAI(
+            base_url=config.base_url, api_key=key or "not-needed", timeout=config.timeout, max_retries=0
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client this instance created."""
+        if self._owns_client:
+            self.client.close()
 
     def complete(self, messages: Sequence[ChatMessage], response_model: type[ResponseT]) -> ResponseT:
         """See :class:`ChatLLM`."""

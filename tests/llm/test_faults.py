@@ -111,7 +111,6 @@ def test_add_flush_and_agentic_search_survive(fake: FakeOpenAI, mode: str, caplo
         result = mem.search("Where will the dance studio be?", method="agentic", **SCOPE)
         assert result.items
         assert result.context
-        mem.extractor.llm.client.close()  # type: ignore[attr-defined]  # EverMem.close leaves it open
 
     assert fake.requests[mode] > 0  # the endpoint was really asked
     logged = warnings(caplog)
@@ -133,7 +132,7 @@ def test_the_client_answers_valid_or_raises_a_typed_error(fake: FakeOpenAI, mode
     except (ExtractionError, LLMUnavailableError) as exc:
         answer = exc
     finally:
-        llm.client.close()
+        llm.close()
     if mode in LLM_ANSWER_USED:
         assert isinstance(answer, schema)
     else:
@@ -150,7 +149,6 @@ def test_the_fake_answers_what_the_package_asks_in_ok_mode(fake: FakeOpenAI, emb
         result = mem.search("Where will the dance studio be?", method="agentic", **SCOPE)
         cells = mem.get(kind="episode", limit=100, **SCOPE)
         facts = mem.get(kind="fact", limit=1000, **SCOPE)
-        mem.extractor.llm.client.close()  # type: ignore[attr-defined]
     sent = [body for mode, body in fake.bodies[start:] if mode == "ok"]
     schemas = {body["response_format"]["json_schema"]["name"] for body in sent}
     assert {"BoundaryOutput", "ExtractionOutput", "SufficiencyOutput"} <= schemas
