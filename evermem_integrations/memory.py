@@ -163,7 +163,7 @@ class EverMem:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the SQLite connection and an LLM client built here (Chroma persists on write); drop an in-memory store."""
+        """Release the SQLite connection and an LLM client built here; drop an in-memory store."""
         self.recollector.close()
         self.records.close()
         if self._ephemeral:
