@@ -12,21 +12,22 @@ is never called.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
-from evermem_integrations.errors import ConfigurationError, StoreBusyError
+from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 _DELETE_OPERATION = 3
 """``operation`` of a delete in Chroma's ``embeddings_queue`` (ADD 0, UPDATE 1, UPSERT 2, DELETE 3)."""
@@ -56,6 +57,27 @@ class VectorIndex(Protocol):
         ...
 
 
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def chroma_errors(method: Method) -> Method:
+    """Raise :class:`StoreUnavailableError` for whatever Chroma (or its HTTP client) raises."""
+
+    @functools.wraps(method)
+    def mapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except EverMemError:
+            raise
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"the vector index (Chroma) failed in {method.__name__}: {type(exc).__name__}: {str(exc)[:300]}; "
+                "with chroma_url, check that `chroma run` serves that address"
+            ) from exc
+
+    return mapped  # type: ignore[return-value]
+
+
 def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
     """Build a Chroma client for an embedded folder, a server URL, or in memory."""
     import chromadb
@@ -66,12 +88,18 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigurationError(f"chroma_url must look like 'http://127.0.0.1:8000', got {url!r}")
-        return chromadb.HttpClient(
-            host=parsed.hostname,
-            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-            ssl=parsed.scheme == "https",
-            settings=settings,
-        )
+        try:
+            return chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=settings,
+            )
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"cannot reach a Chroma server at {url} ({type(exc).__name__}: {str(exc)[:200]}); "
+                "start one with `chroma run --path DIR --port PORT`"
+            ) from exc
     if path is None:
         return chromadb.EphemeralClient(settings=settings)
     EmbeddedStoreLock.acquire(Path(path))
@@ -140,6 +168,7 @@ class ChromaVectorIndex:
                     return None
         return self._collections[name]
 
+    @chroma_errors
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, scope: str, kinds: Sequence[str]) -> None:
         """Upsert (not add) so that re-running an ingestion is idempotent."""
         for group in ("episodes", "items"):
@@ -156,6 +185,7 @@ class ChromaVectorIndex:
                     metadatas=[{"kind": kinds[n]} for n in chunk],
                 )
 
+    @chroma_errors
     def query(self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
         """Nearest neighbours inside one scope; a ``where`` filter only for a subset of kinds."""
         wanted = set(kinds) or (EPISODE_KINDS | ITEM_KINDS)
@@ -175,6 +205,7 @@ class ChromaVectorIndex:
             found += [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
         return sorted(found, key=lambda pair: pair[1], reverse=True)[:limit]
 
+    @chroma_errors
     def delete(self, scope: str, ids: Sequence[str]) -> None:
         """Delete in batches (Chroma caps a request's size) from both collections.
 
@@ -187,6 +218,7 @@ class ChromaVectorIndex:
                 if collection is not None:
                     collection.delete(ids=unique[start : start + self._batch])
 
+    @chroma_errors
     def delete_scope(self, scope: str) -> None:
         """Drop the scope's collections, and (embedded Chroma) their segment folders on disk.
 
@@ -283,6 +315,7 @@ class ChromaVectorIndex:
             rows = conn.execute("SELECT id FROM segments WHERE collection = ?", (collection_id,)).fetchall()
         return [str(r[0]) for r in rows if str(r[0]) and "/" not in str(r[0]) and ".." not in str(r[0])]
 
+    @chroma_errors
     def drop(self) -> None:
         """Delete every collection of this index."""
         for collection in self.client.list_collections():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from evermem_integrations import EverMem
 from evermem_integrations.engine.consolidation import ProfileConfig
 from evermem_integrations.engine.models import Scope
-from evermem_integrations.errors import ScopeError
+from evermem_integrations.errors import ScopeError, StoreUnavailableError
 from tests.engine.write_path_support import (
     EveryMessage,
     ResidenceExtractor,
@@ -262,3 +263,11 @@ def test_vectors_not_applied_after_commit_are_applied_by_the_next_write(
         mem.add(conversation(12)[8:], user_id="u")
         assert snapshot(tmp_path)["outbox"] == []
         assert vector_ids(mem, "user=u") == unit_ids(tmp_path, "user=u")
+
+
+def test_an_unreachable_chroma_server_is_a_store_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreUnavailableError, match="chroma run"):
+        EverMem(path=tmp_path, chroma_url=f"http://127.0.0.1:{port}")
