@@ -36,7 +36,7 @@ from evermem_integrations.engine.models import (
     ProfileItem,
 )
 from evermem_integrations.engine.text import content_words, lexical_text
-from evermem_integrations.errors import StoreVersionError
+from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, StoreVersionError
 
 LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
@@ -103,7 +103,6 @@ CREATE TABLE IF NOT EXISTS vector_outbox (
 );
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
-
 
 
 def partition_token(scope: str, kind: str) -> str:
@@ -203,9 +202,20 @@ class RecordStore:
             if self._conn.in_transaction:
                 yield self._conn
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreBusyError(
+                    f"the record store stayed locked by another writer for {BUSY_TIMEOUT_S:.0f} s ({exc}); "
+                    "nothing was written, try again"
+                ) from exc
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StoreUnavailableError(
+                    f"the record store failed ({exc}); nothing of this call was written"
+                ) from exc
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -676,8 +686,17 @@ class RecordStore:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
             self._remove_unit_rows(conn, "scope = ?", (scope,))
-            for table in ("messages", "cells", "facts", "subjects", "foresight", "scenes", "profile", "meta",
-                          "vector_outbox"):
+            for table in (
+                "messages",
+                "cells",
+                "facts",
+                "subjects",
+                "foresight",
+                "scenes",
+                "profile",
+                "meta",
+                "vector_outbox",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
