@@ -71,13 +71,5 @@ def open_memory(settings: Settings, *, use_llm: bool = False) -> EverMem:
     """
     embedder = make_embedder(settings.get("embedder"), settings)
     llm = make_llm(settings) if use_llm else None
-    url = settings.get("chroma_url")
-    try:
-        return EverMem(path=settings.get("path"), chroma_url=url, embedder=embedder, llm=llm)
-    except ValueError as exc:
-        if url and "connect" in str(exc).lower():
-            raise ConfigurationError(
-                f"cannot reach the Chroma server at {url}: start one with `chroma run --path DIR` "
-                "or fix --chroma-url / EVERMEM_CHROMA_URL"
-            ) from exc
-        raise
+    # An unreachable Chroma server raises StoreUnavailableError naming the fix (the core maps it).
+    return EverMem(path=settings.get("path"), chroma_url=settings.get("chroma_url"), embedder=embedder, llm=llm)

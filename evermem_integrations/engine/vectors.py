@@ -97,8 +97,8 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any
             )
         except Exception as exc:
             raise StoreUnavailableError(
-                f"cannot reach a Chroma server at {url} ({type(exc).__name__}: {str(exc)[:200]}); "
-                "start one with `chroma run --path DIR --port PORT`"
+                f"cannot reach the Chroma server at {url} ({type(exc).__name__}: {str(exc)[:200]}): "
+                "start one with `chroma run --path DIR --port PORT`, or fix chroma_url"
             ) from exc
     if path is None:
         return chromadb.EphemeralClient(settings=settings)
