@@ -476,7 +476,14 @@ class EverMem:
         self._forgetting().delete_scope(scope)
 
     def _delete_memory(self, memory_id: str, restrict: str | None) -> int:
-        return self._forgetting().delete_memory(memory_id, restrict)
+        # One transaction: the records, the re-derived MemCell and the queued vector changes
+        # commit together; the vector index follows from the outbox after commit.
+        forgetting = self._forgetting()
+        with self.records.transaction():
+            removed = forgetting.delete_memory(memory_id, restrict)
+        self.ingest.apply_outbox()
+        forgetting.purge_log()
+        return removed
 
     def _forgetting(self) -> Forgetting:
         # A MemCell that loses a message is re-derived through the write path of flushed episodes.

@@ -160,6 +160,7 @@ class IngestPipeline:
     ) -> IngestReport:
         report = IngestReport()
         with self.records.transaction():
+            nested = self.records.nested
             # Another writer may have stored some of these since the plan was made.
             stored = self._unknown(scope, fresh) if claim else list(fresh)
             self.records.insert_messages(scope, stored)
@@ -196,6 +197,8 @@ class IngestPipeline:
                 scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes)
             )
             report.buffered = self.records.count_buffered(scope)
+        if nested:  # part of a larger unit of work (a deletion), which applies the outbox after its commit
+            return report
         try:
             self.apply_outbox()
         except Exception as exc:  # the call's work is committed; its vectors stay queued
@@ -258,6 +261,11 @@ class IngestPipeline:
                 return
             for scope, changes in itertools.groupby(sorted(pending, key=lambda p: p.scope), key=lambda p: p.scope):
                 rows = list(changes)
+                # Deletes first, as a direct delete-then-rederive would: the purge of Chroma's log
+                # after a deletion (lifecycle) keeps only what follows a unit's delete marker.
+                deletes = [p.unit_id for p in rows if p.vector is None]
+                if deletes:
+                    self.vectors.delete(scope, deletes)
                 upserts = [p for p in rows if p.vector is not None]
                 if upserts:
                     self.vectors.upsert(
@@ -266,9 +274,6 @@ class IngestPipeline:
                         scope,
                         [p.kind for p in upserts],
                     )
-                deletes = [p.unit_id for p in rows if p.vector is None]
-                if deletes:
-                    self.vectors.delete(scope, deletes)
             self.records.clear_vectors(max(p.seq for p in pending))
 
 

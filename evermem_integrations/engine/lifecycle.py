@@ -57,6 +57,7 @@ class Forgetting:
         self.reform = reform
         self.embed = embed
         self.profile_unit = profile_unit
+        self._to_purge: dict[str, list[str]] = {}
 
     # -- entry points --------------------------------------------------------------------------
     def delete_scope(self, scope: str) -> None:
@@ -120,7 +121,7 @@ class Forgetting:
             self._rekey_scenes(scope, kept_scenes)
         doomed += self._drop_evidence(scope, [message_id])
         self.records.remove_units(scope, doomed)
-        self.vectors.delete(scope, doomed)
+        self.records.queue_vectors(scope, [], doomed)
         if remaining:
             profile = {item.id: item for item in self.records.profile_items(scope)}
             reformed = self.reform(scope, remaining)
@@ -139,13 +140,19 @@ class Forgetting:
         """Drop units from both indexes and the deleted vectors from Chroma's log."""
         unique = list(dict.fromkeys(unit_ids))
         self.records.remove_units(scope, unique)
-        self.vectors.delete(scope, unique)
+        self.records.queue_vectors(scope, [], unique)
         self._purge(scope, unique)
 
     def _purge(self, scope: str, unit_ids: Sequence[str]) -> None:
+        self._to_purge.setdefault(scope, []).extend(unit_ids)
+
+    def purge_log(self) -> None:
+        """Purge the deleted vectors from Chroma's log, once the outbox has applied the deletes."""
         purge = getattr(self.vectors, "purge_log", None)
-        if purge is not None:
-            purge(scope, list(dict.fromkeys(unit_ids)))
+        for scope, unit_ids in self._to_purge.items():
+            if purge is not None:
+                purge(scope, list(dict.fromkeys(unit_ids)))
+        self._to_purge.clear()
 
     def _drop_evidence(self, scope: str, message_ids: Collection[str]) -> list[str]:
         """Take messages out of profile evidence; delete entries left without any. Returns their ids."""
@@ -173,12 +180,12 @@ class Forgetting:
         stray = sorted(indexed - set(current))
         if stray:
             self.records.remove_units(scope, stray)
-            self.vectors.delete(scope, stray)
+            self.records.queue_vectors(scope, [], stray)
             self._purge(scope, stray)
         missing = [self.profile_unit(current[i]) for i in sorted(set(current) - indexed)]
         if missing:
             vectors = self.embed([u.indexed_text for u in missing])
-            self.vectors.upsert([u.id for u in missing], vectors, scope, [u.kind for u in missing])
+            self.records.queue_vectors(scope, [(u.id, u.kind, v) for u, v in zip(missing, vectors, strict=True)], [])
             self.records.put_units(missing)
 
     def _release(self, scope: str, fact_ids: Sequence[str]) -> None:

@@ -163,6 +163,7 @@ class RecordStore:
         self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._depth = 0  # transaction() nesting of the thread holding the lock
         if path is not None:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -199,27 +200,40 @@ class RecordStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (nested use joins the outer one)."""
         with self._lock:
-            if self._conn.in_transaction:
-                yield self._conn
-                return
+            self._depth += 1
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreBusyError(
-                    f"the record store stayed locked by another writer for {BUSY_TIMEOUT_S:.0f} s ({exc}); "
-                    "nothing was written, try again"
-                ) from exc
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                raise StoreUnavailableError(
-                    f"the record store failed ({exc}); nothing of this call was written"
-                ) from exc
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                if self._conn.in_transaction:
+                    yield self._conn
+                    return
+                yield from self._outermost()
+            finally:
+                self._depth -= 1
+
+    def _outermost(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock at once: writers of several processes queue here.
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreBusyError(
+                f"the record store stayed locked by another writer for {BUSY_TIMEOUT_S:.0f} s ({exc}); "
+                "nothing was written, try again"
+            ) from exc
+        try:
+            yield self._conn
+        except sqlite3.Error as exc:
+            self._conn.execute("ROLLBACK")
+            raise StoreUnavailableError(
+                f"the record store failed ({exc}); nothing of this call was written"
+            ) from exc
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @property
+    def nested(self) -> bool:
+        """Inside :meth:`transaction`: whether the caller's transaction joined an outer one."""
+        return self._depth > 1
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
