@@ -418,6 +418,8 @@ class EverMem:
         """Describe a conversation: ``assistant`` (a user and an AI) or ``group_chat``."""
         scope = Scope.of(user_id, group_id, agent_id).key
         user_details = validation.metadata(user_details or {}, "user_details", InputError)
+        if isinstance(tags, str | bytes) or not isinstance(tags, Sequence | set | frozenset):
+            raise InputError(f"tags must be a list of strings, got {type(tags).__name__}")
         try:
             meta = ConversationMeta(
                 scene=scene,

@@ -91,7 +91,8 @@ def parse_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidFilterError(f"filters must be a dict, got {type(filters).__name__}")
     unknown = set(filters) - FILTER_FIELDS
     if unknown:
-        raise InvalidFilterError(f"unknown filter field(s) {sorted(unknown)}; use any of {sorted(FILTER_FIELDS)}")
+        names = sorted(repr(name) for name in unknown)
+        raise InvalidFilterError(f"unknown filter field(s) {', '.join(names)}; use any of {sorted(FILTER_FIELDS)}")
     parsed: dict[str, Any] = {}
     for name, value in filters.items():
         if name in ("after", "before"):

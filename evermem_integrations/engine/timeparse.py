@@ -41,8 +41,8 @@ def parse_timestamp(value: object) -> datetime:
             "'1:56 pm on 8 May, 2023'"
         )
     elif isinstance(value, int | float):
-        seconds = value / 1000 if abs(value) >= _EPOCH_MS_THRESHOLD else value
         try:
+            seconds = value / 1000 if abs(value) >= _EPOCH_MS_THRESHOLD else value
             moment = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise InvalidTimestampError(f"epoch timestamp {value!r} is out of range") from exc
@@ -53,7 +53,10 @@ def parse_timestamp(value: object) -> datetime:
             f"timestamp of type {type(value).__name__} is not supported; give a datetime, "
             "ISO 8601 string, epoch seconds/ms or a human date"
         )
-    return to_utc(moment)
+    try:
+        return to_utc(moment)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the calendar's end in UTC
+        raise InvalidTimestampError(f"timestamp {value!r} falls outside years 1-9999 in UTC") from None
 
 
 def to_utc(moment: datetime) -> datetime:
