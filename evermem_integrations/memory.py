@@ -135,7 +135,11 @@ class EverMem:
             self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or StaticEmbedder()
         self.records = RecordStore(self.path / SQLITE_FILE if self.path is not None else None)
-        client = chroma_client or chroma_client_for(self.path, chroma_url)
+        try:
+            client = chroma_client or chroma_client_for(self.path, chroma_url)
+        except BaseException:  # a busy or unreachable vector store: leave no open SQLite connection
+            self.records.close()
+            raise
         self._ephemeral = self.path is None and chroma_url is None and chroma_client is None
         if self._ephemeral:  # Chroma's in-memory client is one per process: keep instances apart
             collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
