@@ -118,10 +118,7 @@ class IngestPipeline:
     def reform(self, scope: str, messages: Sequence[Message]) -> list[MemCell]:
         """Re-derive one MemCell from messages put back in the buffer (a deletion took one of its messages)."""
         with self._scope_lock(scope):
-            participants = list(dict.fromkeys(m.sender for m in messages))
-            extraction = self.extractor.extract(messages, participants)
-            (title,) = self.embed([extraction.title])
-            return self._commit(scope, [], [PlannedCell(list(messages), extraction, title_vector=title)]).cells
+            return self._commit(scope, [], self._extract([list(messages)])).cells
 
     # -- plan ------------------------------------------------------------------------------------
     def _unknown(self, scope: str, batch: Sequence[Message]) -> list[Message]:
@@ -140,18 +137,19 @@ class IngestPipeline:
         cuts = self.boundary_detector.cuts(pending, final=final)
         bounds = [0, *cuts] + ([len(pending)] if final else [])
         segments = [list(pending[start:end]) for start, end in itertools.pairwise(bounds) if end > start]
-        extracted = []
-        for messages in segments:
-            participants = list(dict.fromkeys(m.sender for m in messages))
-            extracted.append((messages, self.extractor.extract(messages, participants)))
-        if not extracted:
+        return self._extract(segments)
+
+    def _extract(self, segments: Sequence[list[Message]]) -> list[PlannedCell]:
+        """Extract closed episodes and embed their titles."""
+        if not segments:
             return []
+        extractions = [self.extractor.extract(messages, participants_of(messages)) for messages in segments]
         # The title's keywords place a MemCell in a scene: a whole-episode embedding of a
         # static model mostly encodes chat style, which every episode of a conversation shares.
-        titles = self.embed([extraction.title for _, extraction in extracted])
+        titles = self.embed([extraction.title for extraction in extractions])
         return [
             PlannedCell(messages, extraction, title_vector=vector)
-            for (messages, extraction), vector in zip(extracted, titles, strict=True)
+            for messages, extraction, vector in zip(segments, extractions, titles, strict=True)
         ]
 
     # -- commit ----------------------------------------------------------------------------------
@@ -213,9 +211,7 @@ class IngestPipeline:
             assert plan.cell is not None
             return plan.cell, [], []
         extraction = plan.extraction
-        participants = list(dict.fromkeys(m.sender for m in messages))
-        cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
-        cell = build_cell(scope, cell_id, messages, participants, extraction, self.records, seen_facts)
+        cell = build_cell(scope, messages, extraction, self.records, seen_facts)
         written, retired = self.profiles.apply(scope, extraction.profile)
         return cell, written, retired
 
@@ -277,16 +273,16 @@ class IngestPipeline:
             self.records.clear_vectors(max(p.seq for p in pending))
 
 
+def participants_of(messages: Sequence[Message]) -> list[str]:
+    """Who speaks in an episode, in order of first message."""
+    return list(dict.fromkeys(m.sender for m in messages))
+
+
 def build_cell(
-    scope: str,
-    cell_id: str,
-    messages: Sequence[Message],
-    participants: list[str],
-    extraction: Extraction,
-    records: RecordStore,
-    seen: set[str],
+    scope: str, messages: Sequence[Message], extraction: Extraction, records: RecordStore, seen: set[str]
 ) -> MemCell:
     """A MemCell from an episode's extraction; facts already stored (or seen in ``seen``) are left out."""
+    cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
     fact_ids = [stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts]
     seen.update(records.existing_fact_ids(scope, fact_ids))
     facts = []
@@ -306,7 +302,7 @@ def build_cell(
         episode=extraction.episode,
         facts=facts,
         foresight=list({f.id: f for f in foresight}.values()),
-        participants=participants,
+        participants=participants_of(messages),
         start_time=messages[0].timestamp,
         end_time=messages[-1].timestamp,
         messages=list(messages),
