@@ -7,7 +7,6 @@ and serialises (``model_dump``/``model_dump_json``) on the way out.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -38,26 +37,18 @@ def stable_id(*parts: object, prefix: str = "") -> str:
     return f"{prefix}{digest}"
 
 
-MAX_SCOPE_ID_CHARS = 256
-"""The longest ``user_id``, ``group_id`` or ``agent_id`` accepted."""
 _KEY_ESCAPES = {"%": "%25", "|": "%7C", "=": "%3D"}
 
 
 def check_scope_ids(*ids: object) -> None:
     """Raise :class:`ScopeError` unless at least one id is given and every given one is a usable id.
 
-    A usable id is a string, not blank, at most :data:`MAX_SCOPE_ID_CHARS` characters, with no
-    control characters and no lone surrogates (which no encoding can store).
+    A usable id is what :func:`validation.identifier` accepts: a string, not blank, at most
+    :data:`validation.MAX_ID_CHARS` characters, with no control characters and no lone surrogates.
     """
     for value in ids:
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise ScopeError(f"scope ids must be non-empty strings, got {value!r}")
-        if len(value) > MAX_SCOPE_ID_CHARS:
-            raise ScopeError(f"a scope id has {len(value):,} characters, more than {MAX_SCOPE_ID_CHARS}")
-        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-            raise ScopeError(f"scope id {value!r} holds a control character or a lone surrogate; remove it")
+        if value is not None:
+            validation.identifier(value, "scope id", ScopeError)
     if all(v is None for v in ids):
         raise ScopeError(
             "no scope given: pass user_id=, group_id= or agent_id= "
