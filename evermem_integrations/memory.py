@@ -26,6 +26,7 @@ from evermem_integrations.engine.consolidation import (
     SceneClusterer,
     SceneConfig,
     is_current_state,
+    seed_drafts,
 )
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.engine.extraction import Extractor, OfflineExtractor
@@ -435,6 +436,9 @@ class EverMem:
         except ValidationError as exc:
             raise InvalidFilterError("; ".join(_reason(e) for e in exc.errors())) from None
         self.records.save_meta(scope, meta)
+        if user_details:
+            default_subject = user_id or group_id or agent_id or "user"
+            self.ingest.seed_profile(scope, seed_drafts(user_details, default_subject, datetime.now(UTC)))
         return meta
 
     def get_conversation_meta(

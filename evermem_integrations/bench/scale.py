@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from evermem_integrations.bench.metrics import percentile
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
-from evermem_integrations.engine.extraction import episode_title, third_person, with_subject
+from evermem_integrations.engine.extraction import attributed, episode_title
 from evermem_integrations.engine.models import Fact, MemCell, Message, Scope, SearchMethod, stable_id
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ def synthetic_memcells(facts: int, *, per_cell: int = 10, seed: int = 7) -> Iter
                         id=stable_id(SCOPE_KEY, message.id, prefix="fact_"),
                         cell_id=cell_id,
                         subject=speaker,
-                        text=with_subject(third_person(message.content, speaker, other), speaker),
+                        text=attributed(speaker, message.content),
                         timestamp=message.timestamp,
                         attribute=attribute,
                         value=slots[slot] if slot else None,

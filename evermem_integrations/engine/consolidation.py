@@ -14,8 +14,9 @@ Three jobs run after each new MemCell:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -31,10 +32,21 @@ class SceneConfig(BaseModel):
 
     similarity_threshold: float = Field(
         default=0.45,
-        description="cosine between title-keyword embeddings needed to join a scene; with the bundled model "
-        "unrelated titles sit at 0.1-0.3 and titles sharing a theme at 0.5 and above",
+        description="score needed to join a scene: the cosine between title-keyphrase embeddings (with the "
+        "bundled model unrelated titles sit at 0.1-0.3, titles sharing a theme at 0.5 and above) plus the "
+        "keyword bonus",
     )
-    max_gap: timedelta = Field(default=timedelta(days=7), description="a scene idle longer than this is not joined")
+    keyword_weight: float = Field(
+        default=0.35,
+        ge=0,
+        description="bonus for the share of the MemCell's title words the scene's keywords already hold: "
+        "a dentist, a teacher's name or a destination named again is the surest sign of a recurring topic",
+    )
+    max_gap: timedelta = Field(
+        default=timedelta(days=45),
+        description="a scene idle longer than this is not joined (recurring topics come back weeks apart)",
+    )
+    candidates: int = Field(default=5, ge=1, description="closest scenes by embedding re-scored with keywords")
 
 
 class SceneClusterer:
@@ -48,9 +60,9 @@ class SceneClusterer:
         """Put ``cell`` into the best scene (or a new one); persists both."""
         # Only scenes active within max_gap can be joined; the index on last_ts finds them.
         ids, centroids = self.records.scene_centroids(cell.scope, shift(cell.start_time, -self.config.max_gap))
-        closest = _closest(centroids, vector) if ids else None
-        if closest is not None and closest[1] >= self.config.similarity_threshold:
-            scene, centroid = self.records.scene(cell.scope, ids[closest[0]]), centroids[closest[0]]
+        best = self._best_scene(cell, vector, ids, centroids) if ids else None
+        if best is not None:
+            scene, centroid = best
             size = len(scene.cell_ids)
             centroid = (centroid * size + vector) / (size + 1)
             keywords = _merge_keywords(scene.keywords, cell.title)
@@ -80,11 +92,24 @@ class SceneClusterer:
         return scene
 
 
-def _closest(centroids: np.ndarray, vector: np.ndarray) -> tuple[int, float]:
-    """The row of the centroid most similar to ``vector`` (cosine; the first on ties) and that similarity."""
-    similarities = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-9)
-    best = int(np.argmax(similarities))
-    return best, float(similarities[best])
+    def _best_scene(
+        self, cell: MemCell, vector: np.ndarray, ids: Sequence[str], centroids: np.ndarray
+    ) -> tuple[MemScene, np.ndarray] | None:
+        """The scene ``cell`` joins, if one scores at the threshold: embedding cosine plus shared keywords."""
+        similarities = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-9)
+        title_words = _keyword_words(_merge_keywords([], cell.title))
+        best: tuple[float, int, MemScene] | None = None
+        for row in np.argsort(-similarities, kind="stable")[: self.config.candidates]:
+            scene = self.records.scene(cell.scope, ids[int(row)])
+            shared = len(title_words & _keyword_words(scene.keywords)) / len(title_words) if title_words else 0.0
+            score = float(similarities[row]) + self.config.keyword_weight * shared
+            if score >= self.config.similarity_threshold and (best is None or score > best[0]):
+                best = (score, int(row), scene)
+        return None if best is None else (best[2], centroids[best[1]])
+
+
+def _keyword_words(keywords: Sequence[str]) -> set[str]:
+    return {w for phrase in keywords for w in phrase.lower().split() if len(w) > 2}
 
 
 def _merge_keywords(existing: Sequence[str], title: str) -> list[str]:
@@ -152,7 +177,11 @@ class ProfileManager:
                 continue
             if not draft.multi_valued:  # supersede: a later value replaces the current one
                 for item in current:
-                    if item.valid_from <= draft.timestamp:
+                    # A seed from the metadata is background: anything said in the chat replaces it.
+                    said_later = item.valid_from <= draft.timestamp or (
+                        item.origin == "metadata" and draft.origin == "message"
+                    )
+                    if said_later:
                         old = item.model_copy(update={"status": "superseded", "valid_until": draft.timestamp})
                         retired[old.id] = old
                         written.pop(old.id, None)
@@ -168,6 +197,7 @@ class ProfileManager:
                 evidence=draft.evidence,
                 valid_from=draft.timestamp,
                 valid_until=draft.valid_until,
+                origin=draft.origin,
             )
             written[item.id] = item
             self.records.save_profile_items([item])
@@ -189,8 +219,58 @@ class ProfileManager:
         return dropped
 
 
+# user_details keys people use for the profile's attributes.
+_DETAIL_ATTRIBUTES = {
+    "city": "residence", "location": "residence", "lives_in": "residence", "home": "residence",
+    "residence": "residence", "address": "residence", "job": "occupation", "occupation": "occupation",
+    "role": "occupation", "profession": "occupation", "title": "occupation", "company": "employer",
+    "employer": "employer", "workplace": "employer", "school": "school", "university": "school",
+    "college": "school", "partner": "partner", "spouse": "partner", "husband": "partner", "wife": "partner",
+    "pet": "pet", "pets": "pet", "allergy": "allergy", "allergies": "allergy", "diet": "diet",
+    "hobby": "hobby", "hobbies": "hobby", "language": "learning", "languages": "learning",
+    "learning": "learning", "hometown": "hometown", "from": "hometown", "birthplace": "hometown",
+    "likes": "likes", "dislikes": "dislikes", "teacher": "teacher", "car": "vehicle", "vehicle": "vehicle",
+}  # fmt: skip
+_MULTI_VALUED = {"pet", "allergy", "hobby", "learning", "likes", "dislikes", "sibling", "family", "friend", "schedule"}
+
+
+def seed_drafts(user_details: Mapping[str, Any], default_subject: str, moment: datetime) -> list[ProfileDraft]:
+    """Profile statements seeded from ``user_details``: ``{"Ana": {"city": "Porto"}}`` or a flat ``{"city": ...}``.
+
+    A value keyed by a person's name holds that person's details; scalar keys describe the
+    user (``name`` names them). Lists give several values; nested objects are not read.
+    """
+    people: dict[str, Mapping[str, Any]] = {k: v for k, v in user_details.items() if isinstance(v, Mapping)}
+    flat = {k: v for k, v in user_details.items() if not isinstance(v, Mapping) and k != "name"}
+    if flat:
+        people.setdefault(str(user_details.get("name") or default_subject), flat)
+    drafts = []
+    for subject, details in people.items():
+        for key, raw in details.items():
+            attribute = _DETAIL_ATTRIBUTES.get(key.lower(), key.replace("_", " ").strip().lower())
+            for value in raw if isinstance(raw, list) else [raw]:
+                if isinstance(value, Mapping | list) or value is None or not str(value).strip():
+                    continue
+                drafts.append(
+                    ProfileDraft(
+                        subject=subject,
+                        category="trait",
+                        attribute=attribute,
+                        value=str(value).strip(),
+                        text=f"{subject}, {attribute}: {value} (from the conversation's user details)",
+                        evidence=[],
+                        timestamp=moment,
+                        multi_valued=attribute in _MULTI_VALUED or isinstance(raw, list),
+                        origin="metadata",
+                    )
+                )
+    return drafts
+
+
 def profile_line(item: ProfileItem) -> str:
     """How a profile entry reads in a context: 'Caroline, residence: Denver (since 8 May 2023)'."""
+    if item.origin == "metadata":
+        return f"{item.subject}, {item.attribute}: {item.value} (from the conversation's user details)"
     since = f"since {format_day(item.valid_from)}"
     until = f", until {format_day(item.valid_until)}" if item.valid_until else ""
     return f"{item.subject}, {item.attribute}: {item.value} ({since}{until})"

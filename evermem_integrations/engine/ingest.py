@@ -29,7 +29,7 @@ from datetime import datetime
 import numpy as np
 
 from evermem_integrations.engine.consolidation import ProfileManager, SceneClusterer, profile_line, supersede_facts
-from evermem_integrations.engine.extraction import Extraction, Extractor, message_text
+from evermem_integrations.engine.extraction import Extraction, Extractor, ProfileDraft, message_text
 from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector
@@ -114,6 +114,23 @@ class IngestPipeline:
             titles = list(self.embed([c.title for c in cells])) if cells else []
             planned = [PlannedCell(list(c.messages), None, c, vector) for c, vector in zip(cells, titles, strict=True)]
             return self._commit(scope, [m for c in cells for m in c.messages], planned, claim=False).cells
+
+    def seed_profile(self, scope: str, drafts: Sequence[ProfileDraft]) -> list[ProfileItem]:
+        """Apply profile statements that come from outside the chat (the conversation metadata).
+
+        One transaction, like an ``add``: entries written, the ones they retire unindexed.
+        """
+        with self._scope_lock(scope), self.records.transaction():
+            written, retired = self.profiles.apply(scope, drafts)
+            units = [profile_unit(item) for item in written]
+            self.records.put_units(units)
+            self.records.remove_units(scope, [item.id for item in retired])
+            vectors = list(self.embed([u.indexed_text for u in units])) if units else []
+            self.records.queue_vectors(
+                scope, [(u.id, u.kind, v) for u, v in zip(units, vectors, strict=True)], [i.id for i in retired]
+            )
+        self.apply_outbox()
+        return written
 
     def reform(self, scope: str, messages: Sequence[Message]) -> list[MemCell]:
         """Re-derive one MemCell from messages put back in the buffer (a deletion took one of its messages)."""
@@ -320,6 +337,8 @@ def cell_units(cell: MemCell) -> list[Unit]:
             cell_id=cell.id,
             timestamp=cell.start_time,
             data={"source_message_ids": cell.source_message_ids, "subject": None, "title": cell.title},
+            # The narrative is a few salient sentences; the episode is found by everything said in it.
+            context=" ".join(f"{m.sender}: {message_text(m)}" for m in cell.messages),
         )
     ]
 

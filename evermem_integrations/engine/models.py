@@ -251,6 +251,8 @@ class ProfileItem(BaseModel):
     valid_from: datetime
     valid_until: datetime | None = None
     status: Literal["current", "superseded"] = "current"
+    origin: Literal["message", "metadata"] = "message"
+    """``metadata`` for an entry seeded from the conversation metadata's ``user_details``."""
 
 
 class Profile(BaseModel):

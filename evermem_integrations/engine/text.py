@@ -11,9 +11,14 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+import sentencex
+
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+|(?<=[。！？])|\n+")
+_LINES = re.compile(r"\s*\n\s*")
+# sentencex knows abbreviations by context and sometimes still ends a sentence after a title
+# before a name ("The U.S. team won. Ms. Lee agreed."); a title never ends a sentence.
+_TITLE_END = re.compile(r"(?:^|\s)(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sr|Jr|St|Mt|Rev|Gen|Capt|Lt|Sgt|approx|vs|No)\.$")
 
 STOP_WORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been
@@ -38,10 +43,12 @@ def has_cjk(text: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def jieba_module():  # type: ignore[no-untyped-def]
+    """jieba, imported on first use (with its keyword extractor) and quiet."""
     import logging
 
     import jieba
+    import jieba.analyse
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
@@ -52,7 +59,7 @@ def words(text: str) -> list[str]:
     tokens: list[str] = []
     for token in _WORD.findall(text.lower()):
         if _CJK_RUN.fullmatch(token):
-            tokens.extend(t for t in _jieba().cut_for_search(token) if t.strip())
+            tokens.extend(t for t in jieba_module().cut_for_search(token) if t.strip())
         else:
             tokens.append(token)
     return tokens
@@ -69,12 +76,29 @@ def unique(items: Iterable[str]) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences on terminal punctuation (Latin and CJK) and newlines."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """Split text into sentences: lines first, then sentencex within a line.
+
+    sentencex (Wikimedia's rule-based segmenter, compiled) keeps abbreviations ("Dr. Okafor",
+    "e.g."), decimals, times, URLs and emoji inside their sentence and ends sentences at CJK
+    punctuation; a line break always ends a sentence (chat lists, pasted text).
+    """
+    sentences: list[str] = []
+    for line in _LINES.split(text):
+        pieces: list[str] = []
+        for piece in sentencex.segment("en", line):
+            piece = piece.strip()
+            if not piece:
+                continue
+            if pieces and _TITLE_END.search(pieces[-1]):
+                pieces[-1] = f"{pieces[-1]} {piece}"
+            else:
+                pieces.append(piece)
+        sentences.extend(pieces)
+    return sentences
 
 
 def lexical_text(text: str) -> str:
     """The form stored in and queried against the FTS5 index (CJK pre-segmented)."""
     if not has_cjk(text):
         return text
-    return _CJK_RUN.sub(lambda m: " " + " ".join(_jieba().cut_for_search(m.group(0))) + " ", text)
+    return _CJK_RUN.sub(lambda m: " " + " ".join(jieba_module().cut_for_search(m.group(0))) + " ", text)

@@ -56,16 +56,15 @@ def test_flush_forms_a_memcell_with_facts_foresight_and_metadata(mem: EverMem) -
     assert (cell.start_time, cell.end_time) == (T0, T0 + timedelta(minutes=3))
     assert cell.scene_id is not None
     texts = [f.text for f in cell.facts]
-    assert "Ana lives in Boston with Ana's partner and our dog Pixel." in texts or any(
-        "Ana live in Boston" in t for t in texts
-    )
-    assert any("Ana work as a nurse" in t or "Ana works as a nurse" in t for t in texts)
+    # each fact is a sentence as its speaker said it, named by the speaker
+    assert "Ana: I live in Boston with my partner and our dog Pixel." in texts
+    assert "Ana: I work as a nurse at the children's hospital." in texts
     # relative dates carry their absolute date; plans become foresight with a validity window
     plan = next(f for f in cell.foresight if "half marathon" in f.text)
     assert "Tomorrow (11 January 2024)" in plan.text
     assert plan.start == T0 + timedelta(minutes=3)
     assert plan.end is not None and plan.end > plan.start
-    assert "Ana" in cell.episode and " I " not in f" {cell.episode} "
+    assert "Ana: I live in Boston" in cell.episode
     assert mem.stats(user_id="ana").buffered == 0
     # every fact is supported by its source message and invents nothing beyond names/dates
     by_id = {m["id"]: m["content"] for m in BOSTON}

@@ -106,7 +106,7 @@ def test_notebook_runs_offline(name, executed) -> None:
         assert text.rstrip().endswith("(from memory) memory: Alice is allergic to peanuts")  # a store item, recalled
     else:
         assert "sister Ana just moved to Porto" in text  # the retriever's top document
-        assert "(from memory) alice started learning the cello" in text  # the RAG chain
+        assert "(from memory) alice: I started learning the cello" in text  # the RAG chain
         sardines = "(from memory) alice: My favourite food is grilled sardines."
         assert f"[alice] What is my favourite food?\n  -> {sardines}" in text
         assert "[bob] What is my favourite food?\n  -> I don't know that yet." in text

@@ -42,5 +42,5 @@ def test_notebook_runs_offline(kernel_name: str) -> None:
     assert "(from memory) alice: My dog Rex turns three next month." in text  # the agent run
     assert "[   fact]" in text  # retriever nodes with their kind ...
     assert "from ['li_" in text  # ... and source message ids
-    assert "user: Am I vegetarian?\n  -> (from memory) alice is vegetarian" in text  # the memory block
+    assert "user: Am I vegetarian?\n  -> (from memory) alice, diet: vegetarian" in text  # the memory block: the profile
     assert text.rstrip().endswith("messages=0 buffered=0 memcells=0 facts=0 foresight=0 scenes=0 profile_items=0")

@@ -1,0 +1,360 @@
+"""What a person says about themselves, read by rules: the offline backend's profile reader.
+
+Each rule is data: an attribute, a pattern with named groups, and how the value is formed
+from the groups. Patterns are anchored on the first person ("I", "we", "my", 我), so they
+only read what speakers say about themselves, and they read the sentence as said (no
+rewriting). A single-valued attribute (where one lives, one's job) is superseded by a later
+value; a multi-valued one (pets, likes) accumulates.
+
+The attribute names are the profile's vocabulary: residence, hometown, occupation, employer,
+school, partner, partner occupation, sibling, family, friend, pet, allergy, diet,
+favorite <thing>, likes, dislikes, hobby, learning, teacher, vehicle, schedule, name, age,
+family status and the temporary state ``feeling``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Category = Literal["trait", "state"]
+
+# -- building blocks -------------------------------------------------------------------------
+_NAME = r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?"
+_TITLED_NAME = rf"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.? )?{_NAME}"
+_PLACE = r"[A-Z][\w'.-]*(?:(?:,? | )(?:[A-Z][\w'.-]*))*"
+_ORG = r"[A-Z][\w&'.-]*(?: (?:[A-Z0-9][\w&'.-]*|&|of|de))*"
+_PHRASE = r"[^,.!?;:()\n]{2,60}"
+_ROLE_HEADS = (
+    "engineer|developer|programmer|designer|nurse|teacher|doctor|physician|surgeon|dentist|lawyer|attorney|"
+    "accountant|manager|director|analyst|scientist|researcher|writer|author|editor|journalist|artist|painter|"
+    "chef|cook|baker|consultant|architect|pharmacist|student|intern|tester|sdet|SDET|QA|counselor|counsellor|"
+    "therapist|psychologist|photographer|musician|singer|professor|lecturer|mechanic|electrician|plumber|"
+    "carpenter|firefighter|officer|pilot|driver|librarian|administrator|assistant|secretary|receptionist|"
+    "cashier|barista|waiter|waitress|bartender|recruiter|founder|ceo|CEO|CTO|entrepreneur|freelancer|"
+    "veterinarian|vet|technician|paramedic|coach|trainer|instructor|tutor|specialist|coordinator|lead|"
+    "clerk|agent|representative|owner|translator|interpreter|economist|pharmacologist|social worker"
+)
+_ROLE = rf"(?:[\w-]+ ){{0,3}}?(?:{_ROLE_HEADS})s?"
+_ROLE_PHRASE = r"[\w-]+(?: [\w-]+){0,4}?"
+_ROLE_STOP = r"(?=[,.!?;:)]|\s+(?:at|for|with|in|on|and|since|from|starting|next|this|now)\b|$)"
+_PARTNERS = "husband|wife|partner|boyfriend|girlfriend|fiancé|fiancée|fiance|fiancee|spouse"
+_SIBLINGS = "sister|brother"
+_FAMILY = "mom|mum|mother|dad|father|son|daughter|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew"
+_PETS = "cat|dog|kitten|puppy|rabbit|bunny|hamster|parrot|bird|fish|turtle|tortoise|horse|guinea pig|gecko|snake"
+_DIETS = (
+    "vegetarian|vegan|pescatarian|keto|paleo|gluten-free|dairy-free|lactose-free|halal|kosher|plant-based|"
+    "low-carb|flexitarian"
+)
+_LANGUAGES = (
+    "Spanish|French|German|Italian|Japanese|Mandarin|Chinese|Korean|Portuguese|Arabic|Russian|Hindi|Dutch|"
+    "Swedish|Greek|Turkish|Polish|Vietnamese|Thai|Cantonese|Hebrew|English|Norwegian|Danish|Finnish|Czech|"
+    "Ukrainian|Indonesian|Swahili|Latin|sign language|ASL|piano|guitar|violin|drums|cello|ukulele|coding|Python"
+)
+_VEHICLES = (
+    "car|bike|bicycle|e-bike|motorbike|motorcycle|scooter|truck|van|SUV|Toyota|Honda|Ford|Tesla|BMW|Audi|"
+    "Subaru|Mazda|Kia|Hyundai|Volkswagen|VW|Nissan|Chevy|Chevrolet|Volvo|Prius|Civic|Corolla|Vespa|Jeep|Mini|"
+    "Fiat|Peugeot|Renault|Skoda|Polestar|Rivian"
+)
+_ADVERBS = r"(?:(?:really|also|just|still|now|currently|finally|officially|recently|absolutely|totally|so|very) )*"
+_ZH_VALUE = r"[\u4e00-\u9fffA-Za-z0-9·]{1,12}?"
+_ZH_END = r"(?=[了啦呢吧，。！？,.!?、\s]|$)"
+_ZH_ROLES = "工程师|老师|教师|医生|护士|设计师|经理|学生|律师|程序员|会计|厨师|作家|记者|分析师|研究员|药剂师|主管|顾问"
+_ZH_PARTNERS = "老公|老婆|丈夫|妻子|男朋友|女朋友|未婚夫|未婚妻|爱人|对象"
+_ZH_SIBLINGS = {"姐姐": "sister", "妹妹": "sister", "哥哥": "brother", "弟弟": "brother"}
+_ZH_PETS = {"猫": "cat", "小猫": "cat", "猫咪": "cat", "狗": "dog", "小狗": "dog", "狗狗": "dog", "兔子": "rabbit"}
+_ZH_THINGS = {"茶": "tea", "咖啡": "coffee", "菜": "food", "电影": "movie", "书": "book", "歌": "song", "运动": "sport"}
+
+
+@dataclass(frozen=True)
+class ProfileRule:
+    """One way of saying something about oneself."""
+
+    attribute: str
+    """The attribute; ``{thing}`` is filled from the group of that name ("favorite {thing}")."""
+    pattern: re.Pattern[str]
+    value: str = "{value}"
+    """How the value is formed from the named groups."""
+    category: Category = "trait"
+    multi_valued: bool = False
+
+
+@dataclass(frozen=True)
+class ProfileReading:
+    """An attribute and value read from a sentence."""
+
+    attribute: str
+    value: str
+    category: Category
+    multi_valued: bool
+
+
+def _rule(
+    attribute: str,
+    pattern: str,
+    *,
+    value: str = "{value}",
+    category: Category = "trait",
+    multi: bool = False,
+    flags: int = 0,
+) -> ProfileRule:
+    return ProfileRule(attribute, re.compile(pattern, flags), value, category, multi)
+
+
+_I = re.IGNORECASE
+RULES: tuple[ProfileRule, ...] = (
+    # who one is
+    _rule("name", rf"\b[Mm]y name is (?P<value>{_NAME})"),
+    _rule("age", r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b|\bI (?:just )?turned (?P<age>\d{1,3})\b", value="{value}"),
+    _rule("hometown", rf"\bI(?:'m| am) (?:originally )?from (?P<value>{_PLACE})"),
+    _rule("hometown", rf"\bI (?:grew up|was born) in (?P<value>{_PLACE})"),
+    # where one lives
+    _rule(
+        "residence",
+        rf"\b(?:I|[Ww]e)(?:'ve| have)? {_ADVERBS}(?:moved|relocated) (?:back )?(?:to|into) (?:the )?(?P<value>{_PLACE})",
+    ),
+    _rule("residence", rf"\b(?:I|[Ww]e) {_ADVERBS}live in (?P<value>{_PLACE})"),
+    _rule("residence", rf"\b(?:I'm|I am|[Ww]e're|[Ww]e are) {_ADVERBS}(?:living|based|settled) in (?P<value>{_PLACE})"),
+    _rule("residence", rf"\b[Oo]ur (?:new )?(?:place|home|apartment|flat|house) in (?P<value>{_PLACE})"),
+    # work
+    _rule("occupation", rf"\bI {_ADVERBS}work as (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"),
+    _rule(
+        "occupation",
+        rf"\b(?:start(?:ing|ed)?|begin(?:ning)?|began|got|accepted|took|landed|have) (?:a |my |the )?(?:new )?"
+        rf"(?:job|position|role) as (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}",
+    ),
+    _rule("occupation", rf"\b[Mm]y (?:new )?(?:job|role|title|position) is (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"),
+    _rule("occupation", rf"\bI(?:'ve| have)? (?:just )?(?:been |got |get )promoted to (?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"),
+    _rule("occupation", rf"\bI(?:'m| am) {_ADVERBS}(?:working as )?(?:an? )(?P<value>{_ROLE})\b"),
+    _rule("employer", rf"\bI {_ADVERBS}work (?:as (?:an? )?[\w -]{{2,40}}? )?(?:at|for) (?P<value>{_ORG})"),
+    _rule("employer", rf"\bI(?:'m| am) {_ADVERBS}(?:an? )?{_ROLE} (?:at|for|with) (?P<value>{_ORG})"),
+    _rule("employer", rf"\b(?:job|position|role|offer|internship)(?: as [\w -]{{2,40}}?)? (?:at|with) (?P<value>{_ORG})"),
+    _rule("employer", rf"\bI(?:'ve| have)? (?:just |officially )?(?:joined|started at) (?P<value>{_ORG})"),
+    _rule("school", rf"\bI(?:'m| am) (?:a |an )?(?:\w+ )?student at (?P<value>{_ORG})"),
+    _rule("school", rf"\bI (?:study|go to school|am studying|'m studying) (?:[\w ]+ )?at (?P<value>{_ORG})"),
+    # people
+    _rule("partner", rf"\b[Mm]y (?:{_PARTNERS}),? (?P<value>{_NAME})\b"),
+    _rule("partner", rf"\b(?P<value>{_NAME}),? my (?:{_PARTNERS})\b"),
+    _rule("partner", rf"\bI(?:'m| am| got) (?:married|engaged) to (?P<value>{_NAME})"),
+    _rule(
+        "partner occupation",
+        rf"\b[Mm]y (?:{_PARTNERS})(?:,? {_NAME},?)? (?:is|works as) (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}",
+    ),
+    _rule(
+        "sibling",
+        rf"\b[Mm]y (?:(?:older|younger|big|little|twin|baby) )?(?P<kind>{_SIBLINGS}),? (?P<name>{_NAME})\b",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule(
+        "family",
+        rf"\b[Mm]y (?P<kind>{_FAMILY}),? (?P<name>{_NAME})\b",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule("friend", rf"\b[Mm]y (?:best |good |old |close )?friend,? (?P<value>{_NAME})\b", multi=True),
+    # pets
+    _rule(
+        "pet",
+        rf"\b(?:adopted|got|have|bought|rescued|brought home|took in) (?:a|an|our|my|two|another)? ?(?:[\w-]+ ){{0,2}}?"
+        rf"(?P<kind>{_PETS})(?: \w+)?,? (?:named|called) (?P<name>{_NAME})",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule(
+        "pet",
+        rf"\b(?:[Mm]y|[Oo]ur) (?:new |little |sweet |old )?(?P<kind>{_PETS}),? (?P<name>{_NAME})\b",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule(
+        "pet",
+        rf"\b(?:[Mm]y|[Oo]ur) (?:new )?(?P<kind>{_PETS})(?:'s| is) (?:named|called) (?P<name>{_NAME})",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    # health and food
+    _rule(
+        "allergy",
+        r"\bI(?:'m| am) (?:very |severely |really |so |mildly |deathly )?allergic to (?P<value>[^,.!?;()]{2,40})",
+        multi=True,
+    ),
+    _rule("allergy", r"\bI have an? (?P<value>[\w -]{2,30}?) allergy\b", multi=True),
+    _rule("allergy", r"\b[Mm]y (?P<value>[\w -]{2,30}?) allergy\b", multi=True),
+    _rule(
+        "diet",
+        rf"\bI(?:'m| am|'ve| have|'d)? {_ADVERBS}(?:gone |become |been |going |turned |went |trying to be |a )*"
+        rf"(?P<value>{_DIETS})\b",
+        flags=_I,
+    ),
+    _rule("diet", r"\bI (?:stopped|quit|gave up) eating (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)", value="no {food}"),
+    _rule("diet", r"\bI (?:don't|do not|no longer) eat (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)", value="no {food}"),
+    # tastes
+    _rule(
+        "favorite {thing}",
+        r"\b[Mm]y (?:new |current |all-time |absolute |top )?fav(?:ou?rite)? (?P<thing>[\w -]{2,25}?) "
+        r"(?:is|are|has to be|would be|these days is|right now is) (?:now |still |probably |definitely )?"
+        rf"(?P<value>{_PHRASE})",
+    ),
+    _rule(
+        "favorite {thing}",
+        r"(?:^|[,;]\s*|\b(?:[Ll]ately|[Nn]ow|[Hh]onestly|[Tt]hese days),? )"
+        r"(?P<value>(?:[\w'-]+ ){0,3}[\w'-]+) (?:is|are) (?:now |still |definitely )?my (?:new )?fav(?:ou?rite)? "
+        r"(?P<thing>[\w-]+(?: [\w-]+)?)",
+    ),
+    _rule(
+        "likes",
+        rf"\bI {_ADVERBS}(?:love|enjoy|adore|like) (?P<value>{_PHRASE})",
+        multi=True,
+    ),
+    _rule(
+        "likes",
+        rf"\bI(?:'m| am) {_ADVERBS}(?:really |so |very |pretty )?(?:passionate about|into|a (?:big |huge )?fan of) "
+        rf"(?P<value>{_PHRASE})",
+        multi=True,
+    ),
+    _rule("dislikes", rf"\bI {_ADVERBS}(?:hate|can't stand|cannot stand|dislike|don't like|do not like) (?P<value>{_PHRASE})", multi=True),
+    _rule("hobby", rf"\b[Mm]y (?:new |favorite |favourite |main )?hobby is (?P<value>{_PHRASE})", multi=True),
+    _rule(
+        "hobby",
+        rf"\bI(?:'ve| have)? {_ADVERBS}(?:took|taken|picked|take|pick) up (?P<value>{_PHRASE})",
+        multi=True,
+    ),
+    _rule(
+        "hobby",
+        rf"\bI {_ADVERBS}(?:play|practice|practise) (?:the )?(?P<value>[a-z][\w-]+(?: [a-z][\w-]+)?)"
+        r"(?= (?:every|on|with|at|twice|once|most|in)\b|[,.!]|$)",
+        multi=True,
+    ),
+    _rule(
+        "learning",
+        rf"\bI(?:'m| am|'ve been| have been| started| began|'ve started)? {_ADVERBS}(?:learning|studying|taking|"
+        rf"learn|practicing|practising) (?P<value>{_LANGUAGES})\b",
+        multi=True,
+    ),
+    _rule("learning", rf"\b[Mm]y (?P<value>{_LANGUAGES}) (?:lessons?|classes|class|course|tutor|teacher)\b", multi=True),
+    _rule(
+        "teacher",
+        rf"\b[Mm]y (?:(?:{_LANGUAGES}|new|old|piano|yoga|art|dance) )?(?:teacher|tutor|instructor),? "
+        rf"(?:is |is called |named |called )?(?P<value>{_TITLED_NAME})\b",
+    ),
+    _rule(
+        "vehicle",
+        r"\bI (?:just |finally |recently )?(?:bought|got|drive|own|leased|am driving|'m driving) "
+        r"(?:a |an |my |our )?(?:new |used |second-hand |secondhand |old |little )?"
+        rf"(?P<value>(?:[\w-]+ )?(?:{_VEHICLES})(?: [A-Z0-9][\w-]*)?)\b",
+    ),
+    _rule("vehicle", rf"\b[Mm]y (?:new )?(?:car|ride|bike) is an? (?P<value>(?:[\w-]+ ){{0,2}}(?:{_VEHICLES}|[A-Z][\w-]+))"),
+    _rule(
+        "family status",
+        r"\bI(?:'m| am) (?P<value>married|single|engaged|divorced|widowed|a (?:mom|dad|mother|father|parent))\b",
+    ),
+    _rule(
+        "feeling",
+        r"\bI(?:'m| am) (?:feeling |so |really |very |a bit |pretty |super )*"
+        r"(?P<value>tired|exhausted|sick|ill|stressed|swamped|busy|anxious|nervous|sad|down|excited|happy|overwhelmed|"
+        r"injured|pregnant|burnt out|burned out)\b",
+        category="state",
+        flags=_I,
+    ),
+    # 中文
+    _rule("residence", rf"我们?(?:现在|已经|刚刚?|终于|也)*(?:住在|搬到了?|搬去了?|定居在)(?P<value>{_ZH_VALUE}){_ZH_END}"),
+    _rule("hometown", rf"我(?:是|来自)(?P<value>{_ZH_VALUE})人?{_ZH_END}"),
+    _rule("occupation", rf"我(?:现在|目前)?(?:是|当|做)(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fffA-Za-z]{{0,6}}(?:{_ZH_ROLES}))"),
+    _rule("employer", rf"我(?:现在|目前)?在(?P<value>{_ZH_VALUE})(?:工作|上班)"),
+    _rule("allergy", r"我对(?P<value>[^，。！？,.!?]{1,10}?)过敏", multi=True),
+    _rule("diet", r"我(?:现在|已经|开始|决定)*(?P<value>吃素|是素食者|不吃肉)"),
+    _rule(
+        "favorite {thing}",
+        rf"我(?:现在|目前|最近)?最喜欢(?:的(?P<thing>[\u4e00-\u9fff]{{1,3}})是|喝|吃|看|听|玩)?(?P<value>{_ZH_VALUE}){_ZH_END}",
+    ),
+    _rule("likes", rf"我(?:很|非常|特别|也|真的)?喜欢(?P<value>{_ZH_VALUE}){_ZH_END}", multi=True),
+    _rule("dislikes", rf"我(?:很|非常|特别|真的)?(?:不喜欢|讨厌)(?P<value>{_ZH_VALUE}){_ZH_END}", multi=True),
+    _rule("learning", rf"我(?:正在|在|开始|还在)?学(?:习)?(?P<value>[\u4e00-\u9fff]{{1,3}}(?:语|文)|[A-Z][a-z]+){_ZH_END}", multi=True),
+    _rule(
+        "pet",
+        rf"我(?:们)?(?:的|家的|家|养了一只|养了只|领养了一只|有一只|收养了一只)(?P<kind>{'|'.join(_ZH_PETS)})"
+        rf"(?:，|,)?(?:叫|名叫|名字叫)(?P<name>{_ZH_VALUE}){_ZH_END}",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule("partner", rf"我(?:的)?(?:{_ZH_PARTNERS})(?:叫|名叫)(?P<value>{_ZH_VALUE}){_ZH_END}"),
+    _rule("partner occupation", rf"我(?:的)?(?:{_ZH_PARTNERS})(?:现在)?是(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fff]{{0,6}}(?:{_ZH_ROLES}))"),
+    _rule(
+        "sibling",
+        rf"我(?:的)?(?P<kind>{'|'.join(_ZH_SIBLINGS)})(?:叫|名叫)(?P<name>{_ZH_VALUE}){_ZH_END}",
+        value="{kind} {name}",
+        multi=True,
+    ),
+    _rule("teacher", rf"我的(?:[\u4e00-\u9fff]{{1,4}})?老师(?:叫|是)(?P<value>{_ZH_VALUE}){_ZH_END}"),
+)
+
+# A value that names nothing ("I love that!", "I like it here") is no profile entry.
+_EMPTY_VALUES = frozenset(
+    """it that this those these them you him her us everything anything something nothing all so what how
+    when where which who to the a an here there one way idea""".split()
+)
+# What follows the value in the sentence, not part of it: "I love hiking, and ..." / "... now".
+_VALUE_TAIL = re.compile(
+    r"\s+(?:and|but|because|since|so|which|where|when|while|though|although|with my|for the|as well|"
+    r"too|again|anymore|any more|now|lately|these days|right now|at the moment|so much|a lot|very much|"
+    r"haha|lol|tbh|honestly|last|next|this|every|yesterday|today|tomorrow|tonight|in \d+|on \w+day|for \d+)\b.*$",
+    re.IGNORECASE,
+)
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an|my|our|some|to)\s+", re.IGNORECASE)
+_LEADING_ADVERB = re.compile(r"^(?:lately|now|honestly|these days|actually|well|so|and|also),?\s+", re.IGNORECASE)
+_ENGLISH_NAME_STOP = frozenset("The And But So Then Also Just Now Here There This That What When Today Yesterday".split())
+
+
+def read_profile(sentence: str) -> list[ProfileReading]:
+    """The profile attributes a sentence states about its speaker (first person only)."""
+    if sentence.rstrip().endswith(("?", "？")):
+        return []
+    found: dict[tuple[str, str], ProfileReading] = {}
+    for rule in RULES:
+        for match in rule.pattern.finditer(sentence):
+            reading = _reading(rule, match)
+            if reading is not None:
+                found.setdefault((reading.attribute, reading.value.lower()), reading)
+    return list(found.values())
+
+
+def _reading(rule: ProfileRule, match: re.Match[str]) -> ProfileReading | None:
+    groups = {k: v for k, v in match.groupdict().items() if v is not None}
+    if "age" in groups:
+        groups["value"] = groups.pop("age")
+    if "kind" in groups:
+        groups["kind"] = _ZH_PETS.get(groups["kind"]) or _ZH_SIBLINGS.get(groups["kind"]) or groups["kind"].lower()
+    for key in ("value", "name"):
+        if key in groups:
+            groups[key] = _clean(groups[key])
+            if not groups[key] or groups[key].lower() in _EMPTY_VALUES or groups[key] in _ENGLISH_NAME_STOP:
+                return None
+    attribute = rule.attribute
+    if "{thing}" in attribute:
+        thing = groups.get("thing") or _zh_thing(groups.get("value", ""))
+        if not thing:
+            attribute = "likes"
+        else:
+            attribute = attribute.format(thing=_ZH_THINGS.get(thing, thing).strip().lower())
+    try:
+        value = rule.value.format(**groups)
+    except KeyError:
+        return None
+    multi = rule.multi_valued or attribute == "likes"
+    return ProfileReading(attribute, value.strip(), rule.category, multi)
+
+
+def _clean(value: str) -> str:
+    value = _LEADING_ADVERB.sub("", _VALUE_TAIL.sub("", value.strip()))
+    value = _LEADING_ARTICLE.sub("", value) if not re.match(r"[A-Z]", value) else value
+    return value.strip(" \t'\"-.,!;:").rstrip("了啦呢吧")
+
+
+def _zh_thing(value: str) -> str | None:
+    """What a Chinese favourite is a favourite of, from its last characters (龙井茶 -> tea)."""
+    for suffix, thing in _ZH_THINGS.items():
+        if value.endswith(suffix):
+            return thing
+    return None
