@@ -52,3 +52,11 @@ def test_relative_dates_get_their_absolute_date(text: str, expected: str) -> Non
 def test_text_without_time_expressions_is_unchanged() -> None:
     text = "Painting helps me relax after work."
     assert resolve_relative_dates(text, REF) == (text, [])
+
+
+def test_this_weekday_said_on_a_sunday_is_the_coming_one() -> None:
+    """The reported bug: "This Thursday" on Sunday 7 May 2023 resolved to 4 May."""
+    sunday = datetime(2023, 5, 7, 9, tzinfo=UTC)
+    resolved, expressions = resolve_relative_dates("This Thursday we have the exam.", sunday)
+    assert resolved == "This Thursday (11 May 2023) we have the exam."
+    assert expressions[0].future
