@@ -1,4 +1,4 @@
-"""``evermem bench``: the LoCoMo, LongMemEval and scale benchmarks from the command line.
+"""``evermem bench``: the LoCoMo, LongMemEval, assistant-chat and scale benchmarks from the command line.
 
 ``bench_app`` is a typer app mounted under ``evermem bench`` by the main CLI; it also runs on
 its own (``python -m evermem_integrations.bench.cli locomo ...``). Each command writes a JSON
@@ -39,6 +39,7 @@ bench_app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+ALL_BASELINES = ",".join(BASELINES)
 
 BudgetsOption = Annotated[str, typer.Option("--budgets", help="comma-separated context budgets in tokens")]
 MethodsOption = Annotated[str, typer.Option("--methods", help=f"EverMem search methods ({', '.join(EVERMEM_METHODS)})")]
@@ -142,8 +143,13 @@ def run_retrieval_command(
     store: Path | None,
     qa: QAEvaluator | None,
     qa_budget: int | None,
+    extend_report: Callable[[dict[str, Any]], str] | None = None,
 ) -> dict[str, Path]:
-    """Run a retrieval (+QA) benchmark, write its reports, print the Markdown table."""
+    """Run a retrieval (+QA) benchmark, write its reports, print the Markdown table.
+
+    ``extend_report``, when given, is called with the summary before it is written; it may add
+    keys to it and returns Markdown appended to the table.
+    """
     budget_list = parse_ints(budgets, "--budgets")
     method_list = parse_list(methods, "--methods")
     baseline_list = parse_list(baselines, "--baselines")
@@ -190,7 +196,11 @@ def run_retrieval_command(
             "budget": result.qa_budget,
         }
     report = summarize(result, budgets=budget_list, meta=meta)
+    extra_markdown = extend_report(report) if extend_report is not None else ""
     paths = write_retrieval_report(report, out, benchmark)
+    if extra_markdown:
+        with paths["markdown"].open("a", encoding="utf-8") as markdown:
+            markdown.write(extra_markdown)
     scores = out / f"{benchmark}_scores.jsonl"
     scores.write_text("".join(json.dumps(row) + "\n" for row in score_rows(result)), encoding="utf-8")
     paths["scores"] = scores
@@ -298,6 +308,98 @@ def longmemeval(
         qa=qa,
         qa_budget=qa_budget,
     )
+
+
+@bench_app.command("assistant")
+def assistant(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", exists=True, dir_okay=False, help="assistant-chat JSON (default: the bundled one)"),
+    ] = None,
+    question_types: Annotated[
+        str, typer.Option("--question-types", help="comma-separated question types (default: all)")
+    ] = "",
+    budgets: BudgetsOption = "500,1000,2000,4000",
+    methods: MethodsOption = "hybrid,scene",
+    baselines: BaselinesOption = ALL_BASELINES,
+    limit_questions: Annotated[
+        int | None, typer.Option("--limit-questions", min=1, help="ask at most N questions")
+    ] = None,
+    fidelity_method: Annotated[
+        str, typer.Option("--fidelity-method", help="search method of the knowledge-update checks")
+    ] = "hybrid",
+    fidelity_budget: Annotated[
+        int, typer.Option("--fidelity-budget", min=50, help="token budget of the knowledge-update checks")
+    ] = 2000,
+    out: OutOption = Path("bench-results"),
+    store: StoreOption = None,
+    answer_model: AnswerModel = None,
+    judge_model: JudgeModel = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    judge_runs: JudgeRuns = 3,
+    qa_budget: QABudget = None,
+) -> None:
+    """Recall per question type and memory fidelity on the bundled assistant chat (ground truth).
+
+    Retrieval is measured as in ``bench locomo``. Fidelity (profile right / wrong / missing /
+    stale, knowledge-update ranks, foresight windows, scene purity) is read from the EverMem
+    store the conversation was added to, with the user's ``user_details`` set beforehand.
+    """
+    import tempfile
+
+    from evermem_integrations import EverMem
+    from evermem_integrations.bench.assistant_chat import to_bench
+    from evermem_integrations.bench.fidelity import fidelity_markdown, score_fidelity
+    from evermem_integrations.datasets.assistant_chat import DATA_PATH, QUESTION_TYPES, load_assistant_chat
+
+    types = parse_list(question_types, "--question-types")
+    _check_names(types, QUESTION_TYPES, "question type")
+    _check_names([fidelity_method], [m for m in EVERMEM_METHODS if m != "agentic"], "fidelity method")
+    qa = _qa_evaluator(LOCOMO_JUDGE, answer_model, judge_model, base_url, api_key, judge_runs)
+    path = data or DATA_PATH
+    chat = load_assistant_chat(path)
+    conversation = to_bench(chat, question_types=types or None, limit_questions=limit_questions)
+    kept = {q.id for q in conversation.questions}
+    questions = [q for q in chat.truth.questions if f"{chat.id}:{q.id}" in kept]
+    with tempfile.TemporaryDirectory(prefix="evermem-assistant-") as scratch:
+        store_path = store or Path(scratch) / "store"
+
+        def open_store() -> EverMem:
+            return EverMem(path=store_path, embedder=StaticEmbedder())
+
+        with open_store() as mem:  # the conversation's metadata, before anything is added
+            mem.set_conversation_meta(group_id=chat.id, scene="assistant", user_details=chat.user_details)
+
+        def add_fidelity(report: dict[str, Any]) -> str:
+            with open_store() as mem:
+                if not parse_list(methods, "--methods"):  # no EverMem method ran: ingest for fidelity alone
+                    mem.add(chat.messages, group_id=chat.id)
+                    mem.flush(group_id=chat.id)
+                report["fidelity"] = score_fidelity(
+                    mem,
+                    chat.truth,
+                    group_id=chat.id,
+                    questions=questions,
+                    as_of=max(q.question_date for q in chat.truth.questions),
+                    method=fidelity_method,
+                    token_budget=fidelity_budget,
+                )
+            return fidelity_markdown(report["fidelity"])
+
+        run_retrieval_command(
+            "assistant",
+            [conversation],
+            data=path,
+            budgets=budgets,
+            methods=methods,
+            baselines=baselines,
+            out=out,
+            store=store_path,
+            qa=qa,
+            qa_budget=qa_budget,
+            extend_report=add_fidelity,
+        )
 
 
 @bench_app.command("scale")
