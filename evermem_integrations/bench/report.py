@@ -118,12 +118,25 @@ def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
-    """Evidence and answer recall against the token budget, one curve per system."""
-    import matplotlib
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or a ConfigurationError naming the extra to install."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        from evermem_integrations.errors import ConfigurationError
 
+        raise ConfigurationError(
+            'the benchmark plots need matplotlib, which is not installed: pip install "evermem-integrations[bench]"'
+        ) from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
+    """Evidence and answer recall against the token budget, one curve per system."""
+    plt = _pyplot()
 
     budgets: list[int] = list(report["budgets"])
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
@@ -202,10 +215,7 @@ def scale_plot(
 
     ``labels`` are the x-axis, y-axis and title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, values in curves.items():

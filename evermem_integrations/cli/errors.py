@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from evermem_integrations.errors import EverMemError
@@ -61,7 +62,7 @@ class EverMemGroup(TyperGroup):
             console = Console(stderr=True, highlight=False, soft_wrap=True)
             if is_verbose(ctx):
                 console.print_exception(show_locals=False)
-            console.print(f"[bold red]error:[/] {one_line(exc)}", markup=True)
+            console.print(f"[bold red]error:[/] {escape(one_line(exc))}", markup=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             Console(stderr=True).print("[yellow]interrupted[/]")
