@@ -53,10 +53,13 @@ def test_package_and_cli_import_without_matplotlib() -> None:
 
 
 def test_inspect_without_matplotlib_names_the_extra(sample_store: Path, tmp_path: Path) -> None:
-    code = BLOCK_MATPLOTLIB + "import sys\nfrom evermem_integrations.cli import app\napp(sys.argv[1:], prog_name='evermem')"
+    code = (
+        BLOCK_MATPLOTLIB
+        + "import sys\nfrom evermem_integrations.cli import app\napp(sys.argv[1:], prog_name='evermem')"
+    )
     out = tmp_path / "report.html"
     result = _run(code, "inspect", "--group", "demo", "--path", str(sample_store), "--out", str(out))
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "matplotlib" in lines[0]
