@@ -119,7 +119,7 @@ def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
 
 
 def _pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend, or a ConfigurationError naming the extra to install."""
+    """Matplotlib's pyplot on the Agg backend, or a ConfigurationError naming the extra to install."""
     try:
         import matplotlib
     except ImportError as exc:
