@@ -19,13 +19,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from evermem_integrations.cli import render
 from evermem_integrations.cli.config import Settings, resolve_settings
 from evermem_integrations.cli.demo import DEMO_QUERY
 from evermem_integrations.cli.errors import CliError, EverMemGroup
 from evermem_integrations.cli.store import EMBEDDER_HELP, open_memory
-from evermem_integrations.inspector.snapshot import ScopeIds
+from evermem_integrations.engine.models import Scope
+from evermem_integrations.inspector.snapshot import ScopeIds, scope_label
 from evermem_integrations.loaders import ChatLog, load_chat_log
 from evermem_integrations.memory import EverMem, ScopeStats
 
@@ -135,30 +137,27 @@ def scope_ids(user: str | None, group: str | None, agent: str | None) -> ScopeId
     return ids
 
 
-def scope_label(ids: ScopeIds) -> str:
-    """``group=demo, user=maya``."""
-    return ", ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items())
-
-
 def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -> EverMem:
     """Open the store for reading, failing clearly when it or the scope does not exist."""
     path = settings.get("path")
     if settings.get("chroma_url") is None and path is not None and not Path(path).expanduser().exists():
         raise CliError(f"no store at {path}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
     mem = open_memory(settings, use_llm=use_llm)
-    from evermem_integrations.engine.models import Scope
-
-    wanted = Scope.of(**ids).key
-    stored = [s.key for s in mem.scopes()]
+    wanted = Scope.of(**ids)
+    stored = mem.scopes()
     if wanted not in stored:
         mem.close()
-        known = "; ".join(_label_of_key(k) for k in stored[:8]) or "none"
-        raise CliError(f"no memories for {scope_label(ids)} in {path}; stored scopes: {known} (see `evermem scopes`)")
+        known = "; ".join(_label_of(s) for s in stored[:8]) or "none"
+        more = f" and {len(stored) - 8} more" if len(stored) > 8 else ""
+        raise CliError(
+            f"no memories for {scope_label(ids)} in {path}; stored scopes: {known}{more} (see `evermem scopes`)"
+        )
     return mem
 
 
-def _label_of_key(key: str) -> str:
-    return key.replace("|", ", ")
+def _label_of(scope: Scope) -> str:
+    """A stored scope as one label, as :func:`scope_label` prints the scope options."""
+    return scope_label(scope.model_dump())
 
 
 def moment(value: str | None, name: str) -> datetime | None:
@@ -333,7 +332,8 @@ def _ingest_summary(
     *,
     flushed: bool,
 ) -> Table:
-    table = Table(title=f"{log.path.name} ({log.format}) → {scope_label(ids)}", title_justify="left", show_header=True)
+    heading = Text(f"{render.shorten(log.path.name, render.HEADING_WIDTH)} ({log.format}) → {scope_label(ids)}")
+    table = Table(title=heading, title_justify="left", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")
     table.add_column("scope total", justify="right")
@@ -593,7 +593,7 @@ def delete(
             return
         for scope in doomed:
             stats = mem.stats(**{k: v for k, v in scope.model_dump().items() if v is not None})
-            out.print(f"  {_label_of_key(scope.key)}: {render.stats_line(stats)}")
+            out.print(f"  {_label_of(scope)}: {render.stats_line(stats)}")
         if not yes and not typer.confirm(
             f"Delete {len(doomed)} scope(s) for {scope_label(ids)}? This cannot be undone", default=False
         ):
@@ -611,14 +611,14 @@ def scopes(ctx: typer.Context, path: PathOpt = None, chroma_url: ChromaOpt = Non
     store = settings.get("path")
     if settings.get("chroma_url") is None and store and not Path(store).expanduser().exists():
         raise CliError(f"no store at {store}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
-    table = Table(title=f"scopes in {store}", title_justify="left")
+    table = Table(title=Text(f"scopes in {render.shorten(str(store), render.HEADING_WIDTH)}"), title_justify="left")
     for column in ("scope", "messages", "MemCells", "scenes", "facts", "profile", "foresight"):
         table.add_column(column, justify="left" if column == "scope" else "right")
     with open_memory(settings) as mem:
         for scope in mem.scopes():
             s = mem.stats(**{k: v for k, v in scope.model_dump().items() if v is not None})
             table.add_row(
-                _label_of_key(scope.key),
+                _label_of(scope),
                 *map(str, (s.messages, s.memcells, s.scenes, s.facts, s.profile_items, s.foresight)),
             )
     console().print(table)

@@ -6,6 +6,8 @@ they agree on which scene a MemCell belongs to and which colour that scene gets.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
@@ -40,6 +42,31 @@ class ScopeIds(TypedDict, total=False):
     user_id: str
     group_id: str
     agent_id: str
+
+
+SCOPE_ID_WIDTH = 60
+"""Characters of one scope id shown in labels; longer ids end in an ellipsis."""
+
+_PLAIN_ID = re.compile(r"[\w.@:/#~-]+")
+
+
+def scope_label(ids: ScopeIds | dict[str, str | None]) -> str:
+    """One scope as one label: ``user=maya + group=demo`` (user, group, agent, in that order).
+
+    The ``+`` joins the ids of a single scope (never a list of scopes, which the CLI joins with
+    ``;``). An id that holds spaces or other syntax is quoted; one longer than
+    :data:`SCOPE_ID_WIDTH` characters is shortened.
+    """
+    parts = []
+    for name in ("user_id", "group_id", "agent_id"):
+        value = ids.get(name)
+        if value is None:
+            continue
+        shown = value if len(value) <= SCOPE_ID_WIDTH else value[: SCOPE_ID_WIDTH - 1] + "…"
+        if not _PLAIN_ID.fullmatch(value):
+            shown = json.dumps(shown, ensure_ascii=False)
+        parts.append(f"{name.removesuffix('_id')}={shown}")
+    return " + ".join(parts)
 
 
 def scene_color(index: int) -> str:
@@ -84,7 +111,7 @@ class Snapshot(BaseModel):
         history = [i for p in everything for i in (*p.traits, *p.states) if i.id not in current_ids]
         return cls(
             scope=dict(ids),
-            scope_label=", ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items()),
+            scope_label=scope_label(ids),
             as_of=moment,
             stats=mem.stats(**ids),
             cells=cells,
