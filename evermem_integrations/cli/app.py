@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -28,7 +29,7 @@ from evermem_integrations.cli.errors import CliError, EverMemGroup
 from evermem_integrations.cli.store import EMBEDDER_HELP, open_memory
 from evermem_integrations.engine.models import Scope
 from evermem_integrations.inspector.snapshot import ScopeIds, scope_label
-from evermem_integrations.loaders import ChatLog, load_chat_log
+from evermem_integrations.loaders import ChatLog, load_all_conversations, load_chat_log
 from evermem_integrations.memory import EverMem, ScopeStats
 
 app = typer.Typer(
@@ -261,6 +262,14 @@ def ingest(
         str | None,
         typer.Option("--conversation", help="LoCoMo sample_id when the file holds several.", show_default=False),
     ] = None,
+    all_conversations: Annotated[
+        bool,
+        typer.Option(
+            "--all-conversations",
+            help="LoCoMo: every conversation of the file, each into its own scope (group id = its sample_id, "
+            "with --user/--agent if given).",
+        ),
+    ] = False,
     user_name: Annotated[
         str | None,
         typer.Option(
@@ -278,47 +287,77 @@ def ingest(
     verbose: VerboseOpt = False,
 ) -> None:
     """Load a chat log into a scope, with a progress bar; safe to re-run (stored messages are skipped)."""
-    ids = scope_ids(user, group, agent)
+    if all_conversations:
+        if conversation is not None:
+            raise CliError("give --conversation or --all-conversations, not both")
+        if group is not None:
+            raise CliError(
+                "with --all-conversations each conversation goes into the group named by its sample_id; "
+                "leave out --group (--user and --agent are kept)"
+            )
+        logs = load_all_conversations(file, format=fmt)
+        jobs = [(log, ScopeIds(**scope_ids(user, log.title, agent))) for log in logs]
+    else:
+        ids = scope_ids(user, group, agent)
+        jobs = [
+            (load_chat_log(file, format=fmt, user_name=user_name or user or "user", conversation=conversation), ids)
+        ]
     settings = settings_for(ctx, path, chroma_url, verbose)
     out = console()
-    log = load_chat_log(file, format=fmt, user_name=user_name or user or "user", conversation=conversation)
     started = time.perf_counter()
+    added = skipped = 0
     with open_memory(settings, use_llm=True) as mem:
-        before = mem.stats(**ids)
-        added = skipped = cut = 0
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[cells]} MemCells"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=False,
+        for log, ids in jobs:
+            new, old = _ingest_log(mem, log, ids, out, batch_size=batch_size, flush=not no_flush)
+            added, skipped = added + new, skipped + old
+    if len(jobs) > 1:
+        out.print(
+            f"ingested {len(jobs)} conversations of {file.name} into {len(jobs)} scopes: {added} new messages, "
+            f"{skipped} already stored ({time.perf_counter() - started:.1f} s)"
         )
-        done = 0
-        try:
-            with progress:
-                task = progress.add_task(f"ingesting {file.name}", total=len(log.messages), cells=0)
-                for start in range(0, len(log.messages), batch_size):
-                    batch = log.messages[start : start + batch_size]
-                    result = mem.add(batch, **ids)
-                    added, skipped, cut = added + result.added, skipped + result.skipped, cut + len(result.memcells)
-                    done += len(batch)
-                    progress.update(task, advance=len(batch), cells=cut)
-                if not no_flush:
-                    progress.update(task, description="closing the last episode")
-                    cut += len(mem.flush(**ids))
-                    progress.update(task, cells=cut, description=f"ingested {file.name}")
-        except KeyboardInterrupt:
-            out.print(
-                f"[yellow]interrupted after {done} of {len(log.messages)} messages;[/] run the same command again "
-                "to resume (stored messages are skipped)"
-            )
-            raise typer.Exit(130) from None
-        after = mem.stats(**ids)
-    elapsed = time.perf_counter() - started
-    out.print(_ingest_summary(log, ids, added, skipped, before, after, elapsed, flushed=not no_flush))
+
+
+def _ingest_log(
+    mem: EverMem, log: ChatLog, ids: ScopeIds, out: Console, *, batch_size: int, flush: bool
+) -> tuple[int, int]:
+    """Add one chat log to one scope with a progress bar, print its summary; (added, skipped)."""
+    started = time.perf_counter()
+    before = mem.stats(**ids)
+    added = skipped = cut = 0
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[cells]} MemCells"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    )
+    name = render.shorten(log.path.name if log.title is None or log.format != "locomo" else log.title, 40)
+    done = 0
+    try:
+        with progress:
+            task = progress.add_task(f"ingesting {escape(name)}", total=len(log.messages), cells=0)
+            for start in range(0, len(log.messages), batch_size):
+                batch = log.messages[start : start + batch_size]
+                result = mem.add(batch, **ids)
+                added, skipped, cut = added + result.added, skipped + result.skipped, cut + len(result.memcells)
+                done += len(batch)
+                progress.update(task, advance=len(batch), cells=cut)
+            if flush:
+                progress.update(task, description="closing the last episode")
+                cut += len(mem.flush(**ids))
+                progress.update(task, cells=cut, description=f"ingested {escape(name)}")
+    except KeyboardInterrupt:
+        out.print(
+            f"[yellow]interrupted after {done} of {len(log.messages)} messages;[/] run the same command again "
+            "to resume (stored messages are skipped)"
+        )
+        raise typer.Exit(130) from None
+    after = mem.stats(**ids)
+    out.print(_ingest_summary(log, ids, added, skipped, before, after, time.perf_counter() - started, flushed=flush))
+    return added, skipped
 
 
 def _ingest_summary(

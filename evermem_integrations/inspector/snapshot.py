@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
@@ -50,7 +51,7 @@ SCOPE_ID_WIDTH = 60
 _PLAIN_ID = re.compile(r"[\w.@:/#~-]+")
 
 
-def scope_label(ids: ScopeIds | dict[str, str | None]) -> str:
+def scope_label(ids: Mapping[str, Any]) -> str:
     """One scope as one label: ``user=maya + group=demo`` (user, group, agent, in that order).
 
     The ``+`` joins the ids of a single scope (never a list of scopes, which the CLI joins with
@@ -60,7 +61,7 @@ def scope_label(ids: ScopeIds | dict[str, str | None]) -> str:
     parts = []
     for name in ("user_id", "group_id", "agent_id"):
         value = ids.get(name)
-        if value is None:
+        if not isinstance(value, str):
             continue
         shown = value if len(value) <= SCOPE_ID_WIDTH else value[: SCOPE_ID_WIDTH - 1] + "…"
         if not _PLAIN_ID.fullmatch(value):
