@@ -49,6 +49,7 @@ details ul.facts { margin:4px 0 4px 18px; padding:0; font-size:13px; }
 .superseded { text-decoration:line-through; color:var(--muted); }
 .people { display:grid; grid-template-columns:repeat(auto-fill, minmax(520px, 1fr)); gap:14px; }
 .cols { display:grid; grid-template-columns:1fr 1fr; gap:14px; }
+.cols.one { grid-template-columns:1fr; }
 .cols h4 { margin:4px 0 6px; font-size:13px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); }
 .item { border:1px solid var(--line); border-radius:8px; padding:7px 9px; margin-bottom:8px; }
 .item .attr { font-weight:600; } .item .val { font-weight:600; color:var(--accent); }
@@ -131,9 +132,23 @@ def _timeline_section(snapshot: Snapshot) -> str:
     return (
         '<section id="timeline"><h2>Timeline</h2><div class="panel timeline">'
         f'{timeline_svg(snapshot)}<div class="legend">{legend}</div>'
-        '<div class="meta">Each bar is a MemCell (an episode), on the lane of its MemScene; click one to open it. '
-        "The dashed line marks the report's moment.</div></div></section>"
+        '<div class="meta">Each bar is a MemCell (an episode), on the lane of its MemScene; click one to open it.</div>'
+        f'<div class="meta" id="now-note">{_now_note(snapshot)}</div></div></section>'
     )
+
+
+def _now_note(snapshot: Snapshot) -> str:
+    """What the timeline's dashed line marks, said in words."""
+    marker = snapshot.now_marker()
+    if marker is None:
+        return ""
+    moment, newest = marker
+    if newest:
+        return _e(
+            f"The data is older than the report ({_day(snapshot.as_of)}): the dashed line marks the newest memory "
+            f"({_day(moment)}). Profile states and foresight are judged as of the report's moment."
+        )
+    return _e(f"The dashed line marks the report's moment ({_day(moment)}).")
 
 
 def _scenes_section(snapshot: Snapshot) -> str:
@@ -198,10 +213,22 @@ def _profile_section(snapshot: Snapshot) -> str:
             f" ({_e(_day(h.valid_from))} – {_e(_day(h.valid_until))})</li>"
             for h in history
         )
+        # Only the groups a person has: an empty one would take half the card to say "none".
+        groups = [
+            f"<div><h4>{title}</h4>{_items(snapshot, items, kind)}</div>"
+            for title, items, kind in (
+                ("Traits · stable", profile.traits, "trait"),
+                ("States · temporary", profile.states, "state"),
+            )
+            if items
+        ]
+        columns = (
+            f'<div class="cols{" one" if len(groups) == 1 else ""}">{"".join(groups)}</div>'
+            if groups
+            else '<p class="empty">No current entries.</p>'
+        )
         cards.append(
-            f'<div class="panel person"><h3>{_e(subject)}</h3><div class="cols">'
-            f"<div><h4>Traits · stable</h4>{_items(snapshot, profile.traits, 'trait')}</div>"
-            f"<div><h4>States · temporary</h4>{_items(snapshot, profile.states, 'state')}</div></div>"
+            f'<div class="panel person"><h3>{_e(subject)}</h3>{columns}'
             + (f'<div class="history">Earlier values:<ul>{changes}</ul></div>' if changes else "")
             + "</div>"
         )

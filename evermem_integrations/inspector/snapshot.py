@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,8 @@ SCENE_COLORS = (
     "#9467bd",
 )
 UNSCENED_COLOR = "#9aa0a6"
+VIEW_AHEAD = 0.35
+"""The timeline runs this share of the conversation's length past its last message (plans ahead)."""
 ALL = 10**9
 """``limit`` that takes everything from :meth:`EverMem.get`."""
 
@@ -159,6 +161,23 @@ class Snapshot(BaseModel):
             [c.start_time for c in self.cells] + [c.end_time for c in self.cells] + [m.timestamp for m in self.buffered]
         )
         return (min(moments), max(moments)) if moments else None
+
+    def now_marker(self) -> tuple[datetime, bool] | None:
+        """Where the timeline's dashed line goes, and whether it marks the newest memory.
+
+        The line marks :attr:`as_of` when that falls on the timeline's axis. When the data is
+        older (a conversation from last year, looked at today, would put the line far off the
+        axis), it marks the newest memory instead and the second value is True. None when
+        there is nothing on the timeline.
+        """
+        span = self.conversation_span()
+        if span is None:
+            return None
+        start, end = span
+        view_end = end + max(end - start, timedelta(hours=1)) * VIEW_AHEAD
+        if self.as_of > view_end:
+            return end, True
+        return self.as_of, False
 
     def time_span(self) -> tuple[datetime, datetime] | None:
         """First and last moment of anything shown (MemCells, buffered messages, foresight)."""
