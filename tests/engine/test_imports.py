@@ -1,4 +1,5 @@
 import importlib
+import re
 import subprocess
 import sys
 
@@ -108,3 +109,29 @@ def test_core_import_pulls_in_no_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+ADAPTER_NAMES = {
+    # Adapters live in their optional subpackages (each needs its extra), not at the top level.
+    "EverMemMiddleware": "evermem_integrations.langchain",
+    "EverMemStore": "evermem_integrations.langchain",
+    "EverMemRetriever": "evermem_integrations.langchain",
+    "EverMemMemory": "evermem_integrations.langchain",
+    "EverMemChatMessageHistory": "evermem_integrations.langchain",
+    "EverMemBlock": "evermem_integrations.llama_index",
+}
+
+
+def test_every_name_the_readme_offers_is_importable() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    offered = set(re.findall(r"\b(?:EverMem\w*|\w+(?:Error|Embedder|Config|Result|Stats))\b", readme))
+    offered -= {"EverMemOS", "KeyError", "ValueError", "ImportError"}  # the design's name; Python's own errors
+    assert {"LLMConfig", "CallableEmbedder", "SentenceTransformerEmbedder", "StoreBusyError"} <= offered
+    for name in sorted(offered):
+        if name in ADAPTER_NAMES:
+            module = pytest.importorskip(ADAPTER_NAMES[name])
+            assert hasattr(module, name), f"README offers {name}, which {ADAPTER_NAMES[name]} does not export"
+        else:
+            assert name in evermem_integrations.__all__, f"README offers {name}: export it from evermem_integrations"
