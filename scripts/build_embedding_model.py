@@ -112,9 +112,8 @@ def find_packaged_minilm() -> tuple[Path, Path | None, str]:
 def distill_full(model_dir: Path, device: str, threads: int | None):
     """Distill with a full-rank PCA in float32 (the expensive step)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
-
     from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
 
     if threads:
         torch.set_num_threads(threads)

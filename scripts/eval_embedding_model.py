@@ -279,8 +279,8 @@ def main(argv=None) -> int:
         bc = r[f"R@{k}_by_category"]
         cat = " ".join(f"{bc[c]:5.1f}" if bc[c] is not None else "    -" for c in CATEGORIES)
 
-        def ms(key):
-            return f"{r[key]['mean']:.3f}±{r[key]['std']:.2f}"
+        def ms(key: str, row: dict = r) -> str:
+            return f"{row[key]['mean']:.3f}±{row[key]['std']:.2f}"
 
         print(f"{name:36s} {r['dims']:4d} {r['dtype']:>7s} {r['size_mb']:6.2f} {r[f'R@{k}']:6.2f} {cat} "
               f"{r['sentences_per_s']:8.0f} {ms('cos_random_unrelated'):>12s} {ms('cos_adjacent_same_session'):>12s} "

@@ -66,7 +66,8 @@ def retrieval_markdown(report: Mapping[str, Any], category_budget: int | None = 
         lines.append(
             f"| {system} | "
             + " | ".join(cells)
-            + f" | {_num(row['latency_p50_ms'])} | {_num(row['latency_p95_ms'])} | {_num(ingestion.get('messages_per_s'), 0)} |"
+            + f" | {_num(row['latency_p50_ms'])} | {_num(row['latency_p95_ms'])}"
+            + f" | {_num(ingestion.get('messages_per_s'), 0)} |"
         )
     budget = category_budget if category_budget in budgets else max([b for b in budgets if b <= 2000] or budgets[:1])
     categories = sorted({c for row in results.values() for c in row["budgets"][str(budget)]["by_category"]})
@@ -113,7 +114,8 @@ def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
         lines.append(
             f"| {system} | {_pct(row['accuracy_mean'])} ± {_pct(row['accuracy_std'])} | "
             + " | ".join(cells)
-            + f" | {_num(row['context_tokens_per_question'], 0)} | {_num(row['answer_prompt_tokens_per_question'], 0)} |"
+            + f" | {_num(row['context_tokens_per_question'], 0)}"
+            + f" | {_num(row['answer_prompt_tokens_per_question'], 0)} |"
         )
     return "\n".join(lines)
 
