@@ -75,3 +75,11 @@ def test_bench_plots_without_matplotlib_name_the_extra() -> None:
     )
     result = _run(code)
     assert 'pip install "evermem-integrations[bench]"' in result.stdout, result.stderr
+
+
+def test_ci_checks_lint_format_and_types_before_the_tests() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    checks = ["ruff check .", "ruff format --check .", "mypy evermem_integrations"]
+    positions = [lines.index(check) for check in checks]
+    assert positions == sorted(positions) and positions[-1] < lines.index("python -m pytest -q")
+    assert {"ruff", "mypy"} <= _names(_project()["optional-dependencies"]["test"])  # installed by .[all,test]
