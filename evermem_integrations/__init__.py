@@ -1,6 +1,19 @@
-"""evermem-integrations: long-term memory for LLM applications (EverMemOS design, offline by default)."""
+"""evermem-integrations: long-term memory for LLM applications (EverMemOS design, offline by default).
 
-from evermem_integrations.engine.embeddings import Embedder, OpenAIEmbedder, StaticEmbedder
+Every name the README offers is importable from here. ``LLMConfig`` is loaded on first use, so
+``import evermem_integrations`` does not import the OpenAI client.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from evermem_integrations.engine.consolidation import ProfileConfig, SceneConfig
+from evermem_integrations.engine.embeddings import (
+    CallableEmbedder,
+    Embedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    StaticEmbedder,
+)
 from evermem_integrations.engine.models import (
     ConversationMeta,
     Fact,
@@ -14,6 +27,8 @@ from evermem_integrations.engine.models import (
     SearchItem,
     SearchResult,
 )
+from evermem_integrations.engine.recollection import RecollectionConfig
+from evermem_integrations.engine.segmentation import SegmentationConfig
 from evermem_integrations.errors import (
     ConfigurationError,
     EverMemError,
@@ -34,8 +49,12 @@ from evermem_integrations.errors import (
 )
 from evermem_integrations.memory import AddResult, EverMem, ScopeStats
 
+if TYPE_CHECKING:
+    from evermem_integrations.engine.llm import LLMConfig
+
 __all__ = [
     "AddResult",
+    "CallableEmbedder",
     "ConfigurationError",
     "ConversationMeta",
     "Embedder",
@@ -49,6 +68,7 @@ __all__ = [
     "InvalidMessageError",
     "InvalidQueryError",
     "InvalidTimestampError",
+    "LLMConfig",
     "LLMError",
     "LLMUnavailableError",
     "MemCell",
@@ -57,15 +77,28 @@ __all__ = [
     "NotFoundError",
     "OpenAIEmbedder",
     "Profile",
+    "ProfileConfig",
     "ProfileItem",
+    "RecollectionConfig",
+    "SceneConfig",
     "Scope",
     "ScopeError",
     "ScopeStats",
     "SearchItem",
     "SearchResult",
+    "SegmentationConfig",
+    "SentenceTransformerEmbedder",
     "StaticEmbedder",
     "StoreBusyError",
     "StoreError",
     "StoreUnavailableError",
     "StoreVersionError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LLMConfig":
+        from evermem_integrations.engine.llm import LLMConfig
+
+        return LLMConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

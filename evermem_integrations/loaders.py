@@ -21,12 +21,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evermem_integrations.engine.models import Message, stable_id
 from evermem_integrations.errors import EverMemError, InvalidMessageError
+
+if TYPE_CHECKING:
+    from evermem_integrations.datasets.locomo import LocomoConversation
 
 LogFormat = Literal["openai", "locomo", "jsonl"]
 FORMATS: tuple[str, ...] = ("auto", "openai", "locomo", "jsonl")
@@ -75,6 +78,42 @@ def load_chat_log(
 
     """
     source = Path(path)
+    text = _read(source, format)
+    detected = format if format != "auto" else _detect(source, text)
+    if detected == "locomo":
+        return _load_locomo(source, conversation)
+    if detected == "jsonl":
+        return _normalise(source, "jsonl", list(_jsonl_records(source, text)), user_name, assistant_name, now, None)
+    document = _parse_json(source, text)
+    title = document.get("title") if isinstance(document, Mapping) else None
+    records = list(_json_records(source, document))
+    return _normalise(
+        source, "openai", records, user_name, assistant_name, now, title if isinstance(title, str) else None
+    )
+
+
+def load_all_conversations(path: str | Path, *, format: str = "auto") -> list[ChatLog]:
+    """Every conversation of a LoCoMo file, one :class:`ChatLog` each (``title`` is its ``sample_id``).
+
+    Raises:
+        ChatLogError: the file cannot be read, or it is not in the LoCoMo format.
+
+    """
+    source = Path(path)
+    text = _read(source, format)
+    detected = format if format != "auto" else _detect(source, text)
+    if detected != "locomo":
+        raise ChatLogError(
+            f"--all-conversations reads LoCoMo files; {source} is a{'n' if detected == 'openai' else ''} "
+            f"{detected} chat log, which holds one conversation: leave out --all-conversations"
+        )
+    conversations = _locomo_conversations(source, None)
+    if not conversations:
+        raise ChatLogError(f"{source}: no LoCoMo conversation in the file")
+    return [_locomo_log(source, c) for c in conversations]
+
+
+def _read(source: Path, format: str) -> str:
     if format not in FORMATS:
         raise ChatLogError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     if not source.exists():
@@ -89,17 +128,7 @@ def load_chat_log(
         ) from exc
     if not text.strip():
         raise ChatLogError(f"{source} is empty")
-    detected = format if format != "auto" else _detect(source, text)
-    if detected == "locomo":
-        return _load_locomo(source, conversation)
-    if detected == "jsonl":
-        return _normalise(source, "jsonl", list(_jsonl_records(source, text)), user_name, assistant_name, now, None)
-    document = _parse_json(source, text)
-    title = document.get("title") if isinstance(document, Mapping) else None
-    records = list(_json_records(source, document))
-    return _normalise(
-        source, "openai", records, user_name, assistant_name, now, title if isinstance(title, str) else None
-    )
+    return text
 
 
 def _detect(source: Path, text: str) -> LogFormat:
@@ -127,26 +156,38 @@ def _parse_json(source: Path, text: str) -> Any:
         raise ChatLogError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
 
 
-def _load_locomo(source: Path, conversation: str | None) -> ChatLog:
+def _locomo_conversations(source: Path, conversation: str | None) -> list[LocomoConversation]:
     from evermem_integrations.datasets import load_locomo
 
     try:
-        conversations = load_locomo(source, [conversation] if conversation else None)
+        return load_locomo(source, [conversation] if conversation else None)
     except (KeyError, TypeError) as exc:
         raise ChatLogError(f"{source}: not a LoCoMo file (missing {exc})") from exc
     except ValueError as exc:
         raise ChatLogError(str(exc)) from exc
+
+
+def _locomo_log(source: Path, conversation: LocomoConversation) -> ChatLog:
+    return ChatLog(
+        path=source,
+        format="locomo",
+        messages=conversation.messages,
+        speakers=list(conversation.speakers),
+        title=conversation.sample_id,
+    )
+
+
+def _load_locomo(source: Path, conversation: str | None) -> ChatLog:
+    conversations = _locomo_conversations(source, conversation)
     if len(conversations) > 1:
         ids = ", ".join(c.sample_id for c in conversations)
         raise ChatLogError(
-            f"{source} holds {len(conversations)} LoCoMo conversations ({ids}); pick one with --conversation"
+            f"{source} holds {len(conversations)} LoCoMo conversations ({ids}); pick one with --conversation, "
+            "or ingest each into its own scope with --all-conversations"
         )
     if not conversations:
         raise ChatLogError(f"{source}: no LoCoMo conversation in the file")
-    chosen = conversations[0]
-    return ChatLog(
-        path=source, format="locomo", messages=chosen.messages, speakers=list(chosen.speakers), title=chosen.sample_id
-    )
+    return _locomo_log(source, conversations[0])
 
 
 def _json_records(source: Path, document: Any) -> Iterable[tuple[str, Any]]:

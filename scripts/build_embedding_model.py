@@ -112,9 +112,8 @@ def find_packaged_minilm() -> tuple[Path, Path | None, str]:
 def distill_full(model_dir: Path, device: str, threads: int | None):
     """Distill with a full-rank PCA in float32 (the expensive step)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
-
     from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
 
     if threads:
         torch.set_num_threads(threads)
@@ -175,12 +174,24 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def readme_text(dims: int, dtype: str, n_tokens: int, size_bytes: int, command: str, gt_version: str,
-                distill_info: dict, notes: str = "") -> str:
+def readme_text(
+    dims: int,
+    dtype: str,
+    n_tokens: int,
+    size_bytes: int,
+    command: str,
+    gt_version: str,
+    distill_info: dict,
+    notes: str = "",
+) -> str:
     clusters = distill_info.get("vocab_clusters")
-    vq = (f",\n   then model2vec's vocabulary quantisation groups the token vectors into {clusters:,} k-means\n"
-          f"   clusters (`quantize_vocabulary`, random_state=42): each token maps to a shared cluster vector\n"
-          f"   (`mapping`) and keeps its own norm as a weight (`weights`)," if clusters else "")
+    vq = (
+        f",\n   then model2vec's vocabulary quantisation groups the token vectors into {clusters:,} k-means\n"
+        f"   clusters (`quantize_vocabulary`, random_state=42): each token maps to a shared cluster vector\n"
+        f"   (`mapping`) and keeps its own norm as a weight (`weights`),"
+        if clusters
+        else ""
+    )
     notes = f"\n{notes.strip()}\n" if notes else ""
     return f"""---
 base_model: {UPSTREAM_ID}
@@ -246,8 +257,17 @@ license; its notice is reproduced in `NOTICE`.
 """
 
 
-def write_output(model, output: Path, dims: int, dtype: str, gt_license: Path | None, gt_version: str,
-                 command: str, distill_info: dict, notes: str = "") -> None:
+def write_output(
+    model,
+    output: Path,
+    dims: int,
+    dtype: str,
+    gt_license: Path | None,
+    gt_version: str,
+    command: str,
+    distill_info: dict,
+    notes: str = "",
+) -> None:
     output = output.resolve()
     tmp = output.with_name(output.name + ".tmp-build")
     if tmp.exists():
@@ -280,14 +300,26 @@ def write_output(model, output: Path, dims: int, dtype: str, gt_license: Path | 
         notice.append("MIT License (see the package's metadata).")
     (tmp / "NOTICE").write_text("\n".join(notice) + "\n")
 
-    (tmp / "build_info.json").write_text(json.dumps(
-        {"base_model": UPSTREAM_ID, "source_package": f"{GT_PACKAGE}=={gt_version}", "pca_dims": dims,
-         "dtype": dtype, "command": command, **distill_info}, indent=2) + "\n")
+    (tmp / "build_info.json").write_text(
+        json.dumps(
+            {
+                "base_model": UPSTREAM_ID,
+                "source_package": f"{GT_PACKAGE}=={gt_version}",
+                "pca_dims": dims,
+                "dtype": dtype,
+                "command": command,
+                **distill_info,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     # README last (needs the final size); save_pretrained's generic model card is replaced.
     size = folder_size(tmp)
     for _ in range(2):  # second pass: size including the README itself
         (tmp / "README.md").write_text(
-            readme_text(dims, dtype, len(model.tokens), size, command, gt_version, distill_info, notes))
+            readme_text(dims, dtype, len(model.tokens), size, command, gt_version, distill_info, notes)
+        )
         size = folder_size(tmp)
 
     for f in tmp.iterdir():  # safetensors writes 0600; make the shipped files world-readable
@@ -312,23 +344,46 @@ def parse_candidates(spec: str) -> list[tuple[int, str, int | None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                    help=f"folder to write the shipped model to (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"folder to write the shipped model to (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})",
+    )
     ap.add_argument("--dims", type=int, default=DEFAULT_DIMS, help="PCA dimensions of the shipped model")
-    ap.add_argument("--dtype", default=DEFAULT_DTYPE, choices=["float32", "float16", "int8"],
-                    help="storage dtype of the shipped model (model2vec quantize_to)")
-    ap.add_argument("--vocab-clusters", type=int, default=DEFAULT_VOCAB_CLUSTERS,
-                    help="model2vec vocabulary quantisation: number of k-means clusters (0/None = off; "
-                         "needs scikit-learn, takes minutes)")
-    ap.add_argument("--candidates-dir", type=Path, default=None,
-                    help="also write evaluation variants here, one sub-folder per variant (e.g. 256d-int8)")
-    ap.add_argument("--candidates", default="384:float32,256:float32,256:float16,256:int8,192:int8,"
-                                            "128:float16,128:int8,64:int8",
-                    help="comma list of DIMS:DTYPE variants for --candidates-dir")
-    ap.add_argument("--notes-file", type=Path, default=None,
-                    help="markdown appended to the generated README instead of DEFAULT_NOTES")
+    ap.add_argument(
+        "--dtype",
+        default=DEFAULT_DTYPE,
+        choices=["float32", "float16", "int8"],
+        help="storage dtype of the shipped model (model2vec quantize_to)",
+    )
+    ap.add_argument(
+        "--vocab-clusters",
+        type=int,
+        default=DEFAULT_VOCAB_CLUSTERS,
+        help="model2vec vocabulary quantisation: number of k-means clusters (0/None = off; "
+        "needs scikit-learn, takes minutes)",
+    )
+    ap.add_argument(
+        "--candidates-dir",
+        type=Path,
+        default=None,
+        help="also write evaluation variants here, one sub-folder per variant (e.g. 256d-int8)",
+    )
+    ap.add_argument(
+        "--candidates",
+        default="384:float32,256:float32,256:float16,256:int8,192:int8,128:float16,128:int8,64:int8",
+        help="comma list of DIMS:DTYPE variants for --candidates-dir",
+    )
+    ap.add_argument(
+        "--notes-file",
+        type=Path,
+        default=None,
+        help="markdown appended to the generated README instead of DEFAULT_NOTES",
+    )
     ap.add_argument("--no-ship", action="store_true", help="do not (re)write --output, only candidates")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -358,8 +413,11 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(dest)
             t0 = time.perf_counter()
             make_variant(full, dims, dtype, clusters).save_pretrained(dest)
-            print(f"[build] candidate {name}: {folder_size(dest) / 1e6:.2f} MB -> {dest} "
-                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+            print(
+                f"[build] candidate {name}: {folder_size(dest) / 1e6:.2f} MB -> {dest} "
+                f"({time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
 
     if not args.no_ship:
         cmd_args = sys.argv[1:] if argv is None else argv
@@ -372,8 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         distill_info["postprocess_seconds"] = round(time.perf_counter() - t0, 1)
         notes = args.notes_file.read_text() if args.notes_file else DEFAULT_NOTES
         write_output(model, args.output, args.dims, args.dtype, gt_license, gt_version, command, distill_info, notes)
-        print(f"[build] wrote {args.output} ({folder_size(args.output) / 1e6:.2f} MB, "
-              f"{args.dims}d {args.dtype})", flush=True)
+        print(
+            f"[build] wrote {args.output} ({folder_size(args.output) / 1e6:.2f} MB, {args.dims}d {args.dtype})",
+            flush=True,
+        )
     return 0
 
 

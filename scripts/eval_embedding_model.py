@@ -46,8 +46,14 @@ from pathlib import Path
 
 def _limit_threads(n: int) -> None:
     """Must run before numpy / tokenizers / torch are imported."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS",
-                "RAYON_RS_NUM_CPUS", "NUMEXPR_NUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "RAYON_NUM_THREADS",
+        "RAYON_RS_NUM_CPUS",
+        "NUMEXPR_NUM_THREADS",
+    ):
         os.environ[var] = str(n)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
@@ -219,11 +225,13 @@ def evaluate(enc, convs, k: int, n_pairs: int, seed: int, throughput_n: int, rep
 
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LoCoMo-schema JSON file")
-    ap.add_argument("--model", action="append", default=[], metavar="[NAME=]PATH",
-                    help="model2vec model folder (repeatable)")
+    ap.add_argument(
+        "--model", action="append", default=[], metavar="[NAME=]PATH", help="model2vec model folder (repeatable)"
+    )
     ap.add_argument("--candidates-dir", type=Path, help="evaluate every model2vec sub-folder of this folder")
     ap.add_argument("--no-default", action="store_true", help=f"do not evaluate the shipped model {DEFAULT_MODEL}")
     ap.add_argument("--st-model", type=Path, help="sentence-transformers model folder (reference; needs torch)")
@@ -233,8 +241,12 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed throughput runs (median reported)")
     ap.add_argument("--pairs", type=int, default=20000, help="random unrelated pairs to sample")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tolerance", type=float, default=1.0,
-                    help="pick the smallest static model whose R@K is within this many points of the best")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="pick the smallest static model whose R@K is within this many points of the best",
+    )
     ap.add_argument("--json", type=Path, help="also write all results to this JSON file")
     args = ap.parse_args(argv)
     _limit_threads(args.threads)
@@ -242,8 +254,10 @@ def main(argv=None) -> int:
     convs, dropped_ids, dropped_qs = load_locomo(args.data)
     n_turns = sum(len(c["turns"]) for c in convs)
     n_q = sum(len(c["questions"]) for c in convs)
-    print(f"data: {args.data} | {len(convs)} conversations, {n_turns} turns, {n_q} questions (cat 1-4)"
-          f" | dropped {dropped_ids} unknown evidence ids, {dropped_qs} questions without evidence")
+    print(
+        f"data: {args.data} | {len(convs)} conversations, {n_turns} turns, {n_q} questions (cat 1-4)"
+        f" | dropped {dropped_ids} unknown evidence ids, {dropped_qs} questions without evidence"
+    )
 
     targets: list[tuple[str, str, Path]] = []
     if not args.no_default and DEFAULT_MODEL.exists():
@@ -270,31 +284,39 @@ def main(argv=None) -> int:
         print(f"  evaluated {name}", file=sys.stderr, flush=True)
 
     k = args.k
-    hdr = (f"{'model':36s} {'dims':>4s} {'dtype':>7s} {'MB':>6s} {'R@' + str(k):>6s} "
-           f"{'c1':>5s} {'c2':>5s} {'c3':>5s} {'c4':>5s} {'sent/s':>8s} "
-           f"{'cos_rand':>12s} {'cos_adj':>12s} {'cos_q_ev':>12s}")
+    hdr = (
+        f"{'model':36s} {'dims':>4s} {'dtype':>7s} {'MB':>6s} {'R@' + str(k):>6s} "
+        f"{'c1':>5s} {'c2':>5s} {'c3':>5s} {'c4':>5s} {'sent/s':>8s} "
+        f"{'cos_rand':>12s} {'cos_adj':>12s} {'cos_q_ev':>12s}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for name, r in results.items():
         bc = r[f"R@{k}_by_category"]
         cat = " ".join(f"{bc[c]:5.1f}" if bc[c] is not None else "    -" for c in CATEGORIES)
 
-        def ms(key):
-            return f"{r[key]['mean']:.3f}±{r[key]['std']:.2f}"
+        def ms(key: str, row: dict = r) -> str:
+            return f"{row[key]['mean']:.3f}±{row[key]['std']:.2f}"
 
-        print(f"{name:36s} {r['dims']:4d} {r['dtype']:>7s} {r['size_mb']:6.2f} {r[f'R@{k}']:6.2f} {cat} "
-              f"{r['sentences_per_s']:8.0f} {ms('cos_random_unrelated'):>12s} {ms('cos_adjacent_same_session'):>12s} "
-              f"{ms('cos_question_evidence'):>12s}")
-    print(f"(sent/s: median of {args.repeats} runs encoding {args.throughput_n} turn texts, {args.threads} threads; "
-          f"cos: mean±std; random = turns from different conversations; adj = consecutive turns, same session)")
+        print(
+            f"{name:36s} {r['dims']:4d} {r['dtype']:>7s} {r['size_mb']:6.2f} {r[f'R@{k}']:6.2f} {cat} "
+            f"{r['sentences_per_s']:8.0f} {ms('cos_random_unrelated'):>12s} {ms('cos_adjacent_same_session'):>12s} "
+            f"{ms('cos_question_evidence'):>12s}"
+        )
+    print(
+        f"(sent/s: median of {args.repeats} runs encoding {args.throughput_n} turn texts, {args.threads} threads; "
+        f"cos: mean±std; random = turns from different conversations; adj = consecutive turns, same session)"
+    )
 
     static = {n: r for n, r in results.items() if r["kind"] == "static"}
     if static:
         best = max(r[f"R@{k}"] for r in static.values())
         ok = [(r["size_mb"], n) for n, r in static.items() if r[f"R@{k}"] >= best - args.tolerance]
         pick = min(ok)[1]
-        print(f"best static R@{k} = {best:.2f}; smallest within {args.tolerance} pt: {pick} "
-              f"({static[pick]['size_mb']:.2f} MB, R@{k} {static[pick][f'R@{k}']:.2f})")
+        print(
+            f"best static R@{k} = {best:.2f}; smallest within {args.tolerance} pt: {pick} "
+            f"({static[pick]['size_mb']:.2f} MB, R@{k} {static[pick][f'R@{k}']:.2f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

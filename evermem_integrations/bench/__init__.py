@@ -27,8 +27,8 @@ __all__ = [
     "RunResult",
     "answer_recall",
     "evidence_recall",
-    "run_retrieval",
     "run_ingest_scale",
+    "run_retrieval",
     "run_search_scale",
     "summarize",
 ]

@@ -43,6 +43,8 @@ ALL_BASELINES = ",".join(BASELINES)
 
 BudgetsOption = Annotated[str, typer.Option("--budgets", help="comma-separated context budgets in tokens")]
 MethodsOption = Annotated[str, typer.Option("--methods", help=f"EverMem search methods ({', '.join(EVERMEM_METHODS)})")]
+ALL_BASELINES = ",".join(BASELINES)
+"""The default of --baselines: every baseline."""
 BaselinesOption = Annotated[
     str, typer.Option("--baselines", help=f"baselines ({', '.join(BASELINES)}); empty for none")
 ]
@@ -223,7 +225,7 @@ def locomo(
     ] = "",
     budgets: BudgetsOption = "500,1000,2000,4000",
     methods: MethodsOption = "hybrid,scene",
-    baselines: BaselinesOption = ",".join(BASELINES),
+    baselines: BaselinesOption = ALL_BASELINES,
     limit_questions: Annotated[
         int | None, typer.Option("--limit-questions", min=1, help="ask at most N questions per conversation")
     ] = None,
@@ -272,7 +274,7 @@ def longmemeval(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="ask at most N questions")] = None,
     budgets: BudgetsOption = "500,1000,2000,4000",
     methods: MethodsOption = "hybrid,scene",
-    baselines: BaselinesOption = ",".join(BASELINES),
+    baselines: BaselinesOption = ALL_BASELINES,
     out: OutOption = Path("bench-results"),
     store: StoreOption = None,
     answer_model: AnswerModel = None,

@@ -66,7 +66,8 @@ def retrieval_markdown(report: Mapping[str, Any], category_budget: int | None = 
         lines.append(
             f"| {system} | "
             + " | ".join(cells)
-            + f" | {_num(row['latency_p50_ms'])} | {_num(row['latency_p95_ms'])} | {_num(ingestion.get('messages_per_s'), 0)} |"
+            + f" | {_num(row['latency_p50_ms'])} | {_num(row['latency_p95_ms'])}"
+            + f" | {_num(ingestion.get('messages_per_s'), 0)} |"
         )
     budget = category_budget if category_budget in budgets else max([b for b in budgets if b <= 2000] or budgets[:1])
     categories = sorted({c for row in results.values() for c in row["budgets"][str(budget)]["by_category"]})
@@ -113,17 +114,31 @@ def qa_markdown(qa: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
         lines.append(
             f"| {system} | {_pct(row['accuracy_mean'])} ± {_pct(row['accuracy_std'])} | "
             + " | ".join(cells)
-            + f" | {_num(row['context_tokens_per_question'], 0)} | {_num(row['answer_prompt_tokens_per_question'], 0)} |"
+            + f" | {_num(row['context_tokens_per_question'], 0)}"
+            + f" | {_num(row['answer_prompt_tokens_per_question'], 0)} |"
         )
     return "\n".join(lines)
 
 
-def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
-    """Evidence and answer recall against the token budget, one curve per system."""
-    import matplotlib
+def _pyplot() -> Any:
+    """Matplotlib's pyplot on the Agg backend, or a ConfigurationError naming the extra to install."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        from evermem_integrations.errors import ConfigurationError
 
+        raise ConfigurationError(
+            'the benchmark plots need matplotlib, which is not installed: pip install "evermem-integrations[bench]"'
+        ) from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def recall_plot(report: Mapping[str, Any], path: Path) -> Path:
+    """Evidence and answer recall against the token budget, one curve per system."""
+    plt = _pyplot()
 
     budgets: list[int] = list(report["budgets"])
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
@@ -202,10 +217,7 @@ def scale_plot(
 
     ``labels`` are the x-axis, y-axis and title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, values in curves.items():

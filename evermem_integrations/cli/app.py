@@ -17,16 +17,19 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from evermem_integrations.cli import render
 from evermem_integrations.cli.config import Settings, resolve_settings
 from evermem_integrations.cli.demo import DEMO_QUERY
 from evermem_integrations.cli.errors import CliError, EverMemGroup
 from evermem_integrations.cli.store import EMBEDDER_HELP, open_memory
-from evermem_integrations.inspector.snapshot import ScopeIds
-from evermem_integrations.loaders import ChatLog, load_chat_log
+from evermem_integrations.engine.models import Scope
+from evermem_integrations.inspector.snapshot import ScopeIds, scope_label
+from evermem_integrations.loaders import ChatLog, load_all_conversations, load_chat_log
 from evermem_integrations.memory import EverMem, ScopeStats
 
 app = typer.Typer(
@@ -135,30 +138,27 @@ def scope_ids(user: str | None, group: str | None, agent: str | None) -> ScopeId
     return ids
 
 
-def scope_label(ids: ScopeIds) -> str:
-    """``group=demo, user=maya``."""
-    return ", ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items())
-
-
 def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -> EverMem:
     """Open the store for reading, failing clearly when it or the scope does not exist."""
     path = settings.get("path")
     if settings.get("chroma_url") is None and path is not None and not Path(path).expanduser().exists():
         raise CliError(f"no store at {path}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
     mem = open_memory(settings, use_llm=use_llm)
-    from evermem_integrations.engine.models import Scope
-
-    wanted = Scope.of(**ids).key
-    stored = [s.key for s in mem.scopes()]
+    wanted = Scope.of(**ids)
+    stored = mem.scopes()
     if wanted not in stored:
         mem.close()
-        known = "; ".join(_label_of_key(k) for k in stored[:8]) or "none"
-        raise CliError(f"no memories for {scope_label(ids)} in {path}; stored scopes: {known} (see `evermem scopes`)")
+        known = "; ".join(_label_of(s) for s in stored[:8]) or "none"
+        more = f" and {len(stored) - 8} more" if len(stored) > 8 else ""
+        raise CliError(
+            f"no memories for {scope_label(ids)} in {path}; stored scopes: {known}{more} (see `evermem scopes`)"
+        )
     return mem
 
 
-def _label_of_key(key: str) -> str:
-    return key.replace("|", ", ")
+def _label_of(scope: Scope) -> str:
+    """A stored scope as one label, as :func:`scope_label` prints the scope options."""
+    return scope_label(scope.model_dump())
 
 
 def moment(value: str | None, name: str) -> datetime | None:
@@ -262,6 +262,14 @@ def ingest(
         str | None,
         typer.Option("--conversation", help="LoCoMo sample_id when the file holds several.", show_default=False),
     ] = None,
+    all_conversations: Annotated[
+        bool,
+        typer.Option(
+            "--all-conversations",
+            help="LoCoMo: every conversation of the file, each into its own scope (group id = its sample_id, "
+            "with --user/--agent if given).",
+        ),
+    ] = False,
     user_name: Annotated[
         str | None,
         typer.Option(
@@ -279,47 +287,77 @@ def ingest(
     verbose: VerboseOpt = False,
 ) -> None:
     """Load a chat log into a scope, with a progress bar; safe to re-run (stored messages are skipped)."""
-    ids = scope_ids(user, group, agent)
+    if all_conversations:
+        if conversation is not None:
+            raise CliError("give --conversation or --all-conversations, not both")
+        if group is not None:
+            raise CliError(
+                "with --all-conversations each conversation goes into the group named by its sample_id; "
+                "leave out --group (--user and --agent are kept)"
+            )
+        logs = load_all_conversations(file, format=fmt)
+        jobs = [(log, ScopeIds(**scope_ids(user, log.title, agent))) for log in logs]
+    else:
+        ids = scope_ids(user, group, agent)
+        jobs = [
+            (load_chat_log(file, format=fmt, user_name=user_name or user or "user", conversation=conversation), ids)
+        ]
     settings = settings_for(ctx, path, chroma_url, verbose)
     out = console()
-    log = load_chat_log(file, format=fmt, user_name=user_name or user or "user", conversation=conversation)
     started = time.perf_counter()
+    added = skipped = 0
     with open_memory(settings, use_llm=True) as mem:
-        before = mem.stats(**ids)
-        added = skipped = cut = 0
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[cells]} MemCells"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=False,
+        for log, ids in jobs:
+            new, old = _ingest_log(mem, log, ids, out, batch_size=batch_size, flush=not no_flush)
+            added, skipped = added + new, skipped + old
+    if len(jobs) > 1:
+        out.print(
+            f"ingested {len(jobs)} conversations of {file.name} into {len(jobs)} scopes: {added} new messages, "
+            f"{skipped} already stored ({time.perf_counter() - started:.1f} s)"
         )
-        done = 0
-        try:
-            with progress:
-                task = progress.add_task(f"ingesting {file.name}", total=len(log.messages), cells=0)
-                for start in range(0, len(log.messages), batch_size):
-                    batch = log.messages[start : start + batch_size]
-                    result = mem.add(batch, **ids)
-                    added, skipped, cut = added + result.added, skipped + result.skipped, cut + len(result.memcells)
-                    done += len(batch)
-                    progress.update(task, advance=len(batch), cells=cut)
-                if not no_flush:
-                    progress.update(task, description="closing the last episode")
-                    cut += len(mem.flush(**ids))
-                    progress.update(task, cells=cut, description=f"ingested {file.name}")
-        except KeyboardInterrupt:
-            out.print(
-                f"[yellow]interrupted after {done} of {len(log.messages)} messages;[/] run the same command again "
-                "to resume (stored messages are skipped)"
-            )
-            raise typer.Exit(130) from None
-        after = mem.stats(**ids)
-    elapsed = time.perf_counter() - started
-    out.print(_ingest_summary(log, ids, added, skipped, before, after, elapsed, flushed=not no_flush))
+
+
+def _ingest_log(
+    mem: EverMem, log: ChatLog, ids: ScopeIds, out: Console, *, batch_size: int, flush: bool
+) -> tuple[int, int]:
+    """Add one chat log to one scope with a progress bar, print its summary; (added, skipped)."""
+    started = time.perf_counter()
+    before = mem.stats(**ids)
+    added = skipped = cut = 0
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[cells]} MemCells"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    )
+    name = render.shorten(log.path.name if log.title is None or log.format != "locomo" else log.title, 40)
+    done = 0
+    try:
+        with progress:
+            task = progress.add_task(f"ingesting {escape(name)}", total=len(log.messages), cells=0)
+            for start in range(0, len(log.messages), batch_size):
+                batch = log.messages[start : start + batch_size]
+                result = mem.add(batch, **ids)
+                added, skipped, cut = added + result.added, skipped + result.skipped, cut + len(result.memcells)
+                done += len(batch)
+                progress.update(task, advance=len(batch), cells=cut)
+            if flush:
+                progress.update(task, description="closing the last episode")
+                cut += len(mem.flush(**ids))
+                progress.update(task, cells=cut, description=f"ingested {escape(name)}")
+    except KeyboardInterrupt:
+        out.print(
+            f"[yellow]interrupted after {done} of {len(log.messages)} messages;[/] run the same command again "
+            "to resume (stored messages are skipped)"
+        )
+        raise typer.Exit(130) from None
+    after = mem.stats(**ids)
+    out.print(_ingest_summary(log, ids, added, skipped, before, after, time.perf_counter() - started, flushed=flush))
+    return added, skipped
 
 
 def _ingest_summary(
@@ -333,7 +371,8 @@ def _ingest_summary(
     *,
     flushed: bool,
 ) -> Table:
-    table = Table(title=f"{log.path.name} ({log.format}) → {scope_label(ids)}", title_justify="left", show_header=True)
+    heading = Text(f"{render.shorten(log.path.name, render.HEADING_WIDTH)} ({log.format}) → {scope_label(ids)}")
+    table = Table(title=heading, title_justify="left", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")
     table.add_column("scope total", justify="right")
@@ -593,7 +632,7 @@ def delete(
             return
         for scope in doomed:
             stats = mem.stats(**{k: v for k, v in scope.model_dump().items() if v is not None})
-            out.print(f"  {_label_of_key(scope.key)}: {render.stats_line(stats)}")
+            out.print(f"  {_label_of(scope)}: {render.stats_line(stats)}")
         if not yes and not typer.confirm(
             f"Delete {len(doomed)} scope(s) for {scope_label(ids)}? This cannot be undone", default=False
         ):
@@ -611,14 +650,14 @@ def scopes(ctx: typer.Context, path: PathOpt = None, chroma_url: ChromaOpt = Non
     store = settings.get("path")
     if settings.get("chroma_url") is None and store and not Path(store).expanduser().exists():
         raise CliError(f"no store at {store}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
-    table = Table(title=f"scopes in {store}", title_justify="left")
+    table = Table(title=Text(f"scopes in {render.shorten(str(store), render.HEADING_WIDTH)}"), title_justify="left")
     for column in ("scope", "messages", "MemCells", "scenes", "facts", "profile", "foresight"):
         table.add_column(column, justify="left" if column == "scope" else "right")
     with open_memory(settings) as mem:
         for scope in mem.scopes():
             s = mem.stats(**{k: v for k, v in scope.model_dump().items() if v is not None})
             table.add_row(
-                _label_of_key(scope.key),
+                _label_of(scope),
                 *map(str, (s.messages, s.memcells, s.scenes, s.facts, s.profile_items, s.foresight)),
             )
     console().print(table)

@@ -14,9 +14,15 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 from evermem_integrations.errors import EverMemError
+
+USAGE_EXIT_CODE = 2
+"""Exit code of every user mistake, as click uses for usage errors."""
 
 USER_ERRORS: tuple[type[BaseException], ...] = (EverMemError, OSError, ValueError, UnicodeError)
 """Failures caused by input, files or configuration (JSON and TOML errors are ValueErrors)."""
@@ -40,6 +46,21 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.splitlines()[0].split()) if "\n" in text else text
 
 
+def usage_line(exc: ClickException, program: str = "evermem") -> str:
+    """A click usage error as one line: what is wrong, then which ``--help`` shows the usage."""
+    message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else program
+    return f"{message.rstrip('.')} (see `{command} --help`)"
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, one line whatever the terminal width."""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+
+
 def is_verbose(ctx: typer.Context) -> bool:
     """Whether ``--verbose`` was given on the root or the command."""
     obj: Any = ctx.find_root().obj
@@ -54,18 +75,39 @@ class EverMemGroup(TyperGroup):
     """
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; turn user errors into ``error: ...`` and exit code 1."""
+        """Run the command; turn user errors into ``error: ...`` and exit code 2."""
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            console = Console(stderr=True, highlight=False, soft_wrap=True)
             if is_verbose(ctx):
-                console.print_exception(show_locals=False)
-            console.print(f"[bold red]error:[/] {one_line(exc)}", markup=True)
-            raise typer.Exit(1) from None
+                Console(stderr=True).print_exception(show_locals=False)
+            print_error(one_line(exc))
+            raise typer.Exit(USAGE_EXIT_CODE) from None
         except KeyboardInterrupt:
             Console(stderr=True).print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the program; click's usage errors become one ``error:`` line and exit code 2.
+
+        Typer would print them as a boxed panel of six lines or more. ``--help`` and a bare
+        ``evermem`` still print the usage.
+        """
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except ClickException as exc:
+            if isinstance(exc, NoArgsIsHelpError):
+                typer.echo(exc.format_message(), err=True)
+                sys.exit(USAGE_EXIT_CODE)
+            print_error(usage_line(exc, kwargs.get("prog_name") or self.name or "evermem"))
+            sys.exit(exc.exit_code)
+        except Abort:
+            print_error("aborted")
+            sys.exit(1)
+        # Outside standalone mode click returns the code of a `typer.Exit` (commands return None).
+        sys.exit(code if isinstance(code, int) else 0)
 
     def list_commands(self, ctx: Any) -> list[str]:
         """Every command, plus ``bench`` when that module ships with this installation."""

@@ -16,6 +16,9 @@ from evermem_integrations.engine.models import Fact, Foresight, MemCell, MemScen
 from evermem_integrations.inspector.snapshot import UNSCENED_COLOR, Snapshot
 from evermem_integrations.memory import ScopeStats
 
+HEADING_WIDTH = 80
+"""Characters of a user-given value (a query, a file name) shown in a table heading."""
+
 KIND_STYLES = {"fact": "cyan", "episode": "blue", "foresight": "magenta", "profile": "green", "raw": "yellow"}
 
 
@@ -208,7 +211,8 @@ def facts_table(facts: Sequence[Fact]) -> Table:
 
 def search_table(result: SearchResult) -> Table:
     """Ranked search items with kind, score, time and source message ids."""
-    table = Table(title=f"“{result.query}” · {result.method}", title_justify="left")
+    heading = Text(f"“{shorten(result.query, HEADING_WIDTH)}” · {result.method}")  # a query is not markup
+    table = Table(title=heading, title_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("kind")
     table.add_column("score", justify="right")

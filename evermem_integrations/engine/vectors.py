@@ -96,8 +96,28 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any
                 settings=settings,
             )
         except Exception as exc:
+            # Something answered but not as Chroma does (a web page on that port, another API):
+            # its heartbeat is not Chroma's JSON, and the page itself is no use in the message.
+            import urllib.error
+            import urllib.request
+
+            heartbeat = f"{parsed.scheme}://{parsed.netloc}/api/v2/heartbeat"
+            try:
+                with urllib.request.urlopen(heartbeat, timeout=5) as reply:  # noqa: S310 (http/https checked)
+                    chroma = b"heartbeat" in reply.read(4096)
+                    answer = None if chroma else f"HTTP {reply.status}, {reply.headers.get_content_type()}"
+            except urllib.error.HTTPError as error:
+                answer = f"HTTP {error.code}, {error.headers.get_content_type()}"
+            except (OSError, ValueError):
+                answer = None  # nothing answers there
+            if answer is not None:
+                raise StoreUnavailableError(
+                    f"{url} is not a Chroma server (GET /api/v2/heartbeat answered {answer}, not Chroma's JSON): "
+                    "point chroma_url at a `chroma run --path DIR --port PORT` server"
+                ) from exc
+            detail = " ".join(str(exc).split())[:200]
             raise StoreUnavailableError(
-                f"cannot reach the Chroma server at {url} ({type(exc).__name__}: {str(exc)[:200]}): "
+                f"cannot reach the Chroma server at {url} ({type(exc).__name__}: {detail}): "
                 "start one with `chroma run --path DIR --port PORT`, or fix chroma_url"
             ) from exc
     if path is None:

@@ -6,7 +6,10 @@ they agree on which scene a MemCell belongs to and which colour that scene gets.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +33,8 @@ SCENE_COLORS = (
     "#9467bd",
 )
 UNSCENED_COLOR = "#9aa0a6"
+VIEW_AHEAD = 0.35
+"""The timeline runs this share of the conversation's length past its last message (plans ahead)."""
 ALL = 10**9
 """``limit`` that takes everything from :meth:`EverMem.get`."""
 
@@ -40,6 +45,31 @@ class ScopeIds(TypedDict, total=False):
     user_id: str
     group_id: str
     agent_id: str
+
+
+SCOPE_ID_WIDTH = 60
+"""Characters of one scope id shown in labels; longer ids end in an ellipsis."""
+
+_PLAIN_ID = re.compile(r"[\w.@:/#~-]+")
+
+
+def scope_label(ids: Mapping[str, Any]) -> str:
+    """One scope as one label: ``user=maya + group=demo`` (user, group, agent, in that order).
+
+    The ``+`` joins the ids of a single scope (never a list of scopes, which the CLI joins with
+    ``;``). An id that holds spaces or other syntax is quoted; one longer than
+    :data:`SCOPE_ID_WIDTH` characters is shortened.
+    """
+    parts = []
+    for name in ("user_id", "group_id", "agent_id"):
+        value = ids.get(name)
+        if not isinstance(value, str):
+            continue
+        shown = value if len(value) <= SCOPE_ID_WIDTH else value[: SCOPE_ID_WIDTH - 1] + "…"
+        if not _PLAIN_ID.fullmatch(value):
+            shown = json.dumps(shown, ensure_ascii=False)
+        parts.append(f"{name.removesuffix('_id')}={shown}")
+    return " + ".join(parts)
 
 
 def scene_color(index: int) -> str:
@@ -84,7 +114,7 @@ class Snapshot(BaseModel):
         history = [i for p in everything for i in (*p.traits, *p.states) if i.id not in current_ids]
         return cls(
             scope=dict(ids),
-            scope_label=", ".join(f"{k.removesuffix('_id')}={v}" for k, v in ids.items()),
+            scope_label=scope_label(ids),
             as_of=moment,
             stats=mem.stats(**ids),
             cells=cells,
@@ -131,6 +161,23 @@ class Snapshot(BaseModel):
             [c.start_time for c in self.cells] + [c.end_time for c in self.cells] + [m.timestamp for m in self.buffered]
         )
         return (min(moments), max(moments)) if moments else None
+
+    def now_marker(self) -> tuple[datetime, bool] | None:
+        """Where the timeline's dashed line goes, and whether it marks the newest memory.
+
+        The line marks :attr:`as_of` when that falls on the timeline's axis. When the data is
+        older (a conversation from last year, looked at today, would put the line far off the
+        axis), it marks the newest memory instead and the second value is True. None when
+        there is nothing on the timeline.
+        """
+        span = self.conversation_span()
+        if span is None:
+            return None
+        start, end = span
+        view_end = end + max(end - start, timedelta(hours=1)) * VIEW_AHEAD
+        if self.as_of > view_end:
+            return end, True
+        return self.as_of, False
 
     def time_span(self) -> tuple[datetime, datetime] | None:
         """First and last moment of anything shown (MemCells, buffered messages, foresight)."""

@@ -17,7 +17,7 @@ import matplotlib
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
-from evermem_integrations.inspector.snapshot import UNSCENED_COLOR, Snapshot
+from evermem_integrations.inspector.snapshot import UNSCENED_COLOR, VIEW_AHEAD, Snapshot
 
 MAX_FORESIGHT_ROWS = 18
 """Foresight windows drawn (the most recent); the report's table lists them all."""
@@ -55,7 +55,7 @@ def build_figure(snapshot: Snapshot) -> Figure:
     total = max(end - start, timedelta(hours=1))
     # Foresight may reach months ahead; the axis follows the conversation (plus room for the
     # plans right after it) and longer windows are clipped with their end date written.
-    view_end = end + total * 0.35
+    view_end = end + total * VIEW_AHEAD
     min_width = total / 90  # a short MemCell is still visible
     row_of = {scene_id: index for index, (scene_id, _) in enumerate(lanes)}
     for cell in snapshot.cells:
@@ -116,13 +116,30 @@ def build_figure(snapshot: Snapshot) -> Figure:
         fore_ax.set_ylim(len(foresight) - 0.4, -0.6)
         fore_ax.set_title("Foresight windows (plans and temporary states)", loc="left", fontsize=11, fontweight="bold")
         _style(fore_ax)
-    for ax in (scene_ax, fore_ax):
-        if ax is not None and start <= snapshot.as_of <= view_end:
-            ax.axvline(date2num(snapshot.as_of), color="#c0392b", linestyle="--", linewidth=1)
+    marker = snapshot.now_marker()
+    if marker is not None and start <= marker[0] <= view_end:
+        moment, newest = marker
+        for ax in (scene_ax, fore_ax):
+            if ax is not None:
+                line = ax.axvline(date2num(moment), color="#c0392b", linestyle="--", linewidth=1)
+                line.set_gid("now-line")
+        label = f"newest memory · {moment.day} {moment:%b %Y}" if newest else f"as of {moment.day} {moment:%b %Y}"
+        scene_ax.annotate(
+            label,
+            (date2num(moment), 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 2),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color="#c0392b",
+        )
     bottom = fore_ax if fore_ax is not None else scene_ax
     locator = AutoDateLocator(minticks=4, maxticks=10)
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    scene_ax.tick_params(axis="x", labelbottom=True)  # dates under every panel, not only the bottom one
     bottom.set_xlim(date2num(start - total * 0.02), date2num(view_end if fore_ax is not None else end + total * 0.02))
     return figure
 

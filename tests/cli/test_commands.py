@@ -99,7 +99,7 @@ def test_show_scene_filter_and_scenes_table(invoke, sample_store: Path) -> None:
     )
     assert all(f["cell_id"] in chosen.cell_ids for f in plans["items"])
     unknown = invoke("show", "memcells", *GROUP, "--path", str(sample_store), "--scene", "scene_nope")
-    assert unknown.exit_code == 1 and "no scene 'scene_nope'" in unknown.output
+    assert unknown.exit_code == 2 and "no scene 'scene_nope'" in unknown.output
 
 
 def test_show_profile_splits_traits_and_states_and_keeps_history(invoke, sample_store: Path) -> None:
@@ -228,3 +228,58 @@ def test_demo_default_uses_a_temporary_folder(invoke, isolated: Path) -> None:
     assert result.exit_code == 0, result.output
     assert not (isolated / ".evermem").exists()
     assert "evermem demo --path" in result.output
+
+
+def test_a_long_query_is_shortened_in_the_heading(invoke, sample_store: Path) -> None:
+    query = "Where did [bold]Maya[/bold] move to? " + "and then what " * 2_200  # 30 KB, within the query limit
+    result = invoke("search", query, *GROUP, "--path", str(sample_store))
+    assert result.exit_code == 0, result.output[-2000:]
+    heading = next(line for line in result.output.splitlines() if "· hybrid" in line)
+    assert heading.startswith("“Where did [bold]Maya[/bold] move to?") and "…" in heading  # shown, not markup
+    assert len(heading.rstrip()) <= 100
+    assert len(result.output.splitlines()) < 120  # the table and the context, not hundreds of lines of query
+
+
+def test_a_96_kb_query_is_one_line_that_does_not_echo_it(invoke, sample_store: Path) -> None:
+    query = "Where did Maya move to? " + "and then what " * 7_000
+    assert len(query) > 96_000
+    result = invoke("search", query, *GROUP, "--path", str(sample_store))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 200, result.stderr[:300]
+    assert "more than 32,000" in result.stderr
+
+
+@pytest.fixture
+def two_id_scope(tmp_path: Path) -> Path:
+    """A store with one scope made of a user id and a group id."""
+    path = tmp_path / "two-ids"
+    with EverMem(path=path) as mem:
+        mem.add(
+            [{"sender": "me", "content": "I keep bees on the roof.", "timestamp": "2025-01-02T10:00:00Z"}],
+            user_id="me",
+            group_id="g",
+        )
+    return path
+
+
+def test_a_scope_of_two_ids_reads_as_one_scope(invoke, two_id_scope: Path) -> None:
+    listing = invoke("scopes", "--path", str(two_id_scope))
+    assert listing.exit_code == 0, listing.output
+    assert "user=me + group=g" in listing.output and "group=g, user=me" not in listing.output
+    missing = invoke("search", "bees", "--user", "me", "--path", str(two_id_scope))
+    assert missing.exit_code == 2
+    assert "no memories for user=me in" in missing.stderr and "stored scopes: user=me + group=g" in missing.stderr
+    found = invoke("export", "--user", "me", "--group", "g", "--path", str(two_id_scope), "--out", "x.json")
+    assert found.exit_code == 0, found.output
+    assert "of user=me + group=g to x.json" in found.output
+    deleted = invoke("delete", "--group", "g", "--path", str(two_id_scope), "--yes")
+    assert "  user=me + group=g: 1 messages" in deleted.output
+
+
+def test_scope_labels_quote_ids_that_would_read_as_syntax() -> None:
+    from evermem_integrations.inspector.snapshot import scope_label
+
+    assert scope_label({"group_id": "g", "user_id": "me"}) == "user=me + group=g"
+    assert scope_label({"agent_id": "bot", "user_id": "me"}) == "user=me + agent=bot"
+    assert scope_label({"user_id": "a + group=b"}) == 'user="a + group=b"'
+    assert scope_label({"user_id": "x" * 300}).endswith("…") and len(scope_label({"user_id": "x" * 300})) < 90

@@ -1,4 +1,4 @@
-"""User mistakes end in one `error:` line and exit code 1; settings come from flags, env and files."""
+"""User mistakes end in one `error:` line and exit code 2; settings come from flags, env and files."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import typer
 from evermem_integrations.cli.config import resolve_settings
 
 
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
+def assert_one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+    return lines[0]
 
 
 def test_missing_file(invoke, store: Path) -> None:
@@ -38,7 +40,17 @@ def test_bad_message(invoke, tmp_path: Path, store: Path) -> None:
     assert_one_line_error(
         invoke("ingest", str(bad), "--user", "u", "--path", str(store)), "message 1", "content is empty"
     )
-    assert not store.exists() or "u" not in str(list(store.iterdir()))
+    assert_stores_nothing(store)
+
+
+def assert_stores_nothing(store: Path) -> None:
+    """A rejected batch leaves no scope behind (the store may exist, empty)."""
+    if not store.exists():
+        return
+    from evermem_integrations import EverMem
+
+    with EverMem(path=store) as mem:
+        assert mem.scopes() == []
 
 
 def test_no_scope(invoke, chat_file: Path, store: Path) -> None:
@@ -76,15 +88,52 @@ def test_not_an_export(invoke, chat_file: Path, store: Path) -> None:
 
 def test_verbose_shows_the_traceback(invoke, store: Path) -> None:
     result = invoke("--verbose", "ingest", "nope.json", "--user", "u", "--path", str(store))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" in result.stderr and "error: " in result.stderr
     local = invoke("ingest", "nope.json", "--user", "u", "--path", str(store), "-v")
     assert "Traceback" in local.stderr
 
 
-def test_usage_errors_stay_click_errors(invoke) -> None:
-    result = invoke("show", "everything", "--user", "u")
-    assert result.exit_code == 2 and "Traceback" not in result.output
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("search", "x", "--user", "u", "--budget", "lots"), ("--budget", "valid integer")),
+        (("search", "x", "--user", "u", "--budget", "10"), ("--budget", "greater than or equal to 50")),
+        (("search", "x", "--user", "u", "--method", "magic"), ("--method", "'magic'", "hybrid")),
+        (("show", "--user", "u"), ("missing argument 'what'", "memcells, scenes")),
+        (("show", "everything", "--user", "u"), ("'everything'", "memcells")),
+        (("ingest",), ("missing argument 'file'",)),
+        (("search", "x", "--colour", "red"), ("no such option", "--colour")),
+        (("frobnicate",), ("no such command", "frobnicate")),
+        (("--path",), ("--path", "requires an argument")),
+    ],
+)
+def test_usage_errors_are_one_line(invoke, args: tuple[str, ...], fragments: tuple[str, ...]) -> None:
+    line = assert_one_line_error(invoke(*args), *fragments)
+    assert "--help" in line  # where to look for the right usage
+    assert not any(box in line for box in "╭╰│─")
+
+
+def test_usage_errors_of_the_real_program_are_one_line() -> None:
+    """The console script (not only click's test runner) prints one line and exits with 2."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "evermem_integrations.cli", "search", "x", "--user", "u", "--budget", "lots"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr
+
+
+def test_help_and_no_arguments_still_show_the_usage(invoke) -> None:
+    assert invoke("--help").exit_code == 0
+    assert "Usage" in invoke().output
+    assert "Usage" in invoke("show", "--help").output
 
 
 # -- configuration ----------------------------------------------------------------------------------
@@ -195,3 +244,43 @@ def test_unreachable_chroma_server(invoke, sample_store: Path) -> None:
         port = sock.getsockname()[1]
     result = invoke("scopes", "--path", str(sample_store), "--chroma-url", f"http://127.0.0.1:{port}")
     assert_one_line_error(result, f"cannot reach the Chroma server at http://127.0.0.1:{port}", "chroma run")
+
+
+@pytest.fixture(params=[200, 404])
+def html_server(request: pytest.FixtureRequest):
+    """A web server on 127.0.0.1 that answers every request with an HTML page, as a wrong port would."""
+    import http.server
+    import threading
+
+    status = request.param
+    body = b"<!DOCTYPE HTML>\n<html><head><title>Directory listing for /</title></head>\n<body>hi</body></html>\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _reply(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _reply
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_server_that_is_not_chroma(invoke, sample_store: Path, html_server: str) -> None:
+    line = assert_one_line_error(
+        invoke("scopes", "--path", str(sample_store), "--chroma-url", html_server),
+        f"{html_server} is not a Chroma server",
+        "text/html",
+        "chroma run",
+    )
+    assert "DOCTYPE" not in line and "<" not in line

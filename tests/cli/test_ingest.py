@@ -99,3 +99,80 @@ def test_ingest_locomo_conversation(invoke, store: Path, tmp_path: Path) -> None
         assert mem.stats(group_id=sample_id).messages == expected
         cells = mem.get(kind="episode", group_id=sample_id, limit=1)
     assert cells[0].messages[0].id == "D1:1"
+
+
+def _locomo_conversation(sample_id: str, speakers: tuple[str, str], lines: list[str]) -> dict:
+    a, b = speakers
+    turns = [{"speaker": (a, b)[i % 2], "dia_id": f"D1:{i + 1}", "text": text} for i, text in enumerate(lines)]
+    return {
+        "sample_id": sample_id,
+        "qa": [],
+        "conversation": {
+            "speaker_a": a,
+            "speaker_b": b,
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": turns,
+        },
+    }
+
+
+@pytest.fixture
+def locomo_file(tmp_path: Path) -> Path:
+    """A small LoCoMo-format file with two conversations."""
+    data = [
+        _locomo_conversation("conv-a", ("Ann", "Bo"), ["I adopted a cat named Miso.", "Lovely! How old is she?"]),
+        _locomo_conversation(
+            "conv-b", ("Cy", "Di"), ["I start a pottery class on Monday.", "Great, send pictures.", "I will!"]
+        ),
+    ]
+    path = tmp_path / "locomo-two.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_ingest_every_locomo_conversation_into_its_own_scope(invoke, locomo_file: Path, store: Path) -> None:
+    result = invoke("ingest", str(locomo_file), "--all-conversations", "--path", str(store))
+    assert result.exit_code == 0, result.output
+    assert "group=conv-a" in result.output and "group=conv-b" in result.output
+    assert "2 conversations" in result.output
+    assert stats(store, group_id="conv-a").messages == 2
+    assert stats(store, group_id="conv-b").messages == 3
+    again = invoke("ingest", str(locomo_file), "--all-conversations", "--path", str(store))
+    assert again.exit_code == 0, again.output
+    assert "0 new, 3 already stored" in again.output
+    with EverMem(path=store) as mem:
+        assert sorted(s.key for s in mem.scopes()) == ["group=conv-a", "group=conv-b"]
+
+
+def test_all_conversations_keeps_a_user_or_agent_id(invoke, locomo_file: Path, store: Path) -> None:
+    result = invoke("ingest", str(locomo_file), "--all-conversations", "--user", "me", "--path", str(store))
+    assert result.exit_code == 0, result.output
+    assert "user=me + group=conv-a" in result.output
+    assert stats(store, user_id="me", group_id="conv-b").messages == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (("--conversation", "conv-a"), "--conversation or --all-conversations, not both"),
+        (("--group", "g"), "each conversation goes into the group named by its sample_id; leave out --group"),
+    ],
+)
+def test_all_conversations_rejects_conflicting_options(
+    invoke, locomo_file: Path, store: Path, extra: tuple[str, ...], fragment: str
+) -> None:
+    result = invoke("ingest", str(locomo_file), "--all-conversations", *extra, "--path", str(store))
+    assert result.exit_code == 2 and fragment in result.stderr, result.output
+    assert not store.exists()
+
+
+def test_a_file_of_several_conversations_names_both_ways(invoke, locomo_file: Path, store: Path) -> None:
+    result = invoke("ingest", str(locomo_file), "--group", "g", "--path", str(store))
+    assert result.exit_code == 2
+    assert "conv-a, conv-b" in result.stderr and "--conversation" in result.stderr
+    assert "--all-conversations" in result.stderr
+
+
+def test_all_conversations_needs_a_locomo_file(invoke, chat_file: Path, store: Path) -> None:
+    result = invoke("ingest", str(chat_file), "--all-conversations", "--user", "u", "--path", str(store))
+    assert result.exit_code == 2 and "--all-conversations reads LoCoMo files" in result.stderr, result.output

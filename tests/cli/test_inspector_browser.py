@@ -74,3 +74,71 @@ def test_screenshot_renders_the_timeline_in_scene_colours(report: tuple[Path, Sn
         colour = np.array([int(scene_color(index)[i : i + 2], 16) for i in (1, 3, 5)])
         close = np.abs(pixels - colour).sum(axis=-1) <= 12
         assert close.sum() > 50, f"scene colour {scene_color(index)} not visible in the screenshot"
+
+
+def _axes_blocks(dom: str) -> list[str]:
+    """The SVG of each timeline panel (matplotlib names them axes_1, axes_2, ...)."""
+    svg = dom[dom.index("<svg") : dom.index("</svg>")]
+    return re.split(r'<g id="axes_\d+"', svg)[1:]
+
+
+def test_every_timeline_panel_has_dates(report: tuple[Path, Snapshot], tmp_path: Path) -> None:
+    page, snapshot = report
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    panels = _axes_blocks(dom)
+    assert len(panels) == 2 and snapshot.foresight  # MemCells by scene, and foresight windows
+    for panel in panels:
+        xaxis = re.split(r'<g id="matplotlib\.axis_\d+"', panel)[1]  # the x axis comes first, then the y axis
+        labels = [t for t in re.findall(r"<text[^>]*>([^<]+)</text>", xaxis) if t.strip()]
+        assert len(labels) >= 3, labels  # dates under the top panel too, not only the bottom one
+        assert any(re.search(r"Sep|Oct|\d", label) for label in labels), labels
+
+
+def test_now_line_is_the_newest_memory_when_the_data_is_older(report: tuple[Path, Snapshot], tmp_path: Path) -> None:
+    page, snapshot = report
+    newest = snapshot.conversation_span()[1]
+    assert snapshot.as_of > newest  # the sample is from 2025; the report is made today
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    for panel in _axes_blocks(dom):
+        assert 'id="now-line"' in panel  # drawn on each panel, inside its axes
+    note = re.search(r'<div class="meta" id="now-note">(.*?)</div>', dom).group(1)
+    assert f"newest memory ({newest.day} {newest:%b %Y})" in note and "older than the report" in note
+    assert f"newest memory · {newest.day} {newest:%b %Y}" in dom  # the line's label in the SVG
+
+
+def test_now_line_at_the_report_moment_within_the_data(sample_store: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    out = tmp_path / "within.html"
+    with EverMem(path=sample_store) as mem:
+        snapshot = Snapshot.collect(mem, as_of=datetime(2025, 9, 20, tzinfo=UTC), group_id="demo")
+    write_report(snapshot, out)
+    dom = chromium(tmp_path, "--dump-dom", out.as_uri()).stdout
+    assert all('id="now-line"' in panel for panel in _axes_blocks(dom))
+    assert "as of 20 Sep 2025" in dom and "newest memory ·" not in dom
+
+
+def test_empty_profile_groups_collapse(report: tuple[Path, Snapshot], tmp_path: Path) -> None:
+    page, snapshot = report
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert any(not p.states for p in snapshot.profiles)  # the sample has people with traits only
+    assert '<p class="empty">none</p>' not in dom
+    for profile in snapshot.profiles:
+        card = dom[dom.index(f"<h3>{html.escape(profile.subject)}</h3>") :].split('class="panel person"', 1)[0]
+        assert ("States · temporary" in card) == bool(profile.states)
+        assert ("Traits · stable" in card) == bool(profile.traits)
+        if not (profile.states and profile.traits):
+            assert 'class="cols one"' in card  # one group takes the card's width
+
+
+def test_screenshot_for_the_report(report: tuple[Path, Snapshot], tmp_path: Path) -> None:
+    """A full-page screenshot kept for a person to look at (EVERMEM_SCREENSHOT_DIR)."""
+    import os
+
+    target = os.environ.get("EVERMEM_SCREENSHOT_DIR")
+    if not target:
+        pytest.skip("set EVERMEM_SCREENSHOT_DIR to keep a screenshot of the report")
+    page, _ = report
+    shot = Path(target) / "inspector-report.png"
+    chromium(tmp_path, "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 10_000

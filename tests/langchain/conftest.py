@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.langchain.lc_support import RecallingChatModel, fresh_mem
 
 from evermem_integrations import EverMem
+from tests.langchain.lc_support import RecallingChatModel, fresh_mem
 
 
 @pytest.fixture

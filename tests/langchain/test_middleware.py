@@ -146,6 +146,7 @@ def test_messages_the_thread_already_shows_are_not_recalled_again(agent, model) 
 
 def test_tool_loop_recalls_on_every_model_call_and_stores_only_conversation(mem) -> None:
     from langchain.tools import tool
+
     from tests.langchain.lc_support import ToolCallingModel
 
     @tool

@@ -6,10 +6,10 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 from langchain_tests.integration_tests import RetrieversIntegrationTests
-from tests.langchain.lc_support import fresh_mem
 
 from evermem_integrations import EverMem, ScopeError
 from evermem_integrations.langchain import EverMemRetriever
+from tests.langchain.lc_support import fresh_mem
 
 HIKES = [
     "Caroline: I went hiking in the Rockies last weekend.",

@@ -4,10 +4,10 @@ from langchain.tools import ToolRuntime, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, PutOp, SearchOp
-from tests.langchain.lc_support import RecallingChatModel, ToolCallingModel
 
 from evermem_integrations import ScopeError
 from evermem_integrations.langchain import EverMemMiddleware, EverMemStore
+from tests.langchain.lc_support import RecallingChatModel, ToolCallingModel
 
 NS = ("u1", "memories")
 

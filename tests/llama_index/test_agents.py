@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.llama_index.li_helpers import RecordingLLM, RecordingToolLLM, system_text, text_of
 from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent
 from llama_index.core.tools import FunctionTool
 
 from evermem_integrations import EverMem
 from evermem_integrations.llama_index import EverMemMemory
+from tests.llama_index.li_helpers import RecordingLLM, RecordingToolLLM, system_text, text_of
 
 FACT = "My sister Ingrid lives in Reykjavik and keeps three goats."
 QUESTION = "Where does my sister Ingrid live?"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tests.llama_index.li_helpers import RecordingLLM, system_text, text_of
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import ChatMessage
 from llama_index.core.memory import Memory
 
 from evermem_integrations import EverMem
 from evermem_integrations.llama_index import EverMemBlock
+from tests.llama_index.li_helpers import RecordingLLM, system_text, text_of
 
 FACT = "My sister Ingrid lives in Reykjavik and keeps three goats."
 QUESTION = "Where does my sister Ingrid live?"

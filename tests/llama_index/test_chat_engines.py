@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.llama_index.li_helpers import NotesRetriever, RecordingLLM, system_text, text_of
 from llama_index.core.chat_engine import CondensePlusContextChatEngine, ContextChatEngine, SimpleChatEngine
 from llama_index.core.llms import ChatMessage
 
 from evermem_integrations import EverMem
 from evermem_integrations.llama_index import EverMemMemory
+from tests.llama_index.li_helpers import NotesRetriever, RecordingLLM, system_text, text_of
 
 FACT = "My sister Ingrid lives in Reykjavik and keeps three goats."
 QUESTION = "Where does my sister Ingrid live?"

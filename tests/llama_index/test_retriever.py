@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tests.llama_index.li_helpers import RecordingLLM, system_text, text_of
 from llama_index.core.chat_engine import ContextChatEngine
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode
 
 from evermem_integrations import EverMem
 from evermem_integrations.llama_index import EverMemRetriever
+from tests.llama_index.li_helpers import RecordingLLM, system_text, text_of
 
 CONVERSATION = [
     {"id": "m1", "role": "user", "content": "My sister Ingrid lives in Reykjavik.", "timestamp": "2024-03-01T10:00Z"},
