@@ -91,7 +91,6 @@ class SceneClusterer:
         self.records.set_cell_scene(cell.scope, cell.id, scene.id)
         return scene
 
-
     def _best_scene(
         self, cell: MemCell, vector: np.ndarray, ids: Sequence[str], centroids: np.ndarray
     ) -> tuple[MemScene, np.ndarray] | None:

@@ -11,7 +11,7 @@ by the rules of :mod:`~evermem_integrations.engine.profile_rules`. The LLM backe
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,7 +123,7 @@ def message_text(message: Message) -> str:
 
 
 def attributed(speaker: str, sentence: str) -> str:
-    """A sentence as its speaker said it, named by the speaker: 'Ana: I live in Porto.'"""
+    """A sentence as its speaker said it, named by the speaker ("Ana: I live in Porto.")."""
     return f"{speaker}: {sentence}"
 
 
@@ -294,13 +294,13 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
     names = {w.lower() for p in participants for w in p.split()}
     texts = [message_text(m) for m in messages]
     frequency = Counter(w for t in texts for w in content_words(t) if w not in names)
-    scores: Counter[str] = Counter()
+    scores: defaultdict[str, float] = defaultdict(float)
     for text in texts:
         entities = {e.lower() for e in _ENTITY.findall(text)}
         for chunk in _PHRASE_SPLIT.split(text):
             for phrase in _candidate_phrases(chunk, names):
                 words_of = phrase.split()
-                weight = sum(frequency[w] for w in words_of) * (1 + 0.5 * (len(words_of) - 1))
+                weight = sum(frequency[w] for w in words_of) * (1.0 + 0.5 * (len(words_of) - 1))
                 if phrase in entities:
                     weight *= 1.5
                 elif len(words_of) == 1 and phrase.endswith(("ly", "ed", "ing")):
@@ -311,7 +311,7 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
                 scores[keyword] += 2 * weight
     chosen: list[str] = []
     used: set[str] = set()
-    for phrase, _ in scores.most_common():
+    for phrase, _ in sorted(scores.items(), key=lambda item: -item[1]):
         parts = set(phrase.split())
         if parts & used:
             continue

@@ -41,7 +41,9 @@ _ROLE_PHRASE = r"[\w-]+(?: [\w-]+){0,4}?"
 _ROLE_STOP = r"(?=[,.!?;:)]|\s+(?:at|for|with|in|on|and|since|from|starting|next|this|now)\b|$)"
 _PARTNERS = "husband|wife|partner|boyfriend|girlfriend|fiancé|fiancée|fiance|fiancee|spouse"
 _SIBLINGS = "sister|brother"
-_FAMILY = "mom|mum|mother|dad|father|son|daughter|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew"
+_FAMILY = (
+    "mom|mum|mother|dad|father|son|daughter|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew"
+)
 _PETS = "cat|dog|kitten|puppy|rabbit|bunny|hamster|parrot|bird|fish|turtle|tortoise|horse|guinea pig|gecko|snake"
 _DIETS = (
     "vegetarian|vegan|pescatarian|keto|paleo|gluten-free|dairy-free|lactose-free|halal|kosher|plant-based|"
@@ -106,13 +108,16 @@ _I = re.IGNORECASE
 RULES: tuple[ProfileRule, ...] = (
     # who one is
     _rule("name", rf"\b[Mm]y name is (?P<value>{_NAME})"),
-    _rule("age", r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b|\bI (?:just )?turned (?P<age>\d{1,3})\b", value="{value}"),
+    _rule(
+        "age", r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b|\bI (?:just )?turned (?P<age>\d{1,3})\b", value="{value}"
+    ),
     _rule("hometown", rf"\bI(?:'m| am) (?:originally )?from (?P<value>{_PLACE})"),
     _rule("hometown", rf"\bI (?:grew up|was born) in (?P<value>{_PLACE})"),
     # where one lives
     _rule(
         "residence",
-        rf"\b(?:I|[Ww]e)(?:'ve| have)? {_ADVERBS}(?:moved|relocated) (?:back )?(?:to|into) (?:the )?(?P<value>{_PLACE})",
+        rf"\b(?:I|[Ww]e)(?:'ve| have)? {_ADVERBS}(?:moved|relocated) (?:back )?(?:to|into) "
+        rf"(?:the )?(?P<value>{_PLACE})",
     ),
     _rule("residence", rf"\b(?:I|[Ww]e) {_ADVERBS}live in (?P<value>{_PLACE})"),
     _rule("residence", rf"\b(?:I'm|I am|[Ww]e're|[Ww]e are) {_ADVERBS}(?:living|based|settled) in (?P<value>{_PLACE})"),
@@ -124,12 +129,19 @@ RULES: tuple[ProfileRule, ...] = (
         rf"\b(?:start(?:ing|ed)?|begin(?:ning)?|began|got|accepted|took|landed|have) (?:a |my |the )?(?:new )?"
         rf"(?:job|position|role) as (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}",
     ),
-    _rule("occupation", rf"\b[Mm]y (?:new )?(?:job|role|title|position) is (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"),
-    _rule("occupation", rf"\bI(?:'ve| have)? (?:just )?(?:been |got |get )promoted to (?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"),
+    _rule(
+        "occupation", rf"\b[Mm]y (?:new )?(?:job|role|title|position) is (?:an? )?(?P<value>{_ROLE_PHRASE}){_ROLE_STOP}"
+    ),
+    _rule(
+        "occupation",
+        rf"\bI(?:'ve| have)? (?:just )?(?:been |got |get )promoted to (?P<value>{_ROLE_PHRASE}){_ROLE_STOP}",
+    ),
     _rule("occupation", rf"\bI(?:'m| am) {_ADVERBS}(?:working as )?(?:an? )(?P<value>{_ROLE})\b"),
     _rule("employer", rf"\bI {_ADVERBS}work (?:as (?:an? )?[\w -]{{2,40}}? )?(?:at|for) (?P<value>{_ORG})"),
     _rule("employer", rf"\bI(?:'m| am) {_ADVERBS}(?:an? )?{_ROLE} (?:at|for|with) (?P<value>{_ORG})"),
-    _rule("employer", rf"\b(?:job|position|role|offer|internship)(?: as [\w -]{{2,40}}?)? (?:at|with) (?P<value>{_ORG})"),
+    _rule(
+        "employer", rf"\b(?:job|position|role|offer|internship)(?: as [\w -]{{2,40}}?)? (?:at|with) (?P<value>{_ORG})"
+    ),
     _rule("employer", rf"\bI(?:'ve| have)? (?:just |officially )?(?:joined|started at) (?P<value>{_ORG})"),
     _rule("school", rf"\bI(?:'m| am) (?:a |an )?(?:\w+ )?student at (?P<value>{_ORG})"),
     _rule("school", rf"\bI (?:study|go to school|am studying|'m studying) (?:[\w ]+ )?at (?P<value>{_ORG})"),
@@ -188,8 +200,16 @@ RULES: tuple[ProfileRule, ...] = (
         rf"(?P<value>{_DIETS})\b",
         flags=_I,
     ),
-    _rule("diet", r"\bI (?:stopped|quit|gave up) eating (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)", value="no {food}"),
-    _rule("diet", r"\bI (?:don't|do not|no longer) eat (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)", value="no {food}"),
+    _rule(
+        "diet",
+        r"\bI (?:stopped|quit|gave up) eating (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)",
+        value="no {food}",
+    ),
+    _rule(
+        "diet",
+        r"\bI (?:don't|do not|no longer) eat (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)",
+        value="no {food}",
+    ),
     # tastes
     _rule(
         "favorite {thing}",
@@ -214,7 +234,11 @@ RULES: tuple[ProfileRule, ...] = (
         rf"(?P<value>{_PHRASE})",
         multi=True,
     ),
-    _rule("dislikes", rf"\bI {_ADVERBS}(?:hate|can't stand|cannot stand|dislike|don't like|do not like) (?P<value>{_PHRASE})", multi=True),
+    _rule(
+        "dislikes",
+        rf"\bI {_ADVERBS}(?:hate|can't stand|cannot stand|dislike|don't like|do not like) (?P<value>{_PHRASE})",
+        multi=True,
+    ),
     _rule("hobby", rf"\b[Mm]y (?:new |favorite |favourite |main )?hobby is (?P<value>{_PHRASE})", multi=True),
     _rule(
         "hobby",
@@ -233,7 +257,9 @@ RULES: tuple[ProfileRule, ...] = (
         rf"learn|practicing|practising) (?P<value>{_LANGUAGES})\b",
         multi=True,
     ),
-    _rule("learning", rf"\b[Mm]y (?P<value>{_LANGUAGES}) (?:lessons?|classes|class|course|tutor|teacher)\b", multi=True),
+    _rule(
+        "learning", rf"\b[Mm]y (?P<value>{_LANGUAGES}) (?:lessons?|classes|class|course|tutor|teacher)\b", multi=True
+    ),
     _rule(
         "teacher",
         rf"\b[Mm]y (?:(?:{_LANGUAGES}|new|old|piano|yoga|art|dance) )?(?:teacher|tutor|instructor),? "
@@ -245,7 +271,10 @@ RULES: tuple[ProfileRule, ...] = (
         r"(?:a |an |my |our )?(?:new |used |second-hand |secondhand |old |little )?"
         rf"(?P<value>(?:[\w-]+ )?(?:{_VEHICLES})(?: [A-Z0-9][\w-]*)?)\b",
     ),
-    _rule("vehicle", rf"\b[Mm]y (?:new )?(?:car|ride|bike) is an? (?P<value>(?:[\w-]+ ){{0,2}}(?:{_VEHICLES}|[A-Z][\w-]+))"),
+    _rule(
+        "vehicle",
+        rf"\b[Mm]y (?:new )?(?:car|ride|bike) is an? (?P<value>(?:[\w-]+ ){{0,2}}(?:{_VEHICLES}|[A-Z][\w-]+))",
+    ),
     _rule(
         "family status",
         r"\bI(?:'m| am) (?P<value>married|single|engaged|divorced|widowed|a (?:mom|dad|mother|father|parent))\b",
@@ -259,9 +288,14 @@ RULES: tuple[ProfileRule, ...] = (
         flags=_I,
     ),
     # 中文
-    _rule("residence", rf"我们?(?:现在|已经|刚刚?|终于|也)*(?:住在|搬到了?|搬去了?|定居在)(?P<value>{_ZH_VALUE}){_ZH_END}"),
+    _rule(
+        "residence", rf"我们?(?:现在|已经|刚刚?|终于|也)*(?:住在|搬到了?|搬去了?|定居在)(?P<value>{_ZH_VALUE}){_ZH_END}"
+    ),
     _rule("hometown", rf"我(?:是|来自)(?P<value>{_ZH_VALUE})人?{_ZH_END}"),
-    _rule("occupation", rf"我(?:现在|目前)?(?:是|当|做)(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fffA-Za-z]{{0,6}}(?:{_ZH_ROLES}))"),
+    _rule(
+        "occupation",
+        rf"我(?:现在|目前)?(?:是|当|做)(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fffA-Za-z]{{0,6}}(?:{_ZH_ROLES}))",
+    ),
     _rule("employer", rf"我(?:现在|目前)?在(?P<value>{_ZH_VALUE})(?:工作|上班)"),
     _rule("allergy", r"我对(?P<value>[^，。！？,.!?]{1,10}?)过敏", multi=True),
     _rule("diet", r"我(?:现在|已经|开始|决定)*(?P<value>吃素|是素食者|不吃肉)"),
@@ -271,7 +305,11 @@ RULES: tuple[ProfileRule, ...] = (
     ),
     _rule("likes", rf"我(?:很|非常|特别|也|真的)?喜欢(?P<value>{_ZH_VALUE}){_ZH_END}", multi=True),
     _rule("dislikes", rf"我(?:很|非常|特别|真的)?(?:不喜欢|讨厌)(?P<value>{_ZH_VALUE}){_ZH_END}", multi=True),
-    _rule("learning", rf"我(?:正在|在|开始|还在)?学(?:习)?(?P<value>[\u4e00-\u9fff]{{1,3}}(?:语|文)|[A-Z][a-z]+){_ZH_END}", multi=True),
+    _rule(
+        "learning",
+        rf"我(?:正在|在|开始|还在)?学(?:习)?(?P<value>[\u4e00-\u9fff]{{1,3}}(?:语|文)|[A-Z][a-z]+){_ZH_END}",
+        multi=True,
+    ),
     _rule(
         "pet",
         rf"我(?:们)?(?:的|家的|家|养了一只|养了只|领养了一只|有一只|收养了一只)(?P<kind>{'|'.join(_ZH_PETS)})"
@@ -280,7 +318,10 @@ RULES: tuple[ProfileRule, ...] = (
         multi=True,
     ),
     _rule("partner", rf"我(?:的)?(?:{_ZH_PARTNERS})(?:叫|名叫)(?P<value>{_ZH_VALUE}){_ZH_END}"),
-    _rule("partner occupation", rf"我(?:的)?(?:{_ZH_PARTNERS})(?:现在)?是(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fff]{{0,6}}(?:{_ZH_ROLES}))"),
+    _rule(
+        "partner occupation",
+        rf"我(?:的)?(?:{_ZH_PARTNERS})(?:现在)?是(?:一名|一个|一位)?(?P<value>[\u4e00-\u9fff]{{0,6}}(?:{_ZH_ROLES}))",
+    ),
     _rule(
         "sibling",
         rf"我(?:的)?(?P<kind>{'|'.join(_ZH_SIBLINGS)})(?:叫|名叫)(?P<name>{_ZH_VALUE}){_ZH_END}",
@@ -304,7 +345,9 @@ _VALUE_TAIL = re.compile(
 )
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an|my|our|some|to)\s+", re.IGNORECASE)
 _LEADING_ADVERB = re.compile(r"^(?:lately|now|honestly|these days|actually|well|so|and|also),?\s+", re.IGNORECASE)
-_ENGLISH_NAME_STOP = frozenset("The And But So Then Also Just Now Here There This That What When Today Yesterday".split())
+_ENGLISH_NAME_STOP = frozenset(
+    "The And But So Then Also Just Now Here There This That What When Today Yesterday".split()
+)
 
 
 def read_profile(sentence: str) -> list[ProfileReading]:
@@ -334,10 +377,8 @@ def _reading(rule: ProfileRule, match: re.Match[str]) -> ProfileReading | None:
     attribute = rule.attribute
     if "{thing}" in attribute:
         thing = groups.get("thing") or _zh_thing(groups.get("value", ""))
-        if not thing:
-            attribute = "likes"
-        else:
-            attribute = attribute.format(thing=_ZH_THINGS.get(thing, thing).strip().lower())
+        # A favourite of nothing named ("我最喜欢秋天") is a like.
+        attribute = attribute.format(thing=_ZH_THINGS.get(thing, thing).strip().lower()) if thing else "likes"
     try:
         value = rule.value.format(**groups)
     except KeyError:

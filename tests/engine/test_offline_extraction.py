@@ -19,7 +19,13 @@ SUNDAY = datetime(2025, 9, 28, 9, 0, tzinfo=UTC)  # a Sunday
 
 def said(*lines: str, sender: str = "Ravi", start: datetime = SUNDAY, role: str = "user") -> list[Message]:
     return [
-        Message(id=f"{sender}-{start:%m%d}-{i}", sender=sender, role=role, content=line, timestamp=start + timedelta(minutes=i))  # type: ignore[arg-type]
+        Message(
+            id=f"{sender}-{start:%m%d}-{i}",
+            sender=sender,
+            role=role,
+            content=line,
+            timestamp=start + timedelta(minutes=i),
+        )  # type: ignore[arg-type]
         for i, line in enumerate(lines)
     ]
 
@@ -62,9 +68,12 @@ def test_relative_dates_are_annotated_inline_and_nothing_else_changes() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, kept",
+    ("text", "kept"),
     [
-        ("I booked an appointment with Dr. Alvarez for next Tuesday at 3pm. Can't wait!", "Dr. Alvarez for next Tuesday"),
+        (
+            "I booked an appointment with Dr. Alvarez for next Tuesday at 3pm. Can't wait!",
+            "Dr. Alvarez for next Tuesday",
+        ),
         ("My dentist appointment is on 14 June with Dr. Okafor.", "with Dr. Okafor"),
         ("It's about 3.5 km, e.g. a short walk from St. Mary's.", "3.5 km, e.g. a short walk from St. Mary's"),
         ("Meet at 7:30 a.m. at https://example.com/a.b?x=1 then.", "7:30 a.m. at https://example.com/a.b?x=1"),
@@ -148,7 +157,11 @@ CHAT = [
         "My favourite tea is oolong.",
         "I'm allergic to peanuts, so careful with recipes.",
     ),
-    *said("My sister Leela is visiting next week.", "I'm learning Mandarin with my teacher, Mrs. Wang.", start=SUNDAY + WEEK),
+    *said(
+        "My sister Leela is visiting next week.",
+        "I'm learning Mandarin with my teacher, Mrs. Wang.",
+        start=SUNDAY + WEEK,
+    ),
     *said("I adopted a grey cat named Biscuit!", "I've gone vegetarian since last month.", start=SUNDAY + 2 * WEEK),
     *said("We finally moved to Seattle, the boxes are everywhere.", start=SUNDAY + 3 * WEEK),
     *said("I'm now an SDET at Amazon.", "我现在最喜欢喝龙井茶。", start=SUNDAY + 4 * WEEK),
@@ -180,11 +193,18 @@ def test_the_profile_holds_what_was_said_and_later_values_supersede(mem: EverMem
     assert profile["teacher"] == {"Mrs. Wang"}
     (full,) = mem.get_profile("Ravi", user_id="ravi", include_history=True)
     old = {(i.attribute, i.value) for i in full.traits if i.status == "superseded"}
-    assert {("residence", "Austin"), ("occupation", "QA engineer"), ("employer", "Dell"), ("favorite tea", "oolong")} <= old
+    assert {
+        ("residence", "Austin"),
+        ("occupation", "QA engineer"),
+        ("employer", "Dell"),
+        ("favorite tea", "oolong"),
+    } <= old
 
 
 def test_a_future_job_and_an_adopted_pet_reach_the_profile(mem: EverMem) -> None:
-    mem.add(said("Next month I start a new job as a nurse in Porto.", "I adopted a grey cat named Biscuit"), user_id="ravi")
+    mem.add(
+        said("Next month I start a new job as a nurse in Porto.", "I adopted a grey cat named Biscuit"), user_id="ravi"
+    )
     mem.flush(user_id="ravi")
     profile = current(mem)
     assert profile["occupation"] == {"nurse"} and profile["pet"] == {"cat Biscuit"}
@@ -200,7 +220,9 @@ def test_search_ranks_the_current_value_first_and_shows_the_old_one_as_history(m
 
 
 def test_user_details_seed_the_profile_and_the_chat_supersedes_them(mem: EverMem) -> None:
-    mem.set_conversation_meta(user_id="ravi", user_details={"Ravi": {"city": "Austin", "hobbies": ["chess", "running"]}})
+    mem.set_conversation_meta(
+        user_id="ravi", user_details={"Ravi": {"city": "Austin", "hobbies": ["chess", "running"]}}
+    )
     seeded = current(mem)
     assert seeded["residence"] == {"Austin"} and seeded["hobby"] == {"chess", "running"}
     assert "Austin" in mem.search("Where does Ravi live?", user_id="ravi").context
@@ -211,7 +233,10 @@ def test_user_details_seed_the_profile_and_the_chat_supersedes_them(mem: EverMem
 
 # -- narratives, titles and scenes a reader can use ----------------------------------------------
 DENTIST = [
-    ("I booked a dentist appointment with Dr. Okafor for next Tuesday, my molar hurts.", "Ouch, I hope Dr. Okafor can help."),
+    (
+        "I booked a dentist appointment with Dr. Okafor for next Tuesday, my molar hurts.",
+        "Ouch, I hope Dr. Okafor can help.",
+    ),
     ("The dentist said the molar needs a crown, Dr. Okafor will do it.", "A crown is a common fix."),
     ("Crown is done! Dr. Okafor was gentle, the dentist visit took an hour.", "Glad the crown went well."),
 ]
@@ -227,7 +252,11 @@ def test_scenes_group_a_topic_that_comes_back_weeks_apart(mem: EverMem) -> None:
         for topic in (DENTIST, TRIP):
             if index < len(topic):
                 user, bot = topic[index]
-                mem.add(said(user, start=day) + said(bot, sender="assistant", role="assistant", start=day + timedelta(minutes=5)), user_id="ravi")
+                mem.add(
+                    said(user, start=day)
+                    + said(bot, sender="assistant", role="assistant", start=day + timedelta(minutes=5)),
+                    user_id="ravi",
+                )
                 mem.flush(user_id="ravi")
             day += timedelta(days=9)
     cells = mem.get(user_id="ravi", kind="episode", limit=100)
