@@ -631,7 +631,8 @@ def _weekday_reading(
     bare = mode is None
     chosen: _Mode = ctx.mode(match) if mode is None else mode
     if bare:
-        chosen = {"future": "after", "past": "before"}.get(chosen, chosen)  # type: ignore[assignment]
+        # Without a past-tense cue a bare weekday is the coming one ("The dentist is on Friday.").
+        chosen = "before" if chosen == "past" else "after"
     span = _pick(_weekday_spans(ctx.day, target, today=not bare), ctx.day, chosen)
     if span is None:
         return None
@@ -741,6 +742,8 @@ def _read(kind: str, match: re.Match[str], ctx: _Context) -> _Reading | _Habit |
         span = _pick(_month_spans(ctx, month), day, ctx.mode(match))
         return None if span is None else _month_reading(span, absolute=True)
     if kind == "rm":
+        if g("rm_m") == "may":  # "this may be hard": the verb, not the month (which is capitalised)
+            return None
         month = _MONTH_INDEX[g("rm_m").lower()]
         which = g("rm_w").lower()
         if which == "this":

@@ -40,11 +40,6 @@ def _behind(ref: date, target: int, *, today_counts: bool) -> date:
     return ref - timedelta(days=days if days or today_counts else 7)
 
 
-def _nearest(ref: date, target: int) -> date:
-    ahead, behind = _ahead(ref, target, today_counts=False), _behind(ref, target, today_counts=False)
-    return ahead if (ahead - ref) <= (ref - behind) else behind
-
-
 WEEKDAY_FORMS = [
     # (sentence with {d}, expected day as a function of reference day and target weekday)
     ("We will meet this {d}.", lambda r, t: _ahead(r, t, today_counts=True)),
@@ -58,7 +53,8 @@ WEEKDAY_FORMS = [
     ("I went to the market {d}.", lambda r, t: _behind(r, t, today_counts=False)),
     ("I'm seeing her on {d}", lambda r, t: _ahead(r, t, today_counts=False)),
     ("I will call you on {d}.", lambda r, t: _ahead(r, t, today_counts=False)),
-    ("The shop is open on {d}.", _nearest),
+    # no past-tense cue: the coming one (an ambiguous present is usually about what is next)
+    ("The shop is open on {d}.", lambda r, t: _ahead(r, t, today_counts=False)),
 ]
 
 
@@ -342,3 +338,14 @@ def test_random_text_never_raises(text: str, reference: datetime) -> None:
         assert text[expr.start : expr.end] == expr.text
         assert expr.moment <= expr.until
     assert len(annotated) >= len(text)
+
+
+def test_a_bare_weekday_in_the_present_is_the_coming_one() -> None:
+    monday = datetime(2023, 5, 8, 9, tzinfo=UTC)
+    for text in ("I have a meeting on Friday.", "The dentist is on Friday."):
+        assert resolve_relative_dates(text, monday)[0] == text.replace("Friday", "Friday (12 May 2023)")
+
+
+def test_may_the_verb_after_this_is_no_month() -> None:
+    text = "This may be hard."
+    assert resolve_relative_dates(text, datetime(2023, 5, 8, tzinfo=UTC)) == (text, [])
