@@ -287,6 +287,7 @@ def ingest(
     verbose: VerboseOpt = False,
 ) -> None:
     """Load a chat log into a scope, with a progress bar; safe to re-run (stored messages are skipped)."""
+    settings = settings_for(ctx, path, chroma_url, verbose)  # first: --verbose covers every error below
     if all_conversations:
         if conversation is not None:
             raise CliError("give --conversation or --all-conversations, not both")
@@ -302,7 +303,6 @@ def ingest(
         jobs = [
             (load_chat_log(file, format=fmt, user_name=user_name or user or "user", conversation=conversation), ids)
         ]
-    settings = settings_for(ctx, path, chroma_url, verbose)
     out = console()
     started = time.perf_counter()
     added = skipped = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -119,6 +120,13 @@ def _next_steps(path: Path | None) -> Panel:
             f"[bold]Explore this demo:[/]  evermem show profile --group demo{where} --history",
             f"                    evermem inspect --group demo{where} --out demo.html --at 2025-09-29",
         ]
+        from evermem_integrations.errors import ConfigurationError
+        from evermem_integrations.inspector import INSTALL_HINT, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ConfigurationError:
+            lines.append(f"                    [dim](the inspector needs: {escape(INSTALL_HINT)})[/]")
     else:
         lines.append("[bold]Keep the demo store to explore it:[/]  evermem demo --path ./demo-memory")
     return Panel("\n".join(lines), title="next", title_align="left", border_style="green")

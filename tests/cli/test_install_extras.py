@@ -83,3 +83,11 @@ def test_ci_checks_lint_format_and_types_before_the_tests() -> None:
     positions = [lines.index(check) for check in checks]
     assert positions == sorted(positions) and positions[-1] < lines.index("python -m pytest -q")
     assert {"ruff", "mypy"} <= _names(_project()["optional-dependencies"]["test"])  # installed by .[all,test]
+
+
+def test_demo_without_matplotlib_names_the_inspector_extra(tmp_path: Path) -> None:
+    cli = "import sys\nfrom evermem_integrations.cli import app\napp(sys.argv[1:], prog_name='evermem')"
+    result = _run(BLOCK_MATPLOTLIB + cli, "demo", "--path", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "evermem inspect --group demo" in result.stdout
+    assert 'the inspector needs: pip install "evermem-integrations[inspector]"' in " ".join(result.stdout.split())
