@@ -222,9 +222,7 @@ class RecordStore:
             yield self._conn
         except sqlite3.Error as exc:
             self._conn.execute("ROLLBACK")
-            raise StoreUnavailableError(
-                f"the record store failed ({exc}); nothing of this call was written"
-            ) from exc
+            raise StoreUnavailableError(f"the record store failed ({exc}); nothing of this call was written") from exc
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
