@@ -31,6 +31,7 @@ import numpy as np
 from evermem_integrations.engine.consolidation import ProfileManager, SceneClusterer, profile_line, supersede_facts
 from evermem_integrations.engine.extraction import Extraction, Extractor, ProfileDraft, message_text
 from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
+from evermem_integrations.engine.profile_rules import attribute_questions
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector
 from evermem_integrations.engine.text import split_sentences
@@ -387,4 +388,5 @@ def profile_unit(item: ProfileItem) -> Unit:
         cell_id=None,
         timestamp=item.valid_from,
         data=item.model_dump(mode="json"),
+        context=attribute_questions(item.attribute),
     )

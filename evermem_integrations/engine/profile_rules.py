@@ -331,6 +331,39 @@ RULES: tuple[ProfileRule, ...] = (
     _rule("teacher", rf"我的(?:[\u4e00-\u9fff]{{1,4}})?老师(?:叫|是)(?P<value>{_ZH_VALUE}){_ZH_END}"),
 )
 
+# The words a question about an attribute uses ("Where does Ana live?" asks for the residence):
+# a profile entry is indexed with them, so the question finds the entry that answers it.
+ATTRIBUTE_QUESTIONS: dict[str, str] = {
+    "residence": "where live lives living home city town moved 住 住在 哪里",
+    "hometown": "where from grew up born hometown 哪里人 老家",
+    "occupation": "job work works role do for a living profession career 工作 职业",
+    "employer": "company work works for employer job 公司 工作",
+    "school": "school study studies university college 学校",
+    "partner": "partner husband wife boyfriend girlfriend married spouse 老公 老婆 对象",
+    "partner occupation": "partner husband wife job work does 工作",
+    "sibling": "sister brother sibling 姐姐 妹妹 哥哥 弟弟",
+    "family": "family mother father parents son daughter 家人",
+    "friend": "friend friends 朋友",
+    "pet": "pet pets cat dog animal named 宠物 猫 狗",
+    "allergy": "allergy allergic allergies food avoid 过敏",
+    "diet": "diet eat eats vegetarian vegan food meat 吃 素",
+    "likes": "like likes love enjoy favourite favorite 喜欢",
+    "dislikes": "dislike dislikes hate avoid 不喜欢 讨厌",
+    "hobby": "hobby hobbies free time fun 爱好",
+    "learning": "learning learn studying lessons language 学",
+    "teacher": "teacher tutor lessons who teaches 老师",
+    "vehicle": "car drive drives vehicle bike 车",
+    "schedule": "when schedule every week routine regularly 每周",
+}
+
+
+def attribute_questions(attribute: str) -> str:
+    """The question words indexed with a profile entry of ``attribute``."""
+    if attribute.startswith("favorite "):
+        return f"favourite favorite {attribute.removeprefix('favorite ')} like best 最喜欢"
+    return ATTRIBUTE_QUESTIONS.get(attribute, attribute)
+
+
 # A value that names nothing ("I love that!", "I like it here") is no profile entry.
 _EMPTY_VALUES = frozenset(
     """it that this those these them you him her us everything anything something nothing all so what how

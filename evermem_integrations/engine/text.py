@@ -33,7 +33,7 @@ STOP_WORDS = frozenset(
     what what's when when's where where's which while who who's whom why why's with won't
     would wouldn't you you'd you'll you're you've your yours yourself yourselves also just
     really so yeah yes oh wow hey hi hello thanks thank ok okay gonna got get like lot lots
-    much many one s t will did does did do be it's im ive id""".split()
+    much many one s t will did does did do be it's im ive id now currently nowadays""".split()
 )
 
 

@@ -217,6 +217,8 @@ def test_search_ranks_the_current_value_first_and_shows_the_old_one_as_history(m
     places = [i for i in result.items if "Seattle" in i.text or "Austin" in i.text]
     assert "Seattle" in places[0].text
     assert "Austin" in result.context and "no longer true" in result.context.split("Austin", 1)[1].split("\n")[0]
+    # the profile entry is found by the question's words ("live" for a residence)
+    assert any(i.kind == "profile" and "residence: Seattle" in i.text for i in result.items)
 
 
 def test_user_details_seed_the_profile_and_the_chat_supersedes_them(mem: EverMem) -> None:
