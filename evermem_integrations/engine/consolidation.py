@@ -60,7 +60,8 @@ class SceneClusterer:
         """Put ``cell`` into the best scene (or a new one); persists both."""
         # Only scenes active within max_gap can be joined; the index on last_ts finds them.
         ids, centroids = self.records.scene_centroids(cell.scope, shift(cell.start_time, -self.config.max_gap))
-        best = self._best_scene(cell, vector, ids, centroids) if ids else None
+        title_keywords = _merge_keywords([], cell.title)
+        best = self._best_scene(cell, vector, title_keywords, ids, centroids) if ids else None
         if best is not None:
             scene, centroid = best
             size = len(scene.cell_ids)
@@ -76,7 +77,7 @@ class SceneClusterer:
                 }
             )
         else:
-            keywords = _merge_keywords([], cell.title)
+            keywords = title_keywords
             scene = MemScene(
                 id=stable_id(cell.scope, cell.id, prefix="scene_"),
                 scope=cell.scope,
@@ -92,11 +93,16 @@ class SceneClusterer:
         return scene
 
     def _best_scene(
-        self, cell: MemCell, vector: np.ndarray, ids: Sequence[str], centroids: np.ndarray
+        self,
+        cell: MemCell,
+        vector: np.ndarray,
+        title_keywords: Sequence[str],
+        ids: Sequence[str],
+        centroids: np.ndarray,
     ) -> tuple[MemScene, np.ndarray] | None:
         """The scene ``cell`` joins, if one scores at the threshold: embedding cosine plus shared keywords."""
         similarities = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-9)
-        title_words = _keyword_words(_merge_keywords([], cell.title))
+        title_words = _keyword_words(title_keywords)
         best: tuple[float, int, MemScene] | None = None
         for row in np.argsort(-similarities, kind="stable")[: self.config.candidates]:
             scene = self.records.scene(cell.scope, ids[int(row)])

@@ -21,7 +21,15 @@ from pydantic import BaseModel, Field
 
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.profile_rules import read_profile
-from evermem_integrations.engine.text import STOP_WORDS, content_words, has_cjk, jieba_module, split_sentences, words
+from evermem_integrations.engine.text import (
+    STOP_WORDS,
+    chinese_keywords,
+    content_words,
+    has_cjk,
+    is_question,
+    split_sentences,
+    words,
+)
 from evermem_integrations.engine.timeparse import TimeExpression, format_day, resolve_relative_dates, shift
 
 
@@ -113,7 +121,7 @@ class _Sentence:
 
     @property
     def is_question(self) -> bool:
-        return self.said.rstrip().endswith(("?", "？"))
+        return is_question(self.said)
 
 
 def message_text(message: Message) -> str:
@@ -175,7 +183,7 @@ class OfflineExtractor:
 
 def _is_pure_question(sentence: str) -> bool:
     # "What's up?" carries no fact; "Have you seen my new painting?" still mentions one.
-    return sentence.rstrip().endswith(("?", "？")) and len(content_words(sentence)) < 4
+    return is_question(sentence) and len(content_words(sentence)) < 4
 
 
 def _profile_drafts(sentence: _Sentence, speaker: str, message: Message, text: str) -> list[ProfileDraft]:
@@ -307,7 +315,7 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
                     weight *= 0.5  # an adverb or a verb form alone names no topic
                 scores[phrase] += weight
         if has_cjk(text):
-            for keyword, weight in jieba_module().analyse.extract_tags(text, topK=3, withWeight=True):
+            for keyword, weight in chinese_keywords(text, 3):
                 scores[keyword] += 2 * weight
     chosen: list[str] = []
     used: set[str] = set()

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from evermem_integrations.engine.text import is_question
+
 Category = Literal["trait", "state"]
 
 # -- building blocks -------------------------------------------------------------------------
@@ -385,7 +387,7 @@ _ENGLISH_NAME_STOP = frozenset(
 
 def read_profile(sentence: str) -> list[ProfileReading]:
     """The profile attributes a sentence states about its speaker (first person only)."""
-    if sentence.rstrip().endswith(("?", "？")):
+    if is_question(sentence):
         return []
     found: dict[tuple[str, str], ProfileReading] = {}
     for rule in RULES:

@@ -44,14 +44,32 @@ def has_cjk(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def jieba_module():  # type: ignore[no-untyped-def]
-    """jieba, imported on first use (with its keyword extractor) and quiet."""
+    """jieba, imported on first use and quiet."""
     import logging
 
     import jieba
-    import jieba.analyse
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
+
+
+def chinese_keywords(text: str, count: int) -> list[tuple[str, float]]:
+    """The TF-IDF keywords of ``text`` (jieba's) with their weights.
+
+    Importing jieba.analyse loads its IDF table, so it is imported here, on the first
+    title of a Chinese episode, not with the segmenter the index needs.
+    """
+    jieba_module()  # quiet before the first load
+    import jieba.analyse
+
+    return [
+        (str(word), float(weight)) for word, weight in jieba.analyse.extract_tags(text, topK=count, withWeight=True)
+    ]
+
+
+def is_question(sentence: str) -> bool:
+    """Whether a sentence ends with a question mark (Latin or CJK)."""
+    return sentence.rstrip().endswith(("?", "？"))
 
 
 def words(text: str) -> list[str]:
