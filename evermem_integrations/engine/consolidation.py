@@ -243,9 +243,13 @@ def seed_drafts(user_details: Mapping[str, Any], default_subject: str, moment: d
     """Profile statements seeded from ``user_details``: ``{"Ana": {"city": "Porto"}}`` or a flat ``{"city": ...}``.
 
     A value keyed by a person's name holds that person's details; scalar keys describe the
-    user (``name`` names them). Lists give several values; nested objects are not read.
+    user (``name`` names them). Lists give several values; nested objects are not read, and
+    in the flat form (one with ``name``) an object is a nested detail, not a person.
     """
-    people: dict[str, Mapping[str, Any]] = {k: v for k, v in user_details.items() if isinstance(v, Mapping)}
+    flat_form = "name" in user_details
+    people: dict[str, Mapping[str, Any]] = (
+        {} if flat_form else {k: v for k, v in user_details.items() if isinstance(v, Mapping)}
+    )
     flat = {k: v for k, v in user_details.items() if not isinstance(v, Mapping) and k != "name"}
     if flat:
         people.setdefault(str(user_details.get("name") or default_subject), flat)

@@ -233,6 +233,15 @@ def test_user_details_seed_the_profile_and_the_chat_supersedes_them(mem: EverMem
     assert current(mem)["residence"] == {"Seattle"}
 
 
+def test_flat_user_details_name_the_user_and_nested_objects_are_no_people(mem: EverMem) -> None:
+    mem.set_conversation_meta(
+        user_id="ravi", user_details={"name": "Ravi", "city": "Pune", "address": {"street": "MG Road"}, "pets": []}
+    )
+    (profile,) = mem.get_profile(user_id="ravi")
+    assert profile.subject == "Ravi"
+    assert {(i.attribute, i.value) for i in profile.traits} == {("residence", "Pune")}
+
+
 # -- narratives, titles and scenes a reader can use ----------------------------------------------
 DENTIST = [
     (
