@@ -3,6 +3,8 @@
 * :class:`FullContext`: the whole conversation (the ceiling, whatever the budget);
 * :class:`BM25Turns`: BM25 over raw turns (SQLite FTS5's ``bm25()``, Porter stemming);
 * :class:`DenseTurns`: cosine similarity over raw turns (numpy, the engine's embedder);
+* :class:`HybridTurns`: both rankings fused by reciprocal rank fusion, what a careful user
+  builds by hand;
 * :class:`LangChainRAG`: naive RAG as a LangChain user builds it today, a
   ``langchain_chroma.Chroma`` store with one document per message and ``similarity_search``.
 
@@ -194,6 +196,45 @@ class DenseTurns:
         """Nothing to release."""
 
 
+class HybridTurns:
+    """BM25 and dense rankings of raw turns fused by reciprocal rank fusion (k = 60, the usual constant)."""
+
+    name = "hybrid-turns"
+    budget_independent = False
+    rrf_k = 60
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.lexical = BM25Turns()
+        self.dense = DenseTurns(embedder)
+        self._packer: TurnPacker | None = None
+
+    def index(self, conversation: BenchConversation) -> None:
+        """Index every turn in both rankers."""
+        self.lexical.index(conversation)
+        self.dense.index(conversation)
+        self._packer = TurnPacker(conversation.turns)
+
+    def rank(self, query: str) -> list[BenchTurn]:
+        """All turns by fused score: each ranker adds 1 / (k + rank) for a turn it ranks."""
+        scores: dict[str, float] = {}
+        turns: dict[str, BenchTurn] = {}
+        for ranking in (self.lexical.rank(query), self.dense.rank(query)):
+            for rank, turn in enumerate(ranking, start=1):
+                scores[turn.id] = scores.get(turn.id, 0.0) + 1.0 / (self.rrf_k + rank)
+                turns[turn.id] = turn
+        return [turns[i] for i in sorted(scores, key=scores.__getitem__, reverse=True)]
+
+    def retrieve(self, conversation: BenchConversation, question: BenchQuestion, budget: int) -> Retrieval:
+        """The best fused turns packed into ``budget``."""
+        if self._packer is None:
+            raise ConfigurationError("index() the conversation before retrieve()")
+        return self._packer.pack(self.rank(question.question), budget)
+
+    def close(self) -> None:
+        """Close the lexical index."""
+        self.lexical.close()
+
+
 def embeddings_adapter(embedder: Embedder) -> Any:
     """Our embedder as a LangChain ``Embeddings`` (so naive RAG uses the very same model)."""
     from langchain_core.embeddings import Embeddings
@@ -275,7 +316,7 @@ class LangChainRAG:
             self._store = None
 
 
-BASELINES = ("full", "bm25", "dense", "langchain")
+BASELINES = ("full", "bm25", "dense", "hybrid", "langchain")
 """Baseline names accepted by the runner and the CLI."""
 
 
@@ -287,6 +328,8 @@ def make_baseline(name: str, embedder: Embedder) -> RetrievalSystem:
         return BM25Turns()
     if name == "dense":
         return DenseTurns(embedder)
+    if name == "hybrid":
+        return HybridTurns(embedder)
     if name == "langchain":
         return LangChainRAG(embedder)
     raise ConfigurationError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")

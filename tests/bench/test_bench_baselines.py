@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evermem_integrations.bench.baselines import BM25Turns, DenseTurns, FullContext, LangChainRAG, make_baseline
+from evermem_integrations.bench.baselines import (
+    BM25Turns,
+    DenseTurns,
+    FullContext,
+    HybridTurns,
+    LangChainRAG,
+    make_baseline,
+)
 from evermem_integrations.bench.corpus import BenchConversation, BenchQuestion, BenchTurn
 from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.tokens import count_tokens
@@ -105,6 +112,23 @@ def test_dense_turns_use_the_given_embedder(conversation: BenchConversation) -> 
     assert ranked[0].id == "D2:3"
 
 
+def test_hybrid_turns_fuse_bm25_and_dense_rankings(conversation: BenchConversation) -> None:
+    """A turn found by either ranker is in the fused ranking; one found by both leads it."""
+    system = HybridTurns(StaticEmbedder())
+    system.index(conversation)
+    bm25 = [t.id for t in system.lexical.rank("beagle shelter")]
+    dense = [t.id for t in system.dense.rank("beagle shelter")]
+    fused = [t.id for t in system.rank("beagle shelter")]
+    assert fused[0] == bm25[0] == dense[0] == "D2:3"
+    assert sorted(fused) == sorted(t.id for t in conversation.turns)  # dense ranks every turn
+    # a word no turn holds: the lexical side is empty, the dense side still ranks
+    assert [t.id for t in system.rank("xylophone")] == [t.id for t in system.dense.rank("xylophone")]
+    retrieval = system.retrieve(conversation, conversation.questions[0], 40)
+    assert "D2:3" in retrieval.claimed_ids
+    assert retrieval.context_tokens <= 40
+    system.close()
+
+
 def test_langchain_rag_is_a_chroma_store_with_one_document_per_message(conversation: BenchConversation) -> None:
     system = LangChainRAG(StaticEmbedder())
     system.index(conversation)
@@ -121,7 +145,7 @@ def test_langchain_rag_is_a_chroma_store_with_one_document_per_message(conversat
 
 
 def test_unknown_baseline_is_refused_with_the_choices() -> None:
-    with pytest.raises(ConfigurationError, match="full, bm25, dense, langchain"):
+    with pytest.raises(ConfigurationError, match="full, bm25, dense, hybrid, langchain"):
         make_baseline("tfidf", StaticEmbedder())
 
 
