@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.timeparse import parse_timestamp
+from evermem_integrations.engine.validation import shows_nothing
 
 TURN_SPACING = timedelta(seconds=30)
 _WEEKDAY = re.compile(r"\s*\((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\)\s*", re.IGNORECASE)
@@ -92,7 +93,7 @@ class LongMemEvalQuestion(BaseModel):
         return self.question_id.endswith("_abs")
 
     def messages(self) -> list[Message]:
-        """The haystack as EverMem messages (time order; empty turns skipped).
+        """The haystack as EverMem messages (time order; turns that show nothing skipped).
 
         The sender is the role (``user``/``assistant``); the time is the session date plus 30
         seconds per turn; ``metadata`` keeps the session id and whether the turn holds the answer.
@@ -103,7 +104,7 @@ class LongMemEvalQuestion(BaseModel):
         messages = []
         for start, session_id, turns in sessions:
             for index, turn in enumerate(turns):
-                if not turn.content.strip():
+                if shows_nothing(turn.content):
                     continue
                 messages.append(
                     Message(
@@ -127,7 +128,7 @@ class LongMemEvalQuestion(BaseModel):
             turn_id(session_id, index)
             for session_id, turns in zip(self.haystack_session_ids, self.haystack_sessions, strict=True)
             for index, turn in enumerate(turns)
-            if turn.has_answer and turn.content.strip()
+            if turn.has_answer and not shows_nothing(turn.content)
         ]
 
 

@@ -44,11 +44,16 @@ def identifier(value: object, what: str, error: type[Exception] = InvalidMessage
     return value
 
 
+def shows_nothing(text: str) -> bool:
+    """Whether ``text`` is only white space or invisible characters (a zero-width space, say)."""
+    return all(unicodedata.category(ch) in _INVISIBLE for ch in text)
+
+
 def content(value: str) -> str:
     """Message content that says something and can be stored."""
     if has_lone_surrogate(value):
         raise InvalidMessageError("message content holds a lone surrogate (broken UTF-16); fix the text's encoding")
-    if all(unicodedata.category(ch) in _INVISIBLE for ch in value):
+    if shows_nothing(value):
         raise InvalidMessageError("message content is empty (only white space or invisible characters)")
     return value
 

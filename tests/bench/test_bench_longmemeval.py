@@ -193,3 +193,19 @@ def test_longmemeval_qa_replays_its_judge_protocol_through_the_cli(
             "single-session-user-abstention": 0.0,  # named the puppy instead of saying there is no cat
         }
         assert hybrid["judge_tokens_per_question"] == 3 * (190 + 1)
+
+
+def test_turns_that_show_nothing_are_skipped(tmp_path: Path, tiny_path: Path) -> None:
+    """A turn of only a zero-width space (one is in LongMemEval_S) is not a message, nor evidence."""
+    data = json.loads(tiny_path.read_text())
+    data[0]["haystack_sessions"][0].append({"role": "assistant", "content": "\u200b", "has_answer": True})
+    data[0]["haystack_sessions"][0].append({"role": "user", "content": " \u2060\n", "has_answer": False})
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(data))
+    question = load_longmemeval(odd)[0]
+    session = question.haystack_session_ids[0]
+    count = len(data[0]["haystack_sessions"][0])
+    ids = {m.id for m in question.messages()}
+    assert f"{session}:{count - 2}" not in ids
+    assert f"{session}:{count - 1}" not in ids
+    assert f"{session}:{count - 2}" not in question.evidence_ids()
