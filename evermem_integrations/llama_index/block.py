@@ -21,7 +21,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import ConfigDict, Field
 from llama_index.core.memory.memory import BaseMemoryBlock
 
-from evermem_integrations.engine.models import MAX_MESSAGE_CHARS, MemoryKind, SearchMethod
+from evermem_integrations.engine.models import MemoryKind, SearchMethod
 from evermem_integrations.llama_index._shared import (
     DEFAULT_STORE_ROLES,
     engine_message,
@@ -113,14 +113,8 @@ class EverMemBlock(BaseMemoryBlock[str]):
             if text is None:
                 continue
             base = message_id(session_id or "", role_of(message), text)
-            for index, start in enumerate(range(0, len(text), MAX_MESSAGE_CHARS)):
-                records.append(
-                    engine_message(
-                        message,
-                        text[start : start + MAX_MESSAGE_CHARS],
-                        base if index == 0 else f"{base}_{index}",
-                        user_name=self.user_name,
-                        assistant_name=self.assistant_name,
-                    )
-                )
+            # A long turn (a pasted document) is one message: the engine searches it in pieces.
+            records.append(
+                engine_message(message, text, base, user_name=self.user_name, assistant_name=self.assistant_name)
+            )
         return records

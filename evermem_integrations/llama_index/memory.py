@@ -20,7 +20,7 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, Ser
 from llama_index.core.memory import Memory
 from llama_index.core.memory.types import BaseMemory
 
-from evermem_integrations.engine.models import MAX_MESSAGE_CHARS, MemoryKind, SearchMethod, SearchResult
+from evermem_integrations.engine.models import MemoryKind, SearchMethod, SearchResult
 from evermem_integrations.llama_index._shared import (
     DEFAULT_CONTEXT_TEMPLATE,
     DEFAULT_STORE_ROLES,
@@ -252,19 +252,10 @@ class EverMemMemory(BaseMemory):
                 seen = self._ids_by_key.setdefault(key, [])
                 base = message_id(self._generation, key[0], text, len(seen))
                 seen.append(base)
-                for index, start in enumerate(range(0, len(text), MAX_MESSAGE_CHARS)):
-                    chunk_id = base if index == 0 else f"{base}_{index}"
-                    if index:
-                        seen.append(chunk_id)
-                    records.append(
-                        engine_message(
-                            message,
-                            text[start : start + MAX_MESSAGE_CHARS],
-                            chunk_id,
-                            user_name=self.user_name,
-                            assistant_name=self.assistant_name,
-                        )
-                    )
+                # A long turn (a pasted document) is one message: the engine searches it in pieces.
+                records.append(
+                    engine_message(message, text, base, user_name=self.user_name, assistant_name=self.assistant_name)
+                )
         return records
 
     def _store(self, records: list[dict[str, Any]]) -> None:

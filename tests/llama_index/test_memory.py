@@ -121,10 +121,13 @@ def test_sender_names_and_timestamps(engine: EverMem) -> None:
     assert stored[0]["timestamp"].startswith("2023-05-07")
 
 
-def test_long_message_is_split_not_rejected(engine: EverMem) -> None:
+def test_a_long_message_is_stored_whole_and_found_by_a_passage(engine: EverMem) -> None:
     memory = EverMemMemory.from_defaults(memory=engine, user_id="u1")
-    memory.put(user("word " * 15_000))  # 75,000 characters, over the engine's 32,000 limit
-    assert engine.stats(user_id="u1").messages == 3
+    pasted = "word " * 15_000 + "The vault code is under the blue lamp. " + "word " * 15_000  # 150,000 characters
+    memory.put(user(pasted))
+    assert engine.stats(user_id="u1").messages == 1
+    assert [m.content for m in engine.get(user_id="u1", kind="message")] == [pasted.strip()]
+    assert "blue lamp" in engine.search("Where is the vault code?", user_id="u1", token_budget=500).context
 
 
 def test_insert_method_user_prepends_context_to_latest_user_message(engine: EverMem) -> None:
