@@ -34,10 +34,16 @@ from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message
 from evermem_integrations.engine.profile_rules import attribute_questions
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector
-from evermem_integrations.engine.text import split_sentences
+from evermem_integrations.engine.text import pieces, split_sentences
+from evermem_integrations.engine.timeparse import resolve_relative_dates
 from evermem_integrations.engine.vectors import VectorIndex
 
 logger = logging.getLogger(__name__)
+
+MESSAGE_PIECE_CHARS = 1_500
+"""A message is searched in pieces of at most this many characters (about 400 tokens), cut at
+line and sentence ends: a pasted document is found by the passage that answers, and a piece
+always fits a context."""
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -192,7 +198,8 @@ class IngestPipeline:
                     break
                 cell, written, retired = self._build(scope, plan, seen_facts)
                 units = cell_units(cell) + [profile_unit(item) for item in written]
-                stale = [stable_id(scope, m.id, prefix="raw_") for m in cell.messages] + [p.id for p in retired]
+                buffered_units = self.records.unit_ids_of_messages(scope, ids, ["raw"])
+                stale = [unit_id for unit_id, _ in buffered_units] + [p.id for p in retired]
                 self.records.save_cell(cell, units, stale)
                 assert plan.title_vector is not None
                 scene = self.scenes.assign(cell, plan.title_vector)
@@ -239,24 +246,18 @@ class IngestPipeline:
         Built after cutting, so messages that became MemCells in the same call are never
         indexed twice; only messages without a unit yet are indexed.
         """
-        buffered = {stable_id(scope, m.id, prefix="raw_"): m for m in self.records.buffered_messages(scope)}
-        indexed = self.records.units(scope, list(buffered))
-        missing = [(unit_id, m) for unit_id, m in buffered.items() if unit_id not in indexed]
+        buffered = self.records.buffered_messages(scope)
+        indexed = {
+            message_id for _, message_id in self.records.unit_ids_of_messages(scope, [m.id for m in buffered], ["raw"])
+        }
+        missing = [m for m in buffered if m.id not in indexed]
         if not missing:
             return []
-        questions = questions_answered(list(buffered.values()))
+        questions = questions_answered(buffered)
         return [
-            Unit(
-                id=unit_id,
-                scope=scope,
-                kind="raw",
-                text=f"{m.sender}: {message_text(m)}",
-                cell_id=None,
-                timestamp=m.timestamp,
-                data={"sender": m.sender, "subject": m.sender, "source_message_ids": [m.id]},
-                context=questions.get(m.id, ""),
-            )
-            for unit_id, m in missing
+            unit
+            for m in missing
+            for unit in message_units(scope, m, kind="raw", cell_id=None, context=questions.get(m.id, ""))
         ]
 
     # -- the vector side ---------------------------------------------------------------------------
@@ -327,8 +328,44 @@ def build_cell(
     )
 
 
+def message_units(scope: str, message: Message, *, kind: str, cell_id: str | None, context: str = "") -> list[Unit]:
+    """A message as said, relative dates made absolute, as one unit per piece (see :data:`MESSAGE_PIECE_CHARS`).
+
+    Each piece points back at its message and says where in it it lies (``piece`` of
+    ``pieces``, characters ``start`` to ``end``).
+    """
+    parts = pieces(message_text(message), MESSAGE_PIECE_CHARS)
+    prefix = "raw_" if kind == "raw" else "msg_"
+    units = []
+    for index, part in enumerate(parts):
+        annotated, _ = resolve_relative_dates(part.text, message.timestamp)
+        units.append(
+            Unit(
+                id=stable_id(scope, message.id, prefix=prefix)
+                if index == 0
+                else stable_id(scope, message.id, index, prefix=prefix),
+                scope=scope,
+                kind=kind,
+                text=f"{message.sender}: {annotated}",
+                cell_id=cell_id,
+                timestamp=message.timestamp,
+                data={
+                    "sender": message.sender,
+                    "subject": message.sender,
+                    "source_message_ids": [message.id],
+                    "piece": index + 1,
+                    "pieces": len(parts),
+                    "start": part.start,
+                    "end": part.end,
+                },
+                context=context,
+            )
+        )
+    return units
+
+
 def cell_units(cell: MemCell) -> list[Unit]:
-    """The searchable units of a MemCell: its episode, facts and foresight."""
+    """The searchable units of a MemCell: its episode, its messages as said, facts and foresight."""
     units = [
         Unit(
             id=f"{cell.id}:episode",
@@ -357,6 +394,12 @@ def cell_units(cell: MemCell) -> list[Unit]:
             context=" ".join(questions.get(m, "") for m in record.source_message_ids).strip(),
         )
 
+    units += [
+        unit
+        for m in cell.messages
+        if m.role != "assistant"
+        for unit in message_units(cell.scope, m, kind="message", cell_id=cell.id, context=questions.get(m.id, ""))
+    ]
     units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
     units += [record_unit("foresight", f, f.start) for f in cell.foresight]
     return units

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from evermem_integrations.engine.consolidation import _merge_keywords, supersede_facts
-from evermem_integrations.engine.models import Fact, MemCell, Message, ProfileItem, stable_id
+from evermem_integrations.engine.models import Fact, MemCell, Message, ProfileItem
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.vectors import VectorIndex
 from evermem_integrations.errors import NotFoundError, ScopeError
@@ -34,7 +34,7 @@ Reform = Callable[[str, Sequence[Message]], list[MemCell]]
 Embed = Callable[[Sequence[str]], np.ndarray]
 ProfileUnit = Callable[[ProfileItem], Unit]
 
-CELL_UNIT_KINDS = ("fact", "foresight", "episode")
+CELL_UNIT_KINDS = ("fact", "foresight", "episode", "message")
 
 
 class Forgetting:
@@ -106,7 +106,10 @@ class Forgetting:
     def delete_message(self, scope: str, message_id: str) -> None:
         """Delete a message; re-derive the MemCell it was cut into from the remaining messages."""
         cell_id = self.records.message_cell(scope, message_id)
-        doomed = [message_id, stable_id(scope, message_id, prefix="raw_")]
+        doomed = [
+            message_id,
+            *(unit_id for unit_id, _ in self.records.unit_ids_of_messages(scope, [message_id], ["raw"])),
+        ]
         if cell_id is None:  # still buffered: only its raw unit was drawn from it
             self.records.delete_messages(scope, [message_id])
             self._forget_units(scope, doomed + self._drop_evidence(scope, [message_id]))
@@ -134,7 +137,8 @@ class Forgetting:
     # -- helpers ---------------------------------------------------------------------------------
     def _cell_units(self, scope: str, cell: MemCell) -> list[str]:
         units = [unit_id for unit_id, _ in self.records.unit_ids_of_cells(scope, [cell.id], CELL_UNIT_KINDS)]
-        return units + [stable_id(scope, m.id, prefix="raw_") for m in cell.messages]
+        buffered = self.records.unit_ids_of_messages(scope, cell.source_message_ids, ["raw"])
+        return units + [unit_id for unit_id, _ in buffered]
 
     def _forget_units(self, scope: str, unit_ids: Sequence[str]) -> None:
         """Drop units from both indexes and the deleted vectors from Chroma's log."""

@@ -17,17 +17,19 @@ from evermem_integrations.engine import validation
 from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.errors import InvalidMessageError, ScopeError
 
-MAX_MESSAGE_CHARS = 32_000
-"""A longer message is rejected: split it before adding (it would not fit one MemCell)."""
+MAX_MESSAGE_CHARS = 2_000_000
+"""A longer message is rejected (split it before adding). A long message is stored whole and
+searched in pieces (a pasted document or log); this bound, about 500,000 tokens, only keeps a
+runaway paste from filling the store."""
 
-MemoryKind = Literal["episode", "fact", "foresight", "profile", "raw"]
+MemoryKind = Literal["episode", "fact", "foresight", "profile", "message", "raw"]
 SearchMethod = Literal["keyword", "vector", "hybrid", "scene", "agentic"]
 ConversationScene = Literal["assistant", "group_chat"]
 
 # Episode narratives are indexed apart from everything else: a search ranks either the items
 # or the episodes, and keeping them apart spares every common query a kind filter.
 EPISODE_KINDS: frozenset[str] = frozenset({"episode"})
-ITEM_KINDS: frozenset[str] = frozenset({"fact", "raw", "foresight", "profile"})
+ITEM_KINDS: frozenset[str] = frozenset({"fact", "message", "raw", "foresight", "profile"})
 KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (("episodes", EPISODE_KINDS), ("items", ITEM_KINDS))
 
 

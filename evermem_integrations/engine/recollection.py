@@ -34,7 +34,7 @@ from evermem_integrations.engine.tokens import count_tokens
 from evermem_integrations.engine.vectors import VectorIndex
 from evermem_integrations.errors import InvalidFilterError, LLMUnavailableError
 
-DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "raw", "foresight", "profile")
+DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "message", "raw", "foresight", "profile")
 FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
 EXCLUDED = "exclude_message_ids"
 """The parsed-filter key of ``search(exclude_message_ids=...)`` (not a user filter field)."""
@@ -341,7 +341,9 @@ class Recollector:
         top_scenes = sorted(scene_scores, key=scene_scores.__getitem__, reverse=True)[: self.config.top_scenes]
         top_cells = sorted(cell_scores, key=cell_scores.__getitem__, reverse=True)[: self.config.top_scenes * 2]
         pooled = dict(scores)
-        members = self.records.unit_ids_of_cells(reader.scope, top_cells, [k for k in kinds if k != "raw"])
+        members = self.records.unit_ids_of_cells(
+            reader.scope, top_cells, [k for k in kinds if k not in ("raw", "message")]
+        )
         member_units = reader.units([unit_id for unit_id, _ in members])
         for unit_id, cell_id in members:
             member = member_units.get(unit_id)
@@ -391,15 +393,19 @@ class Recollector:
         # Ranks beyond budget / MIN_LINE_TOKENS could never be packed.
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: budget // MIN_LINE_TOKENS + (limit or 0)]
         items: dict[str, SearchItem] = {}
-        seen_text: set[str] = set()
+        seen_text: dict[str, str] = {}
         successors: dict[str, float] = {}
 
         def take(unit: Unit, score: float) -> int:
             item = self._item(unit, score, moment) if matches_filters(unit.data, unit.timestamp, filters) else None
-            key = "" if item is None else _dedupe_key(item.text)
-            if item is None or key in seen_text:
+            if item is None:
                 return 0
-            seen_text.add(key)
+            key = _dedupe_key(item.text)
+            if key in seen_text:  # said the same way (a one-sentence message and its fact): one line, the best rank
+                shown = items[seen_text[key]]
+                shown.score = max(shown.score, item.score)
+                return 0
+            seen_text[key] = item.id
             items[item.id] = item
             if "superseded_by" in item.metadata:
                 successor = item.metadata["superseded_by"]
@@ -437,7 +443,7 @@ class Recollector:
         messages = list(
             {i.source_message_ids[0] for i in items[:top] if i.kind == "fact" and len(i.source_message_ids) == 1}
         )
-        siblings = self.records.fact_ids_of_messages(reader.scope, messages)
+        siblings = self.records.unit_ids_of_messages(reader.scope, messages, ["fact"])
         sibling_units = reader.units([unit_id for unit_id, _ in siblings])
         by_message: dict[str, list[Unit]] = defaultdict(list)
         for unit_id, message_id in siblings:
@@ -477,7 +483,10 @@ class Recollector:
             until = data.get("valid_until")
             if until is not None and parse_timestamp(until) < moment:
                 return None
-        if unit.kind == "fact" and data.get("superseded_by"):
+        if data.get("pieces", 1) > 1:
+            metadata["piece"] = f"{data['piece']} of {data['pieces']}"
+            metadata["pieces"] = data["pieces"]
+        if unit.kind in ("fact", "message") and data.get("superseded_by"):
             score *= self.config.superseded_penalty
             metadata["superseded_by"] = data["superseded_by"]
             metadata["valid_until"] = data.get("valid_until")
@@ -528,21 +537,56 @@ def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], st
     Items are taken in the given (ranked) order; one that does not fit is skipped (a shorter one may). The
     rendered context groups them by day in time order, profile first, buffered messages last.
     """
-    chosen: list[SearchItem] = []
+    chosen: list[SearchItem | None] = []
+    line_cost: dict[str, int] = {}
     headers: set[str] = set()
+    whole: set[str] = set()  # messages shown whole, as said: the facts said in them add nothing
     used = 0
     for item in items:
         if budget - used < MIN_LINE_TOKENS:
             break
-        _, header = _section(item)
-        cost = count_tokens(_line(item)) + (0 if header in headers else count_tokens(header) + 1)
-        if used + cost > budget:
+        said_in = _said_in(item)
+        if item.kind == "fact" and said_in in whole:
             continue
-        chosen.append(item)
+        _, header = _section(item)
+        covered = (
+            {n: c for n, c in enumerate(chosen) if c is not None and c.kind == "fact" and _said_in(c) == said_in}
+            if _is_whole(item)
+            else {}
+        )
+        cost = count_tokens(_line(item))
+        header_cost = 0 if header in headers else count_tokens(header) + 1
+        refund = sum(line_cost[c.id] for c in covered.values())
+        if used + cost + header_cost - refund > budget:
+            continue
+        if covered:
+            # The message takes the place (and the rank) of the best fact said in it.
+            best = max(c.score for c in covered.values())
+            item = item.model_copy(update={"score": max(item.score, best)})
+            first, *rest = covered
+            chosen[first] = item
+            for n in rest:
+                chosen[n] = None
+        else:
+            chosen.append(item)
+        if _is_whole(item):
+            whole.add(said_in)  # type: ignore[arg-type]
+        line_cost[item.id] = cost
         headers.add(header)
-        used += cost
-    context = render(chosen)
-    return chosen, context, count_tokens(context)
+        used += cost + header_cost - refund
+    picked = [c for c in chosen if c is not None]
+    context = render(picked)
+    return picked, context, count_tokens(context)
+
+
+def _said_in(item: SearchItem) -> str | None:
+    """The one message an item was drawn from, if it was drawn from exactly one."""
+    return item.source_message_ids[0] if len(item.source_message_ids) == 1 else None
+
+
+def _is_whole(item: SearchItem) -> bool:
+    """Whether an item is a whole message as said (not a piece of a long one)."""
+    return item.kind in ("message", "raw") and "pieces" not in item.metadata and _said_in(item) is not None
 
 
 def render(items: Sequence[SearchItem]) -> str:

@@ -377,13 +377,45 @@ class RecordStore:
         )
 
     def update_facts(self, scope: str, facts: Sequence[Fact]) -> None:
-        """Rewrite facts (supersession) and the data their units carry."""
+        """Rewrite facts (supersession) and the data their units carry.
+
+        A message shown as said carries the supersession of the facts said in it, so a
+        message that states an old value reads as history too.
+        """
         with self.transaction() as conn:
             self._save_facts(conn, scope, facts)
             conn.executemany(
                 "UPDATE units SET data = ? WHERE scope = ? AND id = ?",
                 [(f.model_dump_json(), scope, f.id) for f in facts],
             )
+            said_in = list({f.source_message_ids[0] for f in facts if len(f.source_message_ids) == 1})
+            if not said_in:
+                return
+            marks = ",".join("?" * len(said_in))
+            outdated: dict[str, Fact] = {}
+            for row in self._rows(
+                f"SELECT message_id, data FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact'",
+                [scope, *said_in],
+            ):
+                fact = Fact.model_validate_json(row["data"])
+                if fact.superseded_by and row["message_id"] not in outdated:
+                    outdated[row["message_id"]] = fact
+            rows = self._rows(
+                f"SELECT id, message_id, data FROM units "
+                f"WHERE scope = ? AND message_id IN ({marks}) AND kind = 'message'",
+                [scope, *said_in],
+            )
+            updates = []
+            for row in rows:
+                data = json.loads(row["data"])
+                data.pop("superseded_by", None)
+                data.pop("valid_until", None)
+                old = outdated.get(row["message_id"])
+                if old is not None:
+                    data["superseded_by"] = old.superseded_by
+                    data["valid_until"] = old.valid_until.isoformat() if old.valid_until else None
+                updates.append((json.dumps(data, default=str), row["id"]))
+            conn.executemany("UPDATE units SET data = ? WHERE id = ?", updates)
 
     def existing_fact_ids(self, scope: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are stored facts."""
@@ -626,15 +658,18 @@ class RecordStore:
         )
         return [(r["id"], r["cell_id"]) for r in rows]
 
-    def fact_ids_of_messages(self, scope: str, message_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """``(unit id, message id)`` of the facts said in exactly one of the given messages, in time order."""
+    def unit_ids_of_messages(
+        self, scope: str, message_ids: Sequence[str], kinds: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """``(unit id, message id)`` of the ``kinds`` units drawn from exactly one of the messages, in time order."""
         if not message_ids:
             return []
         marks = ",".join("?" * len(message_ids))
+        kind_marks = ",".join("?" * len(kinds))
         rows = self._rows(
-            f"SELECT id, message_id FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact' "
-            "ORDER BY ts",
-            [scope, *message_ids],
+            f"SELECT id, message_id FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind IN ({kind_marks}) "
+            "ORDER BY ts, rowid",
+            [scope, *message_ids, *kinds],
         )
         return [(r["id"], r["message_id"]) for r in rows]
 

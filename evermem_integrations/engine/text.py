@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import sentencex
@@ -113,6 +114,49 @@ def split_sentences(text: str) -> list[str]:
                 pieces.append(piece)
         sentences.extend(pieces)
     return sentences
+
+
+_SENTENCE_END = re.compile(r"[.!?;:。！？；](?=\s)|[。！？]")
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    """A span ``text[start:end]`` of a longer text."""
+
+    text: str
+    start: int
+    end: int
+
+
+def pieces(text: str, max_chars: int) -> list[TextPiece]:
+    """Cut ``text`` into spans of at most ``max_chars``, at line ends, else sentence ends, else spaces.
+
+    Each span is stripped of the white space around it, so the pieces read as passages and
+    together hold every word of the text, in order.
+    """
+    found: list[TextPiece] = []
+    start, length = 0, len(text)
+    while start < length:
+        while start < length and text[start].isspace():
+            start += 1
+        if start >= length:
+            break
+        end = min(start + max_chars, length)
+        if end < length:
+            window = text[start:end]
+            half = max_chars // 2
+            cut = window.rfind("\n", half)
+            if cut < 0:
+                ends = [m.end() for m in _SENTENCE_END.finditer(window, half)]
+                cut = ends[-1] if ends else max(window.rfind(" ", half), window.rfind("\t", half))
+            if cut > 0:
+                end = start + cut
+        stop = end
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        found.append(TextPiece(text[start:stop], start, stop))
+        start = end
+    return found
 
 
 def lexical_text(text: str) -> str:

@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 from evermem_integrations.bench.cli import bench_app
 from evermem_integrations.bench.locomo import locomo_conversations
 
-SYSTEMS = ["evermem-hybrid", "evermem-scene", "full-context", "bm25-turns", "dense-turns", "langchain-rag"]
+SYSTEMS = [
+    "evermem-hybrid",
+    "evermem-scene",
+    "full-context",
+    "bm25-turns",
+    "dense-turns",
+    "hybrid-turns",
+    "langchain-rag",
+]
 
 
 @pytest.fixture(scope="module")

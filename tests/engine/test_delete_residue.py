@@ -217,7 +217,8 @@ def test_log_purge_keeps_a_persisted_index_consistent_after_a_restart(tmp_path: 
     derived = units_from(mem, {"m0"})
     mem.delete("m0", user_id="ana")
     mem.delete("d1", user_id="ana")
-    live = {u for k in ("fact", "foresight", "profile") for u in mem.records.unit_ids_of_kind("user=ana", k)}
+    kinds = ("fact", "message", "foresight", "profile")
+    live = {u for k in kinds for u in mem.records.unit_ids_of_kind("user=ana", k)}
     mem.close()
     chromadb.api.client.SharedSystemClient.clear_system_cache()  # a new process: the log is replayed
 

@@ -124,5 +124,5 @@ def test_agent_notebook_switches_to_an_openai_compatible_model(executed) -> None
     # Bob's identical question (asked later) reached it without any of Alice's memories
     alice, bob = [c for c in calls if c["messages"][-1]["content"] == "How old will my dog Rex be?"]
     assert alice["messages"][0]["role"] == "system"
-    assert "alice: My dog Rex turns three next month." in alice["messages"][0]["content"]
+    assert "alice: My dog Rex turns three next month" in alice["messages"][0]["content"]
     assert bob["messages"][0]["content"] == "You are a helpful assistant."

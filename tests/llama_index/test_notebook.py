@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -39,8 +40,8 @@ def test_notebook_runs_offline(kernel_name: str) -> None:
     # Session 1 told it; a new session (chat engine) recalls it; Bob's session recalls nothing.
     assert f"user: Where do I live?\n  -> {lisbon}" in text
     assert "user: Where do I live?\n  -> I don't know that yet." in text
-    assert "(from memory) alice: My dog Rex turns three next month." in text  # the agent run
-    assert "[   fact]" in text  # retriever nodes with their kind ...
+    assert "(from memory) alice: My dog Rex turns three next month" in text  # the agent run
+    assert re.search(r"\[ *(fact|message)\] ", text)  # retriever nodes with their kind ...
     assert "from ['li_" in text  # ... and source message ids
     assert "user: Am I vegetarian?\n  -> (from memory) alice, diet: vegetarian" in text  # the memory block: the profile
     assert text.rstrip().endswith("messages=0 buffered=0 memcells=0 facts=0 foresight=0 scenes=0 profile_items=0")
