@@ -113,6 +113,12 @@ def parse(filters: Mapping[str, Any] | None) -> Filter:
     return parsed
 
 
+def all_of(*filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """One filter dict requiring every given one (``None`` and empty ones left out)."""
+    present = [dict(f) for f in filters if f]
+    return None if not present else present[0] if len(present) == 1 else {"$and": present}
+
+
 def is_empty(flt: Filter) -> bool:
     """Whether the filter lets everything through."""
     return isinstance(flt, AllOf) and not flt.parts

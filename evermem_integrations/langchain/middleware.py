@@ -22,6 +22,7 @@ from typing import Any
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langgraph.runtime import Runtime
 
+from evermem_integrations.engine.filters import all_of
 from evermem_integrations.engine.models import MemoryKind, SearchMethod, SearchResult
 from evermem_integrations.errors import InvalidFilterError
 from evermem_integrations.langchain._common import (
@@ -103,12 +104,9 @@ class EverMemMiddleware(AgentMiddleware):
         run = field_from(context, "filters")
         if run is None:
             run = _configurable().get("filters")
-        present = [f for f in (self.filters, run) if f]
-        if not present:
-            return None
-        if any(not isinstance(f, Mapping) for f in present):
+        if run is not None and not isinstance(run, Mapping):
             raise InvalidFilterError(f"a run's filters must be a dict such as {{'channel': 'slack'}}, got {run!r}")
-        return dict(present[0]) if len(present) == 1 else {"$and": [dict(f) for f in present]}
+        return all_of(self.filters, run)
 
     def _search_kwargs(self, scope: ScopeIds, request: ModelRequest[Any]) -> dict[str, Any]:
         # Memories the thread already shows verbatim would only repeat it: the budget goes to others.
