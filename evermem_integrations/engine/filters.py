@@ -152,7 +152,10 @@ def _parse_object(filters: Mapping[str, Any], depth: int) -> Filter:
                 f"and put {', '.join(OPERATORS)} under a field: {{'field': {{'$ne': value}}}}"
             )
         elif key in SHORTHANDS:
-            parts.append(_condition("timestamp", True, SHORTHANDS[key], value))  # type: ignore[arg-type]
+            try:
+                parts.append(_condition("timestamp", True, SHORTHANDS[key], value))  # type: ignore[arg-type]
+            except InvalidFilterError as exc:  # name the key the caller wrote
+                raise InvalidFilterError(str(exc).replace("filter on timestamp", f"filter {key!r}")) from exc
         else:
             parts.extend(_parse_field(key, value))
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
