@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from evermem_integrations.engine import filters as filtering
 from evermem_integrations.engine import validation
 from evermem_integrations.engine.consolidation import (
     ProfileConfig,
@@ -36,8 +37,10 @@ from evermem_integrations.engine.models import (
     ConversationMeta,
     ConversationScene,
     Fact,
+    Foresight,
     MemCell,
     MemoryKind,
+    MemScene,
     Message,
     Profile,
     Scope,
@@ -45,13 +48,7 @@ from evermem_integrations.engine.models import (
     SearchResult,
     check_scope_ids,
 )
-from evermem_integrations.engine.recollection import (
-    QueryPlanner,
-    RecollectionConfig,
-    Recollector,
-    matches_filters,
-    parse_filters,
-)
+from evermem_integrations.engine.recollection import QueryPlanner, RecollectionConfig, Recollector
 from evermem_integrations.engine.records import RecordStore
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
 from evermem_integrations.engine.timeparse import parse_timestamp
@@ -290,7 +287,11 @@ class EverMem:
                 (hybrid, then scene-guided pooling) or ``agentic`` (needs an LLM).
             kinds: which memory kinds to rank (default facts, buffered messages, foresight
                 and profile entries; add ``"episode"`` for whole narratives).
-            filters: ``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``.
+            filters: a filter over the built-in fields (``subject``/``sender``, ``kind``,
+                ``scene_id``, ``cell_id``, ``timestamp``; ``after``/``before``) and the source
+                messages' ``metadata``, e.g. ``{"channel": "slack", "thread": {"$in": ["t1", "t2"]}}``
+                (see :mod:`evermem_integrations.engine.filters`); raises
+                :class:`InvalidFilterError` naming the fix. The scope is applied apart from it.
             current_time: the moment foresight validity is judged at (default: now).
             limit: at most this many items in ``items`` (the context is not affected).
             exclude_message_ids: leave out memories drawn only from these messages, e.g. the
@@ -327,42 +328,85 @@ class EverMem:
         """Browse stored memories of one kind, in time order, with filters and paging.
 
         Returns MemCells (``episode``), Facts, Foresight, ProfileItems, MemScenes, buffered
-        Messages (``raw``) or every stored Message (``message``).
+        Messages (``raw``) or every stored Message (``message``). ``filters`` is the language of
+        :meth:`search`; a MemCell is about its participants and holds its messages' metadata, a
+        scene those of its MemCells.
         """
         scope = Scope.of(user_id, group_id, agent_id).key
         kind = validation.choice(kind, "kind", get_args(GetKind))  # type: ignore[assignment]
         limit = validation.count(limit, "limit", minimum=0)
         offset = validation.count(offset, "offset", minimum=0)
-        parsed = parse_filters(filters)
+        flt = filtering.parse(filters)
+        if kind == "scene":
+            scenes = sorted((s for s, _ in self.records.scenes(scope)), key=lambda s: s.start_time)
+            return self._browse_scenes(scope, scenes, flt)[offset : offset + limit]
+        if kind in ("raw", "message"):
+            messages = self.records.buffered_messages(scope) if kind == "raw" else self.records.all_messages(scope)
+            passing = [
+                m
+                for m in messages
+                if filtering.matches(
+                    flt,
+                    filtering.Target(kind, (m.sender,), m.timestamp, filtering.merge_metadata([m.metadata])),
+                )
+            ]
+            return passing[offset : offset + limit]
+        metadata_of = {m.id: m.metadata for m in self.records.all_messages(scope)}
+
+        def target(
+            sources: Sequence[str], subjects: Sequence[str], moment: datetime, scene: str | None, cell: str | None
+        ) -> filtering.Target:
+            merged = filtering.merge_metadata(metadata_of[i] for i in sources if i in metadata_of)
+            return filtering.Target(kind, tuple(subjects), moment, merged, scene, cell)
+
         records: list[Any]
         if kind == "episode":
+            # A MemCell is about everyone who took part in it.
             records = [
-                c for c in self.records.cells(scope) if _passes(c.model_dump(), c.start_time, parsed, c.participants)
+                c
+                for c in self.records.cells(scope)
+                if filtering.matches(flt, target(c.source_message_ids, c.participants, c.start_time, c.scene_id, c.id))
             ]
-        elif kind == "fact":
-            records = [f for f in self._facts_with_scene(scope) if matches_filters(f[1], f[0].timestamp, parsed)]
-            records = [f for f, _ in records]
-        elif kind == "foresight":
-            records = [f for f in self.records.foresight(scope) if matches_filters(f.model_dump(), f.start, parsed)]
-        elif kind == "profile":
-            records = [
-                p for p in self.records.profile_items(scope) if matches_filters(p.model_dump(), p.valid_from, parsed)
-            ]
-        elif kind == "scene":
-            records = sorted((s for s, _ in self.records.scenes(scope)), key=lambda s: s.start_time)
-            records = [s for s in records if matches_filters({"scene_id": s.id}, s.start_time, parsed)]
-        elif kind in ("raw", "message"):
-            source = self.records.buffered_messages(scope) if kind == "raw" else self.records.all_messages(scope)
-            records = [m for m in source if matches_filters({"subject": m.sender}, m.timestamp, parsed)]
-        else:
-            raise InvalidFilterError(
-                f"unknown kind {kind!r}; use episode, fact, foresight, profile, scene, raw or message"
+        elif kind in ("fact", "foresight"):
+            scene_of = {c.id: c.scene_id for c in self.records.cells(scope)}
+            dated: Sequence[Fact | Foresight] = (
+                self.records.facts(scope) if kind == "fact" else self.records.foresight(scope)
             )
+            records = [
+                r
+                for r in dated
+                if filtering.matches(
+                    flt,
+                    target(
+                        r.source_message_ids,
+                        [r.subject],
+                        r.timestamp if isinstance(r, Fact) else r.start,
+                        scene_of.get(r.cell_id),
+                        r.cell_id,
+                    ),
+                )
+            ]
+        else:
+            records = [
+                p
+                for p in self.records.profile_items(scope)
+                if filtering.matches(flt, target(p.evidence, [p.subject], p.valid_from, None, None))
+            ]
         return records[offset : offset + limit]
 
-    def _facts_with_scene(self, scope: str) -> list[tuple[Fact, dict[str, Any]]]:
-        scene_of = {c.id: c.scene_id for c in self.records.cells(scope)}
-        return [(f, {**f.model_dump(), "scene_id": scene_of.get(f.cell_id)}) for f in self.records.facts(scope)]
+    def _browse_scenes(self, scope: str, scenes: Sequence[MemScene], flt: filtering.Filter) -> list[MemScene]:
+        """Scenes passing a filter: a scene holds the metadata and people of its MemCells."""
+        if filtering.is_empty(flt):
+            return list(scenes)
+        cells = {c.id: c for c in self.records.cells(scope)}
+        passing = []
+        for scene in scenes:
+            members = [cells[i] for i in scene.cell_ids if i in cells]
+            people = tuple(dict.fromkeys(p for c in members for p in c.participants))
+            merged = filtering.merge_metadata(m.metadata for c in members for m in c.messages)
+            if filtering.matches(flt, filtering.Target("scene", people, scene.start_time, merged, scene.id, None)):
+                passing.append(scene)
+        return passing
 
     def get_profile(
         self,
@@ -608,13 +652,3 @@ def _reason(error: Mapping[str, Any]) -> str:
 
 def _moment(value: datetime | str | int | float | None) -> datetime:
     return datetime.now(UTC) if value is None else parse_timestamp(value)
-
-
-def _passes(
-    data: Mapping[str, Any], timestamp: datetime, filters: Mapping[str, Any], participants: Sequence[str]
-) -> bool:
-    # A MemCell matches a subject filter when that person took part in it.
-    if "subject" in filters and filters["subject"] not in participants:
-        return False
-    rest = {k: v for k, v in filters.items() if k != "subject"}
-    return matches_filters({**data, "cell_id": data.get("id")}, timestamp, rest)

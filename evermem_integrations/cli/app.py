@@ -27,6 +27,7 @@ from evermem_integrations.cli.config import Settings, resolve_settings
 from evermem_integrations.cli.demo import DEMO_QUERY
 from evermem_integrations.cli.errors import CliError, EverMemGroup
 from evermem_integrations.cli.store import EMBEDDER_HELP, open_memory
+from evermem_integrations.engine.filters import all_of
 from evermem_integrations.engine.models import Scope
 from evermem_integrations.inspector.snapshot import ScopeIds, scope_label
 from evermem_integrations.loaders import ChatLog, load_all_conversations, load_chat_log
@@ -76,6 +77,29 @@ BeforeOpt = Annotated[
     str | None, typer.Option("--before", help="Only up to this time (ISO date or time).", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+FilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        help='A filter as JSON on message metadata and built-in fields, e.g. \'{"channel": "slack"}\'.',
+        show_default=False,
+    ),
+]
+
+
+def parse_filter(text: str | None) -> dict[str, Any] | None:
+    """The ``--filter`` JSON as a dict (the engine validates what it says)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f'--filter is not JSON ({exc.msg} at character {exc.pos}); e.g. --filter \'{{"channel": "slack"}}\''
+        ) from None
+    if not isinstance(value, dict):
+        raise CliError(f'--filter must be a JSON object such as \'{{"channel": "slack"}}\', got {text!r}')
+    return value
 
 
 class Method(StrEnum):
@@ -420,6 +444,7 @@ def search(
         str | None,
         typer.Option("--at", help="Judge plans and states as of this time (default: now).", show_default=False),
     ] = None,
+    filter_json: FilterOpt = None,
     as_json: JsonOpt = False,
     path: PathOpt = None,
     chroma_url: ChromaOpt = None,
@@ -428,14 +453,15 @@ def search(
     """Search a scope: ranked memories (kind, score, time, sources) and the rendered context."""
     ids = scope_ids(user, group, agent)
     settings = settings_for(ctx, path, chroma_url, verbose)
-    filters = {k: v for k, v in (("subject", subject), ("after", after), ("before", before)) if v is not None}
+    options = {k: v for k, v in (("subject", subject), ("after", after), ("before", before)) if v is not None}
+    filters = all_of(options, parse_filter(filter_json))
     with open_existing(settings, ids, use_llm=method == Method.agentic) as mem:
         result = mem.search(
             query,
             token_budget=budget,
             method=method.value,  # type: ignore[arg-type]
             kinds=kind or None,  # type: ignore[arg-type]
-            filters=filters or None,
+            filters=filters,
             current_time=moment(at, "--at"),
             limit=limit,
             **ids,
@@ -473,6 +499,7 @@ def show(
     at: Annotated[
         str | None, typer.Option("--at", help="profile/foresight: as of this time (default: now).", show_default=False)
     ] = None,
+    filter_json: FilterOpt = None,
     as_json: JsonOpt = False,
     path: PathOpt = None,
     chroma_url: ChromaOpt = None,
@@ -483,6 +510,7 @@ def show(
 
     ids = scope_ids(user, group, agent)
     settings = settings_for(ctx, path, chroma_url, verbose)
+    where = parse_filter(filter_json)
     with open_existing(settings, ids) as mem:
         page = browse(
             mem,
@@ -496,6 +524,7 @@ def show(
             offset=offset,
             at=moment(at, "--at"),
             history=history,
+            where=where,
         )
     if as_json:
         typer.echo(

@@ -16,6 +16,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from evermem_integrations.cli import render
+from evermem_integrations.engine.filters import all_of
 from evermem_integrations.engine.models import MemCell, MemScene, Profile, ProfileItem
 from evermem_integrations.inspector.snapshot import ALL, ScopeIds, scene_color
 from evermem_integrations.memory import EverMem
@@ -76,8 +77,12 @@ def browse(
     offset: int = 0,
     at: datetime | None = None,
     history: bool = False,
+    where: dict[str, Any] | None = None,
 ) -> Page:
-    """Fetch one page of ``what`` (memcells, scenes, profile, foresight or facts) with filters."""
+    """Fetch one page of ``what`` (memcells, scenes, profile, foresight or facts) with filters.
+
+    ``where`` is an EverMem filter (``--filter``) applied on top of the other options.
+    """
     scenes: list[MemScene] = mem.get(kind="scene", limit=ALL, **ids)
     colors = {s.id: scene_color(i) for i, s in enumerate(scenes)}
     if scene is not None and scene not in colors:
@@ -91,18 +96,23 @@ def browse(
     extra_history: list[ProfileItem] = []
     if what == "memcells":
         filters = {**window, **({"scene_id": scene} if scene else {}), **({"subject": subject} if subject else {})}
-        records = mem.get(kind="episode", filters=filters or None, limit=ALL, **ids)
+        records = mem.get(kind="episode", filters=all_of(filters, where), limit=ALL, **ids)
     elif what == "facts":
         filters = {**window, **({"scene_id": scene} if scene else {}), **({"subject": subject} if subject else {})}
-        records = mem.get(kind="fact", filters=filters or None, limit=ALL, **ids)
+        records = mem.get(kind="fact", filters=all_of(filters, where), limit=ALL, **ids)
     elif what == "foresight":
         filters = {**window, **({"subject": subject} if subject else {})}
-        records = mem.get(kind="foresight", filters=filters or None, limit=ALL, **ids)
+        records = mem.get(kind="foresight", filters=all_of(filters, where), limit=ALL, **ids)
         if scene_cells is not None:
             records = [f for f in records if f.cell_id in scene_cells]
         records.sort(key=lambda f: f.start)
     elif what == "scenes":
-        records = [s for s in scenes if (scene is None or s.id == scene) and _overlaps(s, after, before)]
+        passing = {s.id for s in mem.get(kind="scene", filters=where, limit=ALL, **ids)} if where else None
+        records = [
+            s
+            for s in scenes
+            if (scene is None or s.id == scene) and _overlaps(s, after, before) and (passing is None or s.id in passing)
+        ]
         if subject:
             people = {c.id: c.participants for c in cells}
             records = [s for s in records if any(subject in people.get(i, []) for i in s.cell_ids)]
@@ -115,6 +125,9 @@ def browse(
             for i in records
             if (after is None or i.valid_from >= after) and (before is None or i.valid_from <= before)
         ]
+        if where:
+            passing = {p.id for p in mem.get(kind="profile", filters=where, limit=ALL, **ids)}
+            records = [i for i in records if i.id in passing]
         if scene_cells is not None:
             scene_messages = {m.id for c in cells if c.id in scene_cells for m in c.messages}
             records = [i for i in records if scene_messages.intersection(i.evidence)]

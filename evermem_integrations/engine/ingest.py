@@ -273,6 +273,7 @@ class IngestPipeline:
         with self.records.transaction():
             pending = self.records.pending_vectors()
             if not pending:
+                self._refresh_vector_metadata()
                 return
             for scope, changes in itertools.groupby(sorted(pending, key=lambda p: p.scope), key=lambda p: p.scope):
                 rows = list(changes)
@@ -283,13 +284,30 @@ class IngestPipeline:
                     self.vectors.delete(scope, deletes)
                 upserts = [p for p in rows if p.vector is not None]
                 if upserts:
+                    # The metadata filters read is the unit's as committed (the unit row is in SQLite).
+                    payloads = self.records.vector_metadata(scope, [p.unit_id for p in upserts])
                     self.vectors.upsert(
                         [p.unit_id for p in upserts],
                         np.stack([p.vector for p in upserts if p.vector is not None]),
                         scope,
                         [p.kind for p in upserts],
+                        [payloads.get(p.unit_id, (p.kind, {"kind": p.kind}))[1] for p in upserts],
                     )
             self.records.clear_vectors(max(p.seq for p in pending))
+        self._refresh_vector_metadata()
+
+    def _refresh_vector_metadata(self) -> None:
+        """Write the metadata a store migrated from before filters lacks into its vectors."""
+        while batch := self.records.pending_refresh():
+            with self.records.transaction():
+                for scope, rows in itertools.groupby(sorted(batch, key=lambda r: r[1]), key=lambda r: r[1]):
+                    payloads = self.records.vector_metadata(scope, [unit_id for _, _, unit_id in rows])
+                    if payloads:
+                        ids = list(payloads)
+                        self.vectors.update_metadata(
+                            scope, ids, [payloads[i][0] for i in ids], [payloads[i][1] for i in ids]
+                        )
+                self.records.clear_refresh(max(seq for seq, _, _ in batch))
 
 
 def participants_of(messages: Sequence[Message]) -> list[str]:

@@ -288,6 +288,9 @@ class SearchItem(BaseModel):
     scene_id: str | None = None
     subject: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """What the engine adds about the memory (``valid_until``, ``superseded_by``)."""
+    source_metadata: dict[str, list[str | int | float | bool]] = Field(default_factory=dict)
+    """The source messages' metadata, each key with its distinct values (what filters match)."""
 
 
 class SearchResult(BaseModel):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
+from evermem_integrations.engine import filters as filtering
 from evermem_integrations.engine.embeddings import Embedder
 from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod, SearchResult
 from evermem_integrations.engine.records import RecordStore, Unit, UnitKeys
@@ -32,12 +34,9 @@ from evermem_integrations.engine.text import words
 from evermem_integrations.engine.timeparse import format_day, parse_timestamp
 from evermem_integrations.engine.tokens import count_tokens
 from evermem_integrations.engine.vectors import VectorIndex
-from evermem_integrations.errors import InvalidFilterError, LLMUnavailableError
+from evermem_integrations.errors import LLMUnavailableError
 
 DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "message", "raw", "foresight", "profile")
-FILTER_FIELDS = {"subject", "scene_id", "cell_id", "after", "before"}
-EXCLUDED = "exclude_message_ids"
-"""The parsed-filter key of ``search(exclude_message_ids=...)`` (not a user filter field)."""
 MIN_LINE_TOKENS = 6
 """No rendered line ("- " + a few words + newline) costs fewer tokens."""
 
@@ -83,45 +82,37 @@ class QueryPlanner(Protocol):
         ...
 
 
-def parse_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate a filter dict; raises :class:`InvalidFilterError` naming the fix."""
-    if filters is None:
-        return {}
-    if not isinstance(filters, Mapping):
-        raise InvalidFilterError(f"filters must be a dict, got {type(filters).__name__}")
-    unknown = set(filters) - FILTER_FIELDS
-    if unknown:
-        names = sorted(repr(name) for name in unknown)
-        raise InvalidFilterError(f"unknown filter field(s) {', '.join(names)}; use any of {sorted(FILTER_FIELDS)}")
-    parsed: dict[str, Any] = {}
-    for name, value in filters.items():
-        if name in ("after", "before"):
-            try:
-                parsed[name] = parse_timestamp(value)
-            except ValueError as exc:
-                raise InvalidFilterError(f"filter {name!r}: {exc}") from exc
-        elif not isinstance(value, str) or not value:
-            raise InvalidFilterError(f"filter {name!r} takes a non-empty string, got {value!r}")
-        else:
-            parsed[name] = value
-    return parsed
+def unit_target(unit: Unit) -> filtering.Target:
+    """What a filter judges of a unit."""
+    subject = unit.data.get("subject") or unit.data.get("sender")
+    return filtering.Target(
+        kind=unit.kind,
+        subjects=(subject,) if subject else (),
+        timestamp=unit.timestamp,
+        metadata=unit.metadata,
+        scene_id=unit.data.get("scene_id"),
+        cell_id=unit.cell_id,
+    )
 
 
-def matches_filters(data: Mapping[str, Any], timestamp: datetime | None, filters: Mapping[str, Any]) -> bool:
-    """Whether a record (its JSON data and time) passes parsed ``filters``."""
-    for name in ("subject", "scene_id", "cell_id"):
-        if name in filters and data.get(name) != filters[name]:
+def drawn_only_from(unit: Unit, excluded: frozenset[str]) -> bool:
+    """Whether every message a unit was drawn from is in ``excluded``."""
+    sources = unit.data.get("source_message_ids") or unit.data.get("evidence") or []
+    return bool(sources) and excluded.issuperset(sources)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which memories a search may return: those passing the filter, not drawn only from excluded messages."""
+
+    filter: filtering.Filter
+    excluded: frozenset[str]
+
+    def admits(self, unit: Unit) -> bool:
+        """Whether ``unit`` may be returned."""
+        if self.excluded and drawn_only_from(unit, self.excluded):
             return False
-    if EXCLUDED in filters:
-        sources = data.get("source_message_ids") or data.get("evidence")
-        if sources and filters[EXCLUDED].issuperset(sources):
-            return False
-    if timestamp is not None:
-        if "after" in filters and timestamp < filters["after"]:
-            return False
-        if "before" in filters and timestamp > filters["before"]:
-            return False
-    return True
+        return filtering.is_empty(self.filter) or filtering.matches(self.filter, unit_target(unit))
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
@@ -198,26 +189,32 @@ class Recollector:
         method: SearchMethod = "hybrid",
         token_budget: int | None = None,
         kinds: Sequence[MemoryKind] | None = None,
-        filters: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | filtering.Filter | None = None,
         current_time: datetime | None = None,
         limit: int | None = None,
         exclude_message_ids: Collection[str] | None = None,
     ) -> SearchResult:
         """Rank and pack memories of ``scope`` for ``query``.
 
-        ``exclude_message_ids`` leaves out memories drawn only from those messages (a chat
-        window the prompt already shows verbatim) and fills the budget with others instead.
+        ``filters`` (see :mod:`~evermem_integrations.engine.filters`) narrow the rankers
+        themselves (BM25 in SQL, Chroma's ``where``), so their candidates pass, and every
+        memory is checked again before packing. ``exclude_message_ids`` leaves out memories
+        drawn only from those messages (a chat window the prompt already shows verbatim) and
+        fills the budget with others instead.
         """
         budget = token_budget or self.config.default_token_budget
         kinds = tuple(kinds or DEFAULT_KINDS)
-        parsed = parse_filters(filters)
-        if exclude_message_ids:
-            parsed[EXCLUDED] = frozenset(exclude_message_ids)
+        flt = (
+            filters
+            if isinstance(filters, filtering.Condition | filtering.AllOf | filtering.AnyOf)
+            else filtering.parse(filters)
+        )
+        selection = Selection(flt, frozenset(exclude_message_ids or ()))
         moment = current_time or datetime.now(UTC)
         queries = [query]
         reader = ScopeReader(self.records, scope)
-        scores = self._rank(query, reader, method, kinds)
-        result = self._assemble(query, reader, method, scores, budget, parsed, moment, limit, queries, rounds=1)
+        scores = self._rank(query, reader, method, kinds, flt)
+        result = self._assemble(query, reader, method, scores, budget, selection, moment, limit, queries, rounds=1)
         if method != "agentic":
             return result
         if self.planner is None:
@@ -229,15 +226,17 @@ class Recollector:
         queries.extend(rewrites)
         rankings = [sorted(scores, key=scores.__getitem__, reverse=True)]
         for rewrite in rewrites:
-            extra = self._rank(rewrite, reader, "hybrid", kinds)
+            extra = self._rank(rewrite, reader, "hybrid", kinds, flt)
             rankings.append(sorted(extra, key=extra.__getitem__, reverse=True))
         fused = rrf(rankings, self.config.rrf_k)
-        return self._assemble(query, reader, method, fused, budget, parsed, moment, limit, queries, rounds=2)
+        return self._assemble(query, reader, method, fused, budget, selection, moment, limit, queries, rounds=2)
 
     # -- ranking -----------------------------------------------------------------------------
-    def _rank(self, query: str, reader: ScopeReader, method: SearchMethod, kinds: Sequence[str]) -> dict[str, float]:
+    def _rank(
+        self, query: str, reader: ScopeReader, method: SearchMethod, kinds: Sequence[str], flt: filtering.Filter
+    ) -> dict[str, float]:
         if method in ("keyword", "vector"):
-            rankings = self._lookups(query, query, reader.scope, method, kinds)
+            rankings = self._lookups(query, query, reader.scope, method, kinds, flt)
             return rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         query_words = words(query)
         named, naming_words = (
@@ -246,7 +245,8 @@ class Recollector:
         # A name that every fact of its person repeats tells BM25 little and matches a large part
         # of the scope (all of the cost); the subject prior weighs it instead.
         kept = [w for w in query_words if w.split("'")[0] not in naming_words]
-        rankings = self._lookups(query, " ".join(kept) if kept and naming_words else query, reader.scope, method, kinds)
+        lexical_query = " ".join(kept) if kept and naming_words else query
+        rankings = self._lookups(query, lexical_query, reader.scope, method, kinds, flt)
         fused = rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         if self.config.episode_weight > 0:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
@@ -258,25 +258,35 @@ class Recollector:
         return fused
 
     def _lookups(
-        self, query: str, lexical_query: str, scope: str, method: SearchMethod, kinds: Sequence[str]
+        self,
+        query: str,
+        lexical_query: str,
+        scope: str,
+        method: SearchMethod,
+        kinds: Sequence[str],
+        flt: filtering.Filter,
     ) -> dict[str, list[str]]:
         """The index rankings a method needs, looked up at once.
 
         SQLite and Chroma release the GIL while they search, so the lexical and the vector
         lookups (of the items, and of the episodes for the episode prior) overlap in threads.
+        The items' lookups are narrowed by the filter; the episodes' are a prior only (their
+        facts are filtered one by one), so they stay whole.
         """
+        where = None if filtering.is_empty(flt) else flt
+        chroma_where = None if where is None else filtering.to_chroma(where)
         n, top_episodes = self.config.candidates, self.config.top_episodes
         with_episodes = method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
         if method != "vector":
             terms = self.records.lexical_terms(lexical_query)
-            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, terms, kinds, n)
+            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, terms, kinds, n, where)
             if with_episodes:
                 jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, terms, ["episode"], top_episodes)
         if method != "keyword":
             vector = self.embedder.embed([query])[0]
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
-                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n)
+                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n, chroma_where)
                 if with_episodes:
                     jobs["episodes_dense"] = self._pool.submit(
                         self.vectors.query, vector, scope, ["episode"], top_episodes
@@ -359,13 +369,13 @@ class Recollector:
         method: SearchMethod,
         scores: Mapping[str, float],
         budget: int,
-        filters: Mapping[str, Any],
+        selection: Selection,
         moment: datetime,
         limit: int | None,
         queries: list[str],
         rounds: int,
     ) -> SearchResult:
-        items = self._candidates(reader, scores, budget, filters, moment, limit)
+        items = self._candidates(reader, scores, budget, selection, moment, limit)
         items = self._with_message_siblings(reader, items, moment, budget // 25)
         selected, context, tokens = pack(items, budget)
         if limit is not None:
@@ -385,7 +395,7 @@ class Recollector:
         reader: ScopeReader,
         scores: Mapping[str, float],
         budget: int,
-        filters: Mapping[str, Any],
+        selection: Selection,
         moment: datetime,
         limit: int | None,
     ) -> list[SearchItem]:
@@ -397,7 +407,7 @@ class Recollector:
         successors: dict[str, float] = {}
 
         def take(unit: Unit, score: float) -> int:
-            item = self._item(unit, score, moment) if matches_filters(unit.data, unit.timestamp, filters) else None
+            item = self._item(unit, score, moment) if selection.admits(unit) else None
             if item is None:
                 return 0
             key = _dedupe_key(item.text)
@@ -501,6 +511,7 @@ class Recollector:
             scene_id=data.get("scene_id"),
             subject=data.get("subject") or data.get("sender"),
             metadata=metadata,
+            source_metadata=unit.metadata,
         )
 
 

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
+from evermem_integrations.engine.filters import Filter as UnitFilter
+from evermem_integrations.engine.filters import MetadataValues, chroma_metadata, merge_metadata, to_sql
 from evermem_integrations.engine.models import (
     EPISODE_KINDS,
     KIND_GROUPS,
@@ -42,10 +44,11 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2,)
-"""Older layouts that opening migrates in place (version 3 added the vector outbox)."""
+MIGRATABLE_VERSIONS = (2, 3)
+"""Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
+the units' source metadata and the queue that writes it to the vectors' metadata)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -89,7 +92,7 @@ CREATE INDEX IF NOT EXISTS profile_key ON profile (scope, subject, attribute, st
 CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
-    ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL
+    ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
@@ -100,6 +103,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
 CREATE TABLE IF NOT EXISTS vector_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL,
     kind TEXT NOT NULL, vector BLOB
+);
+CREATE TABLE IF NOT EXISTS vector_refresh (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL
 );
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
@@ -130,6 +136,8 @@ class Unit:
     """Indexed with the text but never shown: e.g. the question a fact answers, so that a
     query worded like the question finds the answer ("Three times a week" answers "How often
     do you work out?")."""
+    metadata: MetadataValues = field(default_factory=dict)
+    """The source messages' metadata as filters see it (set by the store from the messages)."""
 
     @property
     def indexed_text(self) -> str:
@@ -189,7 +197,52 @@ class RecordStore:
                 )
             for statement in _SCHEMA_STATEMENTS:  # executescript would commit the transaction
                 conn.execute(statement)
+            if not empty and version < 4:
+                self._add_unit_metadata(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
+        """Migration to version 4: units get their source messages' metadata, vectors get theirs.
+
+        Every vector is queued for a metadata refresh (applied to Chroma at the next write or
+        open), so filters pushed down to Chroma see the memories written before.
+        """
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(units)")}
+        if "meta" not in columns:
+            conn.execute("ALTER TABLE units ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
+        rows = conn.execute("SELECT id, scope, data FROM units").fetchall()
+        for start in range(0, len(rows), 2_000):
+            chunk = rows[start : start + 2_000]
+            by_scope: dict[str, list[tuple[str, list[str]]]] = {}
+            for unit_id, scope, data in chunk:
+                by_scope.setdefault(scope, []).append((unit_id, _sources(orjson.loads(data))))
+            updates = []
+            for scope, units in by_scope.items():
+                metas = self._metadata_of_sources(conn, scope, [sources for _, sources in units])
+                updates += [
+                    (orjson.dumps(meta).decode(), unit_id)
+                    for (unit_id, _), meta in zip(units, metas, strict=True)
+                    if meta
+                ]
+            conn.executemany("UPDATE units SET meta = ? WHERE id = ?", updates)
+        conn.execute("INSERT INTO vector_refresh (scope, unit_id) SELECT scope, id FROM units")
+
+    @staticmethod
+    def _metadata_of_sources(
+        conn: sqlite3.Connection, scope: str, sources: Sequence[Sequence[str]]
+    ) -> list[MetadataValues]:
+        """For each list of source message ids, the merged metadata of those messages."""
+        wanted = sorted({i for ids in sources for i in ids})
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            for message_id, meta in conn.execute(
+                f"SELECT id, json_extract(data, '$.metadata') FROM messages WHERE scope = ? AND id IN ({marks})",
+                [scope, *chunk],
+            ):
+                if meta and meta != "{}":
+                    found[message_id] = orjson.loads(meta)
+        return [merge_metadata(found[i] for i in ids if i in found) for ids in sources]
 
     def close(self) -> None:
         """Close the connection."""
@@ -317,7 +370,7 @@ class RecordStore:
 
     def has_pending_vectors(self) -> bool:
         """Whether any vector change waits in the outbox (a read, no write lock)."""
-        return bool(self._tuples("SELECT 1 FROM vector_outbox LIMIT 1"))
+        return bool(self._tuples("SELECT 1 FROM vector_outbox UNION ALL SELECT 1 FROM vector_refresh LIMIT 1"))
 
     def pending_vectors(self) -> list[PendingVector]:
         """Queued vector changes, the last one per unit, oldest first."""
@@ -333,6 +386,34 @@ class RecordStore:
         """Forget queued vector changes once the vector index holds them."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM vector_outbox WHERE seq <= ?", (up_to_seq,))
+
+    def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for unit_id, kind, ts, cell_id, subject, meta in self._tuples(
+                f"SELECT id, kind, ts, cell_id, json_extract(data, '$.subject'), meta FROM units "
+                f"WHERE id IN ({marks}) AND +scope = ?",
+                [*chunk, scope],
+            ):
+                moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+                found[unit_id] = (kind, chroma_metadata(kind, moment, subject, cell_id, orjson.loads(meta)))
+        return found
+
+    def pending_refresh(self, limit: int = 5_000) -> list[tuple[int, str, str]]:
+        """``(seq, scope, unit id)`` of vectors whose metadata a migration left to rewrite, oldest first."""
+        return [
+            (seq, scope, unit_id)
+            for seq, scope, unit_id in self._tuples(
+                "SELECT seq, scope, unit_id FROM vector_refresh ORDER BY seq LIMIT ?", [limit]
+            )
+        ]
+
+    def clear_refresh(self, up_to_seq: int) -> None:
+        """Forget metadata refreshes the vector index has applied."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM vector_refresh WHERE seq <= ?", (up_to_seq,))
 
     # -- MemCells, facts, foresight ----------------------------------------------------------
     def save_cell(self, cell: MemCell, units: Sequence[Unit], stale_unit_ids: Sequence[str]) -> None:
@@ -581,12 +662,14 @@ class RecordStore:
         latest = list({unit.id: unit for unit in units}.values())
         ids = [(unit.id,) for unit in latest]
         with self.transaction() as conn:
+            # What a memory inherits from its messages is worked out here, once for every write path.
+            metas = self._unit_metadata(conn, latest)
             # One statement per step for the whole batch: bulk loads write thousands of units.
             conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
             conn.executemany("DELETE FROM units WHERE id = ?", ids)
             conn.executemany(
-                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         unit.id,
@@ -597,8 +680,9 @@ class RecordStore:
                         unit.text,
                         _single_source(unit),
                         json.dumps(unit.data, default=str),
+                        orjson.dumps(meta).decode(),
                     )
-                    for unit in latest
+                    for unit, meta in zip(latest, metas, strict=True)
                 ],
             )
             conn.executemany(
@@ -606,6 +690,17 @@ class RecordStore:
                 "SELECT rowid, ?, ?, ?, id FROM units WHERE id = ?",
                 [(lexical_text(u.indexed_text), partition_token(u.scope, u.kind), f"k{u.kind}", u.id) for u in latest],
             )
+
+    def _unit_metadata(self, conn: sqlite3.Connection, units: Sequence[Unit]) -> list[MetadataValues]:
+        metas: list[MetadataValues] = [{} for _ in units]
+        by_scope: dict[str, list[int]] = {}
+        for n, unit in enumerate(units):
+            by_scope.setdefault(unit.scope, []).append(n)
+        for scope, rows in by_scope.items():
+            merged = self._metadata_of_sources(conn, scope, [_sources(units[n].data) for n in rows])
+            for n, meta in zip(rows, merged, strict=True):
+                metas[n] = meta
+        return metas
 
     @staticmethod
     def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
@@ -625,12 +720,15 @@ class RecordStore:
             marks = ",".join("?" * len(chunk))
             # "+scope" keeps SQLite on the primary key: a large scope makes the scope index a full scan.
             for row in self._tuples(
-                f"SELECT id, scope, kind, text, cell_id, ts, data FROM units WHERE id IN ({marks}) AND +scope = ?",
+                f"SELECT id, scope, kind, text, cell_id, ts, data, meta FROM units "
+                f"WHERE id IN ({marks}) AND +scope = ?",
                 [*chunk, scope],
             ):
-                unit_id, unit_scope, kind, text, cell_id, ts, data = row
+                unit_id, unit_scope, kind, text, cell_id, ts, data, meta = row
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
-                found[unit_id] = Unit(unit_id, unit_scope, kind, text, cell_id, moment, orjson.loads(data))
+                found[unit_id] = Unit(
+                    unit_id, unit_scope, kind, text, cell_id, moment, orjson.loads(data), metadata=orjson.loads(meta)
+                )
         return found
 
     def unit_keys(self, scope: str, ids: Sequence[str]) -> dict[str, UnitKeys]:
@@ -696,8 +794,14 @@ class RecordStore:
         kept = [t for t in present if counts[t] <= indexed * COMMON_TERM_SHARE]
         return kept or sorted(present, key=counts.__getitem__)[:1]
 
-    def bm25(self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """Rank units of ``scope`` by BM25 against :meth:`lexical_terms`; returns ``(unit_id, score)``."""
+    def bm25(
+        self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Rank units of ``scope`` by BM25 against :meth:`lexical_terms`; returns ``(unit_id, score)``.
+
+        ``where`` keeps only the units passing a filter, inside the FTS5 query, so the
+        ``limit`` goes to units that pass; the scope is matched again on the unit row.
+        """
         if not terms:
             return []
         term_query = " OR ".join(f'"{t}"' for t in terms)
@@ -713,6 +817,16 @@ class RecordStore:
         if not partitions:
             return []
         match = f"({' OR '.join(partitions)}) AND body : ({term_query})"
+        if where is not None:
+            condition, params = to_sql(where)
+            rows = self._rows(
+                # The fragment is built of placeholders and validated names; every value is bound.
+                "SELECT units_fts.unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts "
+                "JOIN units ON units.rowid = units_fts.rowid WHERE units_fts MATCH ? AND units.scope = ? "
+                f"AND ({condition}) ORDER BY rank LIMIT ?",
+                [match, scope, *params, limit],
+            )
+            return [(r["unit_id"], -float(r["rank"])) for r in rows]
         rows = self._rows(
             "SELECT unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts WHERE units_fts MATCH ? "
             "ORDER BY rank LIMIT ?",
@@ -743,6 +857,7 @@ class RecordStore:
                 "profile",
                 "meta",
                 "vector_outbox",
+                "vector_refresh",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
@@ -811,9 +926,13 @@ class RecordStore:
         """Replace profile entries and the data their units carry (evidence trimmed by a delete)."""
         with self.transaction() as conn:
             self.save_profile_items(items)
+            metas = self._metadata_of_sources(conn, items[0].scope, [p.evidence for p in items]) if items else []
             conn.executemany(
-                "UPDATE units SET data = ? WHERE scope = ? AND id = ?",
-                [(json.dumps(p.model_dump(mode="json"), default=str), p.scope, p.id) for p in items],
+                "UPDATE units SET data = ?, meta = ? WHERE scope = ? AND id = ?",
+                [
+                    (json.dumps(p.model_dump(mode="json"), default=str), orjson.dumps(meta).decode(), p.scope, p.id)
+                    for p, meta in zip(items, metas, strict=True)
+                ],
             )
 
     def clear_scene(self, scope: str, scene_id: str) -> None:
@@ -846,6 +965,11 @@ def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``ids`` in slices that stay under SQLite's limit on bound parameters."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
+
+
+def _sources(data: dict[str, Any]) -> list[str]:
+    """The messages a unit's record was drawn from (a profile entry's evidence)."""
+    return list(data.get("source_message_ids") or data.get("evidence") or [])
 
 
 def _single_source(unit: Unit) -> str | None:

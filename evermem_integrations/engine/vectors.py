@@ -3,8 +3,9 @@
 Each scope gets its own Chroma collections, one for episode narratives and one for
 everything else (facts, buffered messages, foresight, profile entries). A tenant is thus
 a physical partition, and the common query needs no metadata filter (a ``where`` filter
-costs Chroma about 9 ms a query, more than the search itself). Only ids, vectors and the
-kind live in Chroma; texts and records live in the record store. We always pass our own
+costs Chroma about 9 ms a query, more than the search itself). Ids, vectors and what filters
+are pushed down to (kind, time, subject, MemCell and the source messages' metadata, see
+``engine/filters.py``) live in Chroma; texts and records live in the record store. We always pass our own
 embeddings, so Chroma's default embedding function (which downloads a model on first use)
 is never called.
 """
@@ -18,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -26,6 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from evermem_integrations.engine.filters import both
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
@@ -36,12 +38,27 @@ _DELETE_OPERATION = 3
 class VectorIndex(Protocol):
     """What the engine needs from a vector store."""
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, scope: str, kinds: Sequence[str]) -> None:
-        """Insert or replace vectors of one scope."""
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        scope: str,
+        kinds: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Insert or replace vectors of one scope (``metadatas``: what filters read, one per id)."""
         ...
 
-    def query(self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """Nearest units of ``scope`` as ``(id, cosine similarity)``, best first."""
+    def query(
+        self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int, where: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest units of ``scope`` passing ``where`` (a Chroma filter) as ``(id, cosine similarity)``, best first."""
+        ...
+
+    def update_metadata(
+        self, scope: str, ids: Sequence[str], kinds: Sequence[str], metadatas: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Rewrite the metadata of stored vectors (ids not stored are ignored)."""
         ...
 
     def delete(self, scope: str, ids: Sequence[str]) -> None:
@@ -189,7 +206,14 @@ class ChromaVectorIndex:
         return self._collections[name]
 
     @chroma_errors
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, scope: str, kinds: Sequence[str]) -> None:
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        scope: str,
+        kinds: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Upsert (not add) so that re-running an ingestion is idempotent."""
         for group in ("episodes", "items"):
             rows = [n for n, kind in enumerate(kinds) if (kind in EPISODE_KINDS) == (group == "episodes")]
@@ -202,12 +226,28 @@ class ChromaVectorIndex:
                 collection.upsert(
                     ids=[ids[n] for n in chunk],
                     embeddings=np.asarray(vectors, dtype=np.float32)[chunk],
-                    metadatas=[{"kind": kinds[n]} for n in chunk],
+                    metadatas=[dict(metadatas[n]) if metadatas else {"kind": kinds[n]} for n in chunk],
                 )
 
     @chroma_errors
-    def query(self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int) -> list[tuple[str, float]]:
-        """Nearest neighbours inside one scope; a ``where`` filter only for a subset of kinds."""
+    def update_metadata(
+        self, scope: str, ids: Sequence[str], kinds: Sequence[str], metadatas: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Rewrite stored vectors' metadata (Chroma ignores ids it does not hold)."""
+        for group in ("episodes", "items"):
+            rows = [n for n, kind in enumerate(kinds) if (kind in EPISODE_KINDS) == (group == "episodes")]
+            collection = self._collection(scope, group, create=False) if rows else None
+            if collection is None:
+                continue
+            for start in range(0, len(rows), self._batch):
+                chunk = rows[start : start + self._batch]
+                collection.update(ids=[ids[n] for n in chunk], metadatas=[dict(metadatas[n]) for n in chunk])
+
+    @chroma_errors
+    def query(
+        self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int, where: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest neighbours inside one scope; a kind filter only for a subset of kinds, ``where`` with it."""
         wanted = set(kinds) or (EPISODE_KINDS | ITEM_KINDS)
         found: list[tuple[str, float]] = []
         for group, group_kinds in KIND_GROUPS:
@@ -215,11 +255,11 @@ class ChromaVectorIndex:
             collection = self._collection(scope, group, create=False) if selected else None
             if collection is None:
                 continue
-            where = None if selected == group_kinds else {"kind": {"$in": sorted(selected)}}
+            by_kind = None if selected == group_kinds else {"kind": {"$in": sorted(selected)}}
             result = collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
                 n_results=limit,
-                where=where,
+                where=both(by_kind, dict(where) if where else None),
                 include=["distances"],
             )
             found += [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]

@@ -54,6 +54,15 @@ def ids_from(source: Any) -> ScopeIds:
     return scope_ids(*values)
 
 
+def field_from(source: Any, name: str) -> Any:
+    """One field of a dict, dataclass or object (e.g. a run context), ``None`` when absent."""
+    if source is None:
+        return None
+    if isinstance(source, Mapping):
+        return source.get(name)
+    return getattr(source, name, None)
+
+
 def resolve_scope(defaults: ScopeIds, *sources: Any, where: str) -> ScopeIds:
     """Merge the first source that names a scope over the adapter's fixed ids.
 

@@ -16,16 +16,19 @@ next thread of the same user, or a different agent sharing the store, can recall
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langgraph.runtime import Runtime
 
+from evermem_integrations.engine.filters import all_of
 from evermem_integrations.engine.models import MemoryKind, SearchMethod, SearchResult
+from evermem_integrations.errors import InvalidFilterError
 from evermem_integrations.langchain._common import (
     DEFAULT_MEMORY_PROMPT,
     ScopeIds,
+    field_from,
     last_turn,
     latest_user_text,
     resolve_scope,
@@ -44,7 +47,9 @@ class EverMemMiddleware(AgentMiddleware):
     The scope is resolved per run, first from the run's context (``context=`` of
     ``agent.invoke``, a dict, dataclass or object with ``user_id``/``group_id``/``agent_id``),
     then from ``config["configurable"]``; ids given to the constructor are used when the run
-    names none, and fill fields the run leaves open (e.g. a fixed ``agent_id``).
+    names none, and fill fields the run leaves open (e.g. a fixed ``agent_id``). A run's
+    ``filters`` (same places; EverMem's filter language, e.g. ``{"channel": "slack"}``) narrow
+    what is recalled, together with the constructor's ``filters``.
 
     Args:
         memory: the EverMem engine.
@@ -52,6 +57,7 @@ class EverMemMiddleware(AgentMiddleware):
         token_budget: tokens (cl100k_base) the recalled memories may take in the prompt.
         method: the engine's search method (``hybrid`` by default).
         kinds: memory kinds to recall (engine default: facts, messages, foresight, profile).
+        filters: an EverMem filter every recall applies (a run's own ``filters`` are added with ``$and``).
         prompt_template: how memories are introduced; must contain ``{context}``.
         store_turns: store each completed turn (set ``False`` for a read-only agent).
 
@@ -70,6 +76,7 @@ class EverMemMiddleware(AgentMiddleware):
         token_budget: int = 1000,
         method: SearchMethod = "hybrid",
         kinds: Sequence[MemoryKind] | None = None,
+        filters: Mapping[str, Any] | None = None,
         prompt_template: str = DEFAULT_MEMORY_PROMPT,
         store_turns: bool = True,
     ) -> None:
@@ -81,6 +88,7 @@ class EverMemMiddleware(AgentMiddleware):
         self.token_budget = token_budget
         self.method: SearchMethod = method
         self.kinds = list(kinds) if kinds is not None else None
+        self.filters = dict(filters) if filters is not None else None
         self.prompt_template = prompt_template
         self.store_turns = store_turns
 
@@ -90,6 +98,16 @@ class EverMemMiddleware(AgentMiddleware):
         return resolve_scope(self.scope, context, _configurable(), where="EverMemMiddleware")
 
     # -- recall before each model call ---------------------------------------------------------
+    def _filters(self, runtime: Runtime[Any] | None) -> dict[str, Any] | None:
+        """The constructor's filter and the run's (its context first, then ``configurable``), both applying."""
+        context = getattr(runtime, "context", None)
+        run = field_from(context, "filters")
+        if run is None:
+            run = _configurable().get("filters")
+        if run is not None and not isinstance(run, Mapping):
+            raise InvalidFilterError(f"a run's filters must be a dict such as {{'channel': 'slack'}}, got {run!r}")
+        return all_of(self.filters, run)
+
     def _search_kwargs(self, scope: ScopeIds, request: ModelRequest[Any]) -> dict[str, Any]:
         # Memories the thread already shows verbatim would only repeat it: the budget goes to others.
         in_thread = {str(m.id) for m in request.messages if m.id}
@@ -98,6 +116,7 @@ class EverMemMiddleware(AgentMiddleware):
             "token_budget": self.token_budget,
             "method": self.method,
             "kinds": self.kinds,
+            "filters": self._filters(request.runtime),
             "exclude_message_ids": in_thread,
         }
 

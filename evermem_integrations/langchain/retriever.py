@@ -4,7 +4,8 @@
 
     retriever = EverMemRetriever(memory=mem, user_id="u1", k=4)
     chain = {"memories": retriever, "question": RunnablePassthrough()} | prompt | model
-    retriever.invoke("where does Caroline live?", k=2, filters={"subject": "Caroline"})
+    retriever.invoke("where does Caroline live?", k=2, filter={"subject": "Caroline"})
+    EverMemRetriever(memory=mem, user_id="u1", filter={"channel": "slack"})   # message metadata
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod
 from evermem_integrations.errors import ScopeError
 from evermem_integrations.langchain._common import scope_ids
 
 PER_CALL = frozenset(
-    {"k", "filters", "kinds", "method", "token_budget", "current_time", "user_id", "group_id", "agent_id"}
+    {"k", "filter", "filters", "kinds", "method", "token_budget", "current_time", "user_id", "group_id", "agent_id"}
 )
 
 
@@ -41,7 +42,10 @@ class EverMemRetriever(BaseRetriever):
         token_budget: tokens the engine may pack; documents come from what fits (engine default 2000).
         method: ``keyword``, ``vector``, ``hybrid``, ``scene`` or ``agentic``.
         kinds: memory kinds to rank (engine default: facts, messages, foresight, profile).
-        filters: engine filters (``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``).
+        filters: an EverMem filter (also ``filter=``, as LangChain's vector-store retrievers
+            name it): message metadata and the built-in fields with ``$eq``, ``$ne``, ``$in``,
+            ``$nin``, ``$gt``/``$gte``/``$lt``/``$lte``, ``$contains``, ``$and``/``$or``; a per-call
+            filter replaces it.
 
     """
 
@@ -55,7 +59,7 @@ class EverMemRetriever(BaseRetriever):
     token_budget: int | None = None
     method: SearchMethod = "hybrid"
     kinds: list[MemoryKind] | None = None
-    filters: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = Field(default=None, validation_alias=AliasChoices("filters", "filter"))
 
     def _search_kwargs(self, overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         unknown = set(overrides) - PER_CALL
@@ -76,13 +80,15 @@ class EverMemRetriever(BaseRetriever):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         kinds: Sequence[MemoryKind] | None = overrides.get("kinds", self.kinds)
+        if "filter" in overrides and "filters" in overrides:
+            raise TypeError("EverMemRetriever got both filter= and filters=; pass one")
         kwargs = {
             **scope,
             "limit": k,
             "token_budget": overrides.get("token_budget", self.token_budget),
             "method": overrides.get("method", self.method),
             "kinds": list(kinds) if kinds is not None else None,
-            "filters": overrides.get("filters", self.filters),
+            "filters": overrides.get("filter", overrides.get("filters", self.filters)),
             "current_time": overrides.get("current_time"),
         }
         return k, kwargs
@@ -114,5 +120,6 @@ def to_document(item: SearchItem) -> Document:
         "scene_id": item.scene_id,
         "subject": item.subject,
         **{f"evermem_{key}": value for key, value in item.metadata.items()},
+        "source_metadata": item.source_metadata or None,
     }
     return Document(id=item.id, page_content=item.text, metadata={k: v for k, v in metadata.items() if v is not None})

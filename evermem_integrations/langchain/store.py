@@ -24,8 +24,10 @@ store is also recalled by :class:`~evermem_integrations.langchain.EverMemMiddlew
 
 ``search`` with a ``query`` ranks the items by the engine's hybrid search (items it does not
 rank follow, newest first, with ``score=None``, as LangGraph's in-memory store does for
-unindexed items); without a query it lists them newest first. ``filter`` matches value
-fields exactly or with ``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``. Reads scan the
+unindexed items); without a query it lists them newest first. ``filter`` is EverMem's filter
+language over the value's fields (``$eq``, ``$ne``, ``$in``, ``$nin``, ``$gt``/``$gte``/``$lt``/``$lte``
+on numbers, ``$contains``, ``$and``/``$or``; a list value matches any of its items; a
+nested dict matches a nested value), and an invalid one raises ``InvalidFilterError``. Reads scan the
 scope's stored messages, so the store suits per-user memories (thousands of items per scope),
 not bulk data.
 """
@@ -53,6 +55,7 @@ from langgraph.store.base import (
 )
 from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
+from evermem_integrations.engine import filters as filtering
 from evermem_integrations.engine.models import Scope, SearchMethod, stable_id
 from evermem_integrations.errors import NotFoundError, ScopeError
 from evermem_integrations.langchain._common import SCOPE_FIELDS, ScopeIds, scope_ids
@@ -325,32 +328,35 @@ def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) ->
     return all(p == "*" or p == label for p, label in zip(path, labels, strict=True))
 
 
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "$eq": lambda a, b: a == b,
-    "$ne": lambda a, b: a != b,
-    "$gt": lambda a, b: a is not None and a > b,
-    "$gte": lambda a, b: a is not None and a >= b,
-    "$lt": lambda a, b: a is not None and a < b,
-    "$lte": lambda a, b: a is not None and a <= b,
-}
-
-
 def _matches(value: Mapping[str, Any], conditions: Mapping[str, Any] | None) -> bool:
-    """Whether a value passes a LangGraph store filter (exact values or ``$`` operators)."""
-    for field, expected in (conditions or {}).items():
+    """Whether a value passes a LangGraph store filter, in EverMem's filter language.
+
+    A field is a key of the value; a nested dict without operators matches a nested value.
+    """
+    if not conditions:
+        return True
+    nested = {
+        field: expected
+        for field, expected in conditions.items()
+        if isinstance(expected, Mapping) and expected and not any(str(k).startswith("$") for k in expected)
+    }
+    for field, expected in nested.items():
         actual = value.get(field)
-        if isinstance(expected, Mapping) and any(str(k).startswith("$") for k in expected):
-            for operator, operand in expected.items():
-                if operator not in _OPERATORS:
-                    raise ValueError(f"unknown filter operator {operator!r}; use one of {sorted(_OPERATORS)}")
-                try:
-                    if not _OPERATORS[operator](actual, operand):
-                        return False
-                except TypeError:
-                    return False
-        elif isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not _matches(actual, expected):
-                return False
-        elif actual != expected:
+        if not isinstance(actual, Mapping) or not _matches(actual, expected):
             return False
-    return True
+    rest = {field: expected for field, expected in conditions.items() if field not in nested}
+    if not rest:
+        return True
+    target = filtering.Target("raw", (), None, filtering.merge_metadata([value]))
+    return filtering.matches(filtering.parse(_on_value(rest)), target)
+
+
+def _on_value(conditions: Mapping[str, Any]) -> dict[str, Any]:
+    """A store filter with every field read from the value (``kind`` is the value's, not the memory kind)."""
+    rewritten: dict[str, Any] = {}
+    for key, expected in conditions.items():
+        if key in ("$and", "$or") and isinstance(expected, list):
+            rewritten[key] = [_on_value(b) if isinstance(b, Mapping) else b for b in expected]
+        else:
+            rewritten[key if key.startswith("$") else f"metadata.{key}"] = expected
+    return rewritten

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 
 from evermem_integrations.engine.models import check_scope_ids
+from evermem_integrations.errors import InvalidFilterError
 
 DEFAULT_STORE_ROLES: tuple[str, ...] = ("user", "assistant")
 """Roles kept in long-term memory: tool results and system prompts are not the user's history."""
@@ -108,3 +110,60 @@ def engine_message(
     elif role == "assistant" and assistant_name:
         record["sender"] = assistant_name
     return record
+
+
+EngineFilters = dict[str, Any] | MetadataFilters
+"""What the adapters take as ``filters``: EverMem's own dict or LlamaIndex ``MetadataFilters``."""
+
+_OPERATORS = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.CONTAINS: "$contains",
+    # A memory's values of a key are a list: "any of these" is $in, "all of these" one $contains each.
+    FilterOperator.ANY: "$in",
+}
+
+
+def engine_filters(filters: EngineFilters | None) -> dict[str, Any] | None:
+    """EverMem's filter for ``filters``; ``MetadataFilters`` are translated (nested ones too).
+
+    Raises:
+        InvalidFilterError: for an operator or condition with no EverMem equivalent
+            (``TEXT_MATCH``, ``TEXT_MATCH_INSENSITIVE``, ``IS_EMPTY``, ``NOT``).
+
+    """
+    if filters is None or isinstance(filters, dict):
+        return filters
+    if not isinstance(filters, MetadataFilters):
+        raise InvalidFilterError(f"filters must be a dict or LlamaIndex MetadataFilters, got {type(filters).__name__}")
+    return _translate(filters)
+
+
+def _translate(filters: MetadataFilters) -> dict[str, Any]:
+    condition = filters.condition or FilterCondition.AND
+    if condition not in (FilterCondition.AND, FilterCondition.OR):
+        raise InvalidFilterError(
+            f"FilterCondition.{condition.name} has no EverMem equivalent; use NE or NIN inside AND/OR instead"
+        )
+    parts = [_translate(f) if isinstance(f, MetadataFilters) else _one(f) for f in filters.filters]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and" if condition == FilterCondition.AND else "$or": parts}
+
+
+def _one(flt: MetadataFilter) -> dict[str, Any]:
+    if flt.operator == FilterOperator.ALL:
+        values = flt.value if isinstance(flt.value, list) else [flt.value]
+        return {"$and": [{flt.key: {"$contains": v}} for v in values]}
+    if flt.operator not in _OPERATORS:
+        raise InvalidFilterError(
+            f"FilterOperator.{flt.operator.name} on {flt.key!r} has no EverMem equivalent; use one of "
+            f"{', '.join(op.name for op in [*_OPERATORS, FilterOperator.ALL])}"
+        )
+    return {flt.key: {_OPERATORS[flt.operator]: flt.value}}

@@ -24,6 +24,8 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from evermem_integrations.engine.models import MemoryKind, SearchMethod
 from evermem_integrations.llama_index._shared import (
     DEFAULT_STORE_ROLES,
+    EngineFilters,
+    engine_filters,
     engine_message,
     latest_user_text,
     message_id,
@@ -58,7 +60,9 @@ class EverMemBlock(BaseMemoryBlock[str]):
     token_budget: int = Field(default=1000, ge=50, description="tokens the recalled context may use")
     search_method: SearchMethod = Field(default="hybrid", description="EverMem search method")
     kinds: list[MemoryKind] | None = Field(default=None, description="memory kinds to recall (engine default if None)")
-    filters: dict[str, Any] | None = Field(default=None, description="EverMem search filters")
+    filters: EngineFilters | None = Field(
+        default=None, description="EverMem filter, or LlamaIndex MetadataFilters (translated)"
+    )
     store_active_messages: bool = Field(
         default=True, description="also store the active messages seen on reads, not only overflowing ones"
     )
@@ -87,7 +91,7 @@ class EverMemBlock(BaseMemoryBlock[str]):
             token_budget=self.token_budget,
             method=self.search_method,
             kinds=self.kinds,
-            filters=self.filters,
+            filters=engine_filters(self.filters),
             # The active messages are in the prompt verbatim: memories would only repeat them.
             exclude_message_ids={r["id"] for r in records},
         )

@@ -24,6 +24,8 @@ from evermem_integrations.engine.models import MemoryKind, SearchMethod, SearchR
 from evermem_integrations.llama_index._shared import (
     DEFAULT_CONTEXT_TEMPLATE,
     DEFAULT_STORE_ROLES,
+    EngineFilters,
+    engine_filters,
     engine_message,
     latest_user_text,
     message_id,
@@ -72,7 +74,9 @@ class EverMemMemory(BaseMemory):
     token_budget: int = Field(default=1000, ge=50, description="tokens the recalled context may use")
     search_method: SearchMethod = Field(default="hybrid", description="EverMem search method")
     kinds: list[MemoryKind] | None = Field(default=None, description="memory kinds to recall (engine default if None)")
-    filters: dict[str, Any] | None = Field(default=None, description="EverMem search filters")
+    filters: EngineFilters | None = Field(
+        default=None, description="EverMem filter, or LlamaIndex MetadataFilters (translated)"
+    )
     context_template: str = Field(default=DEFAULT_CONTEXT_TEMPLATE, description="wraps the context; has {context}")
     insert_method: Literal["system", "user"] = Field(
         default="system", description="a system message first, or prepended to the latest user message"
@@ -284,7 +288,7 @@ class EverMemMemory(BaseMemory):
             "token_budget": self.token_budget,
             "method": self.search_method,
             "kinds": self.kinds,
-            "filters": self.filters,
+            "filters": engine_filters(self.filters),
             "exclude_message_ids": window,
         }
 

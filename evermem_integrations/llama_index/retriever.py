@@ -15,11 +15,11 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod, SearchResult
-from evermem_integrations.llama_index._shared import scope_ids
+from evermem_integrations.llama_index._shared import EngineFilters, engine_filters, scope_ids
 from evermem_integrations.memory import EverMem
 
 # Provenance the LLM does not need to read (ids); kind, time and subject stay in its view.
-_HIDDEN_FROM_LLM = ["id", "cell_id", "scene_id", "source_message_ids", "superseded_by", "score"]
+_HIDDEN_FROM_LLM = ["id", "cell_id", "scene_id", "source_message_ids", "superseded_by", "score", "source_metadata"]
 
 
 class EverMemRetriever(BaseRetriever):
@@ -35,11 +35,16 @@ class EverMemRetriever(BaseRetriever):
         search_method: ``keyword``, ``vector``, ``hybrid``, ``scene`` or ``agentic``.
         kinds: memory kinds to rank (engine default: facts, buffered messages, foresight,
             profile; add ``"episode"`` for whole narratives).
-        filters: EverMem filters (``subject``, ``scene_id``, ``cell_id``, ``after``, ``before``).
+        filters: an EverMem filter (message metadata and the built-in fields, see
+            :mod:`evermem_integrations.engine.filters`) or LlamaIndex ``MetadataFilters``
+            (EQ, NE, GT, GTE, LT, LTE, IN, NIN, CONTAINS, ANY, ALL with AND/OR, nested; the
+            other operators and NOT raise ``InvalidFilterError``). Keys name the same fields
+            as node metadata (``kind``, ``subject``, ``timestamp``...) or message metadata.
 
     Node metadata: ``id``, ``kind``, ``timestamp`` (ISO 8601), ``source_message_ids``,
     ``cell_id``, ``scene_id``, ``subject``, ``score``, plus ``valid_until`` /
-    ``superseded_by`` when the engine set them.
+    ``superseded_by`` when the engine set them, and ``source_metadata`` (the source messages'
+    metadata, each key with its distinct values) when there is any.
 
     """
 
@@ -54,7 +59,7 @@ class EverMemRetriever(BaseRetriever):
         token_budget: int | None = None,
         search_method: SearchMethod = "hybrid",
         kinds: Sequence[MemoryKind] | None = None,
-        filters: dict[str, Any] | None = None,
+        filters: EngineFilters | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -68,7 +73,7 @@ class EverMemRetriever(BaseRetriever):
         self.token_budget = token_budget
         self.search_method = search_method
         self.kinds = list(kinds) if kinds is not None else None
-        self.filters = filters
+        self.filters = engine_filters(filters)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _search_kwargs(self) -> dict[str, Any]:
@@ -112,6 +117,8 @@ def node_from(item: SearchItem) -> TextNode:
         "score": item.score,
     }
     metadata.update({k: v for k, v in item.metadata.items() if v is not None})
+    if item.source_metadata:
+        metadata["source_metadata"] = item.source_metadata
     return TextNode(
         id_=item.id,
         text=item.text,
