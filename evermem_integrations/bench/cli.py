@@ -28,13 +28,14 @@ from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, Judge
 from evermem_integrations.bench.report import scale_markdown, scale_plot, write_json, write_retrieval_report
 from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
 from evermem_integrations.bench.scale import IngestPoint, SearchPoint, run_ingest_scale, run_search_scale
+from evermem_integrations.cli.errors import BENCH_HELP
 from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.models import SearchMethod
 from evermem_integrations.errors import ConfigurationError
 
 bench_app = typer.Typer(
     name="bench",
-    help="Benchmarks: retrieval and QA on LoCoMo / LongMemEval against baselines, and store scale.",
+    help=BENCH_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
