@@ -429,6 +429,9 @@ def scale(
         Path | None,
         typer.Option("--store", help="keep the stores in <store>/ingest and <store>/search (default: temporary)"),
     ] = None,
+    floor: Annotated[
+        bool, typer.Option("--floor/--no-floor", help="time the floor (tantivy + hnswlib) at each search size")
+    ] = True,
 ) -> None:
     """Search latency against stored facts, and ingestion rate, memory and disk as one store grows."""
     fact_sizes = sorted(set(parse_ints(facts, "--facts"))) if facts.strip() else []
@@ -447,9 +450,12 @@ def scale(
             if isinstance(point, SearchPoint)
             else f"ingest {point.ingest_messages_per_s:,.0f} msg/s"
         )
+        floor = ""
+        if isinstance(point, SearchPoint) and point.floor_p50_ms is not None:
+            floor = f" (floor p50 {point.floor_p50_ms:.1f} ms: {point.floor_ratio:.1f} times the floor)"
         console.print(
             f"{size}: point took {point.seconds:,.0f} s ({point.elapsed_s:,.0f} s from empty); {rate}, "
-            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, "
+            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms{floor}, "
             f"RSS {point.rss_mb:,.0f} MB, disk {point.disk_mb:,.1f} MB"
         )
 
@@ -488,6 +494,7 @@ def scale(
             search_points = run_search_scale(
                 fact_sizes,
                 batch_facts=batch_facts,
+                floor=floor,
                 store_path=store / "search" if store else None,
                 progress=hook_for(fact_sizes[-1]),
                 **common,

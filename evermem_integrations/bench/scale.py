@@ -30,10 +30,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evermem_integrations.bench.floor import FloorIndex
 from evermem_integrations.bench.metrics import percentile
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.engine.extraction import attributed, episode_title
 from evermem_integrations.engine.models import Fact, MemCell, Message, Scope, SearchMethod, stable_id
+from evermem_integrations.engine.recollection import DEFAULT_KINDS
+from evermem_integrations.engine.records import Unit
 
 if TYPE_CHECKING:
     from evermem_integrations import EverMem
@@ -366,6 +369,11 @@ class SearchPoint:
     """This point: growing from the previous size, then measuring."""
     elapsed_s: float
     """Since the series began: how long reaching this size takes from an empty store."""
+    floor_p50_ms: float | None = None
+    """The floor (:mod:`evermem_integrations.bench.floor`) over the same units and queries, in the same run."""
+    floor_p95_ms: float | None = None
+    floor_ratio: float | None = None
+    """``search_p50_ms / floor_p50_ms``: how many times the floor EverMem's search takes."""
 
 
 @dataclass
@@ -405,13 +413,10 @@ def _measure(
 
     Latencies are in ms, after one untimed search that loads the indexes.
     """
-    questions = synthetic_queries(queries, conversations)
-    mem.search(questions[0], group_id=GROUP, token_budget=token_budget, method=method)
-    timings = []
-    for question in questions:
-        started = time.perf_counter()
-        mem.search(question, group_id=GROUP, token_budget=token_budget, method=method)
-        timings.append((time.perf_counter() - started) * 1000)
+    timings = _latencies(
+        lambda q: mem.search(q, group_id=GROUP, token_budget=token_budget, method=method),
+        synthetic_queries(queries, conversations),
+    )
     return {
         "search_p50_ms": percentile(timings, 50),
         "search_p95_ms": percentile(timings, 95),
@@ -419,6 +424,34 @@ def _measure(
         "peak_rss_mb": peak_rss_mb(),
         "disk_mb": disk_mb(path),
     }
+
+
+def _latencies(search: Callable[[str], object], questions: Sequence[str]) -> list[float]:
+    """Milliseconds of each search, after one untimed search that loads the indexes."""
+    search(questions[0])
+    timings = []
+    for question in questions:
+        started = time.perf_counter()
+        search(question)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def scope_units(mem: EverMem, scope: str, kinds: Sequence[str] = DEFAULT_KINDS) -> list[Unit]:
+    """Every searchable unit of ``scope`` of ``kinds`` (the corpus the floor indexes)."""
+    units: list[Unit] = []
+    for kind in kinds:
+        ids = sorted(mem.records.unit_ids_of_kind(scope, kind))
+        units += mem.records.units(scope, ids).values()
+    return units
+
+
+def _measure_floor(
+    floor: FloorIndex, mem: EverMem, queries: int, conversations: int, token_budget: int
+) -> dict[str, float]:
+    floor.add(scope_units(mem, SCOPE_KEY))
+    timings = _latencies(lambda q: floor.search(q, token_budget), synthetic_queries(queries, conversations))
+    return {"floor_p50_ms": percentile(timings, 50), "floor_p95_ms": percentile(timings, 95)}
 
 
 def _targets(sizes: Sequence[int]) -> list[int]:
@@ -439,6 +472,7 @@ def run_search_scale(
     store_path: str | Path | None = None,
     progress: ProgressHook | None = None,
     on_point: Callable[[SearchPoint], None] | None = None,
+    floor: bool = True,
 ) -> list[SearchPoint]:
     """Bulk-load one scope through ``sizes`` (stored facts, cumulative) and time searches at each.
 
@@ -453,12 +487,16 @@ def run_search_scale(
         store_path: where the store lives (default: a temporary folder, removed after).
         progress: called after every batch with facts stored and the total.
         on_point: called with each finished point.
+        floor: also time the floor (tantivy + hnswlib, :mod:`~evermem_integrations.bench.floor`)
+            over the same units and queries at each size (not counted in the point's seconds).
 
     """
     targets = _targets(sizes)
     cells = synthetic_memcells(targets[-1])
     points: list[SearchPoint] = []
     with _store(store_path, embedder) as (mem, path):
+        floor_index = FloorIndex(mem.embedder, mem.recollector.config) if floor else None
+        floor_seconds = 0.0
         series_started = time.perf_counter()
         stored = stored_cells = 0
         for target in targets:
@@ -481,14 +519,20 @@ def run_search_scale(
                         break
             conversations = -(-stored_cells // CELLS_PER_CONVERSATION)
             measured = _measure(mem, path, queries, conversations, token_budget, method)
+            seconds = time.perf_counter() - point_started
+            if floor_index is not None:
+                floor_started = time.perf_counter()
+                measured |= _measure_floor(floor_index, mem, queries, conversations, token_budget)
+                measured["floor_ratio"] = measured["search_p50_ms"] / measured["floor_p50_ms"]
+                floor_seconds += time.perf_counter() - floor_started
             stats = mem.stats(group_id=GROUP)
             point = SearchPoint(
                 facts=stats.facts,
                 memcells=stats.memcells,
                 scenes=stats.scenes,
                 load_facts_per_s=(stats.facts - (points[-1].facts if points else 0)) / load_seconds,
-                seconds=time.perf_counter() - point_started,
-                elapsed_s=time.perf_counter() - series_started,
+                seconds=seconds,
+                elapsed_s=time.perf_counter() - series_started - floor_seconds,
                 **measured,
             )
             points.append(point)

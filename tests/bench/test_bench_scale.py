@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from evermem_integrations import EverMem
 from evermem_integrations.bench.cli import bench_app
-from evermem_integrations.bench.scale import FIRST, synthetic_conversations, synthetic_memcells, synthetic_queries
+from evermem_integrations.bench.floor import FloorIndex
+from evermem_integrations.bench.scale import (
+    FIRST,
+    GROUP,
+    SCOPE_KEY,
+    scope_units,
+    synthetic_conversations,
+    synthetic_memcells,
+    synthetic_queries,
+)
+from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.errors import ConfigurationError
 
 
@@ -74,6 +85,10 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
     assert 0 < small["facts"] <= large["facts"]
     assert 0 < small["memcells"] <= large["memcells"]
     assert small["ingest_messages_per_s"] > 0 and large["ingest_messages_per_s"] > 0
+    for point in [first, second]:  # the floor, timed over the same units and queries
+        assert 0 < point["floor_p50_ms"] <= point["floor_p95_ms"]
+        assert point["floor_ratio"] == pytest.approx(point["search_p50_ms"] / point["floor_p50_ms"])
+    assert "times the floor" in (tmp_path / "out" / "scale.md").read_text()
     for point in [first, second, small, large]:
         assert 0 < point["search_p50_ms"] <= point["search_p95_ms"]
         assert 50 < point["rss_mb"] <= point["peak_rss_mb"]
@@ -96,3 +111,20 @@ def test_scale_needs_a_series(tmp_path: Path) -> None:
     result = CliRunner().invoke(bench_app, ["scale", "--facts", "", "--messages", "", "--out", str(tmp_path)])
     assert isinstance(result.exception, ConfigurationError)
     assert "--facts and/or --messages" in str(result.exception)
+
+
+def test_the_floor_ranks_the_scopes_units_and_packs_them_into_the_budget() -> None:
+    with EverMem(embedder=StaticEmbedder()) as mem:
+        cells = list(synthetic_memcells(200))
+        mem.add_memcells(cells, group_id=GROUP)
+        units = scope_units(mem, SCOPE_KEY)
+        assert {u.kind for u in units} == {"fact"} and len(units) == 200
+        floor = FloorIndex(mem.embedder)
+        floor.add(units)
+        floor.add(units)  # units already indexed are not indexed twice
+        assert len(floor.units) == 200
+        target = cells[3].facts[2]
+        items, context = floor.search(target.text, token_budget=120)
+        assert items[0].id == target.id  # the sentence itself ranks first in both indexes
+        assert target.text in context
+        assert len(items) < 20  # 120 tokens hold a few lines, not the candidates
