@@ -601,3 +601,143 @@ def run_ingest_scale(
             if on_point:
                 on_point(point)
     return points
+
+
+@dataclass
+class TenantsPoint:
+    """The many-tenants series at one size: many small scopes in one store."""
+
+    scopes: int
+    messages: int
+    ingest_messages_per_s: float
+    """Messages per second through add + flush (one scope at a time) since the previous size."""
+    search_p50_ms: float
+    search_p95_ms: float
+    """Hybrid search on a small scope picked at random for each query."""
+    reopen_first_search_s: float
+    """Opening the store in a fresh process (imports excluded) and its first search."""
+    disk_mb: float
+    bytes_per_message: float
+    files: int
+    seconds: float
+    elapsed_s: float
+
+
+def tenant_user(index: int) -> str:
+    """The user id of tenant ``index``."""
+    return f"tenant-{index}"
+
+
+def tenant_queries(count: int, scopes: int, seed: int = 13) -> list[tuple[int, str]]:
+    """``(tenant, question)`` pairs: each question about the person of its tenant's conversation."""
+    rng = random.Random(seed)
+    picked = []
+    for _ in range(count):
+        index = rng.randrange(scopes)
+        picked.append((index, _fill(rng.choice(QUESTIONS), rng, FIRST[index % len(FIRST)])))
+    return picked
+
+
+def _grow_tenants(path: str, start: int, stop: int, per_scope: int) -> float:
+    """Add + flush the conversations of tenants ``start..stop`` (a child process); returns seconds spent."""
+    from evermem_integrations import EverMem
+
+    with EverMem(path=path, embedder=StaticEmbedder()) as mem:
+        started = time.perf_counter()
+        for index, batch in enumerate(
+            synthetic_conversations((stop - start) * per_scope, per_conversation=per_scope, start_index=start),
+            start=start,
+        ):
+            mem.add(batch, user_id=tenant_user(index))
+            mem.flush(user_id=tenant_user(index))
+        return time.perf_counter() - started
+
+
+def _reopen_tenants(path: str, questions: list[tuple[int, str]], token_budget: int) -> tuple[float, list[float]]:
+    """Open the store, search once, then time ``questions`` (a child process, as a restarted server)."""
+    import chromadb  # noqa: F401 (imported before the clock starts, as a running app has)
+
+    from evermem_integrations import EverMem
+
+    started = time.perf_counter()
+    with EverMem(path=path, embedder=StaticEmbedder()) as mem:
+        first, question = questions[0]
+        mem.search(question, token_budget=token_budget, user_id=tenant_user(first))
+        reopen = time.perf_counter() - started
+        timings = []
+        for index, question in questions[1:]:
+            begun = time.perf_counter()
+            mem.search(question, token_budget=token_budget, user_id=tenant_user(index))
+            timings.append((time.perf_counter() - begun) * 1000)
+    return reopen, timings
+
+
+def _in_child(function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function`` in a fresh process: embedded Chroma's folder lock lasts as long as the process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_tenants_scale(
+    sizes: Sequence[int],
+    *,
+    per_scope: int = 20,
+    queries: int = 50,
+    token_budget: int = 2000,
+    store_path: str | Path | None = None,
+    progress: ProgressHook | None = None,
+    on_point: Callable[[TenantsPoint], None] | None = None,
+) -> list[TenantsPoint]:
+    """Grow one store through ``sizes`` scopes (cumulative) of ``per_scope`` messages each.
+
+    Each size is ingested (``add`` + ``flush`` per scope) and then measured in a fresh
+    process, as a restarted service would open the store: the time to open it and answer a
+    first search, then search latency on small scopes picked at random, disk per message.
+
+    Args:
+        sizes: scope counts, e.g. ``[1_000, 10_000]``.
+        per_scope: messages per scope (one synthetic conversation each).
+        queries: searches timed at each size.
+        token_budget: the search budget.
+        store_path: where the store lives (default: a temporary folder, removed after).
+        progress: called after every size's ingestion with scopes done and the total.
+        on_point: called with each finished point.
+
+    """
+    targets = _targets(sizes)
+    points: list[TenantsPoint] = []
+    with tempfile.TemporaryDirectory(prefix="evermem-tenants-") as scratch:
+        path = Path(store_path) if store_path else Path(scratch) / "store"
+        series_started = time.perf_counter()
+        done = 0
+        for target in targets:
+            point_started = time.perf_counter()
+            if progress:
+                progress(f"ingesting {target:,} scopes", done, targets[-1])
+            ingest_seconds = _in_child(_grow_tenants, str(path), done, target, per_scope)
+            messages = (target - done) * per_scope
+            done = target
+            if progress:
+                progress(f"searching {target:,} scopes", done, targets[-1])
+            reopen, timings = _in_child(_reopen_tenants, str(path), tenant_queries(queries + 1, target), token_budget)
+            disk = disk_mb(path)
+            point = TenantsPoint(
+                scopes=target,
+                messages=target * per_scope,
+                ingest_messages_per_s=messages / ingest_seconds,
+                search_p50_ms=percentile(timings, 50),
+                search_p95_ms=percentile(timings, 95),
+                reopen_first_search_s=reopen,
+                disk_mb=disk,
+                bytes_per_message=disk * 1_000_000 / (target * per_scope),
+                files=sum(len(names) for _, _, names in os.walk(path)),
+                seconds=time.perf_counter() - point_started,
+                elapsed_s=time.perf_counter() - series_started,
+            )
+            points.append(point)
+            if on_point:
+                on_point(point)
+    return points

@@ -67,6 +67,10 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
             "80",
             "--queries",
             "5",
+            "--tenants",
+            "3,6",
+            "--per-tenant",
+            "10",
             "--out",
             str(tmp_path / "out"),
             "--store",
@@ -85,6 +89,13 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
     assert 0 < small["facts"] <= large["facts"]
     assert 0 < small["memcells"] <= large["memcells"]
     assert small["ingest_messages_per_s"] > 0 and large["ingest_messages_per_s"] > 0
+    few, more = report["tenants"]
+    assert (few["scopes"], more["scopes"], more["messages"]) == (3, 6, 60)
+    assert more["disk_mb"] * 1_000_000 / 60 == pytest.approx(more["bytes_per_message"])
+    for point in [few, more]:
+        assert point["ingest_messages_per_s"] > 0 and point["files"] > 0
+        assert 0 < point["search_p50_ms"] <= point["search_p95_ms"]
+        assert 0 < point["reopen_first_search_s"] * 1000 > point["search_p50_ms"]  # the first search loads indexes
     for point in [first, second]:  # the floor, timed over the same units and queries
         assert 0 < point["floor_p50_ms"] <= point["floor_p95_ms"]
         assert point["floor_ratio"] == pytest.approx(point["search_p50_ms"] / point["floor_p50_ms"])
@@ -108,9 +119,11 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
 
 
 def test_scale_needs_a_series(tmp_path: Path) -> None:
-    result = CliRunner().invoke(bench_app, ["scale", "--facts", "", "--messages", "", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        bench_app, ["scale", "--facts", "", "--messages", "", "--tenants", "", "--out", str(tmp_path)]
+    )
     assert isinstance(result.exception, ConfigurationError)
-    assert "--facts and/or --messages" in str(result.exception)
+    assert "--facts, --messages and/or --tenants" in str(result.exception)
 
 
 def test_the_floor_ranks_the_scopes_units_and_packs_them_into_the_budget() -> None:
