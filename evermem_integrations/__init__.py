@@ -1,34 +1,13 @@
 """evermem-integrations: long-term memory for LLM applications (EverMemOS design, offline by default).
 
-Every name the README offers is importable from here. ``LLMConfig`` is loaded on first use, so
-``import evermem_integrations`` does not import the OpenAI client.
+Every name the README offers is importable from here. All but the errors are loaded on first
+use, so ``import evermem_integrations`` (and the ``evermem`` command's start) imports neither
+the engine nor numpy, Chroma or the OpenAI client until a name needs them.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from evermem_integrations.engine.consolidation import ProfileConfig, SceneConfig
-from evermem_integrations.engine.embeddings import (
-    CallableEmbedder,
-    Embedder,
-    OpenAIEmbedder,
-    SentenceTransformerEmbedder,
-    StaticEmbedder,
-)
-from evermem_integrations.engine.models import (
-    ConversationMeta,
-    Fact,
-    Foresight,
-    MemCell,
-    MemScene,
-    Message,
-    Profile,
-    ProfileItem,
-    Scope,
-    SearchItem,
-    SearchResult,
-)
-from evermem_integrations.engine.recollection import RecollectionConfig
-from evermem_integrations.engine.segmentation import SegmentationConfig
 from evermem_integrations.errors import (
     ConfigurationError,
     EverMemError,
@@ -47,10 +26,61 @@ from evermem_integrations.errors import (
     StoreUnavailableError,
     StoreVersionError,
 )
-from evermem_integrations.memory import AddResult, EverMem, ScopeStats
 
 if TYPE_CHECKING:
+    from evermem_integrations.engine.consolidation import ProfileConfig, SceneConfig
+    from evermem_integrations.engine.embeddings import (
+        CallableEmbedder,
+        Embedder,
+        OpenAIEmbedder,
+        SentenceTransformerEmbedder,
+        StaticEmbedder,
+    )
     from evermem_integrations.engine.llm import LLMConfig
+    from evermem_integrations.engine.models import (
+        ConversationMeta,
+        Fact,
+        Foresight,
+        MemCell,
+        MemScene,
+        Message,
+        Profile,
+        ProfileItem,
+        Scope,
+        SearchItem,
+        SearchResult,
+    )
+    from evermem_integrations.engine.recollection import RecollectionConfig
+    from evermem_integrations.engine.segmentation import SegmentationConfig
+    from evermem_integrations.memory import AddResult, EverMem, ScopeStats
+
+_HOMES = {
+    "AddResult": "evermem_integrations.memory",
+    "CallableEmbedder": "evermem_integrations.engine.embeddings",
+    "ConversationMeta": "evermem_integrations.engine.models",
+    "Embedder": "evermem_integrations.engine.embeddings",
+    "EverMem": "evermem_integrations.memory",
+    "Fact": "evermem_integrations.engine.models",
+    "Foresight": "evermem_integrations.engine.models",
+    "LLMConfig": "evermem_integrations.engine.llm",
+    "MemCell": "evermem_integrations.engine.models",
+    "MemScene": "evermem_integrations.engine.models",
+    "Message": "evermem_integrations.engine.models",
+    "OpenAIEmbedder": "evermem_integrations.engine.embeddings",
+    "Profile": "evermem_integrations.engine.models",
+    "ProfileConfig": "evermem_integrations.engine.consolidation",
+    "ProfileItem": "evermem_integrations.engine.models",
+    "RecollectionConfig": "evermem_integrations.engine.recollection",
+    "SceneConfig": "evermem_integrations.engine.consolidation",
+    "Scope": "evermem_integrations.engine.models",
+    "ScopeStats": "evermem_integrations.memory",
+    "SearchItem": "evermem_integrations.engine.models",
+    "SearchResult": "evermem_integrations.engine.models",
+    "SegmentationConfig": "evermem_integrations.engine.segmentation",
+    "SentenceTransformerEmbedder": "evermem_integrations.engine.embeddings",
+    "StaticEmbedder": "evermem_integrations.engine.embeddings",
+}
+"""Where each public name lives; its module is imported on first use (PEP 562)."""
 
 __all__ = [
     "AddResult",
@@ -97,8 +127,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LLMConfig":
-        from evermem_integrations.engine.llm import LLMConfig
-
-        return LLMConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), name)
+    globals()[name] = value  # later lookups skip this hook
+    return value

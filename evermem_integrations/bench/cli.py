@@ -27,14 +27,22 @@ from evermem_integrations.bench.corpus import BenchConversation
 from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, JudgeProtocol, QAConfig, QAEvaluator
 from evermem_integrations.bench.report import scale_markdown, scale_plot, write_json, write_retrieval_report
 from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
-from evermem_integrations.bench.scale import IngestPoint, SearchPoint, run_ingest_scale, run_search_scale
+from evermem_integrations.bench.scale import (
+    IngestPoint,
+    SearchPoint,
+    TenantsPoint,
+    run_ingest_scale,
+    run_search_scale,
+    run_tenants_scale,
+)
+from evermem_integrations.cli.errors import BENCH_HELP
 from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.models import SearchMethod
 from evermem_integrations.errors import ConfigurationError
 
 bench_app = typer.Typer(
     name="bench",
-    help="Benchmarks: retrieval and QA on LoCoMo / LongMemEval against baselines, and store scale.",
+    help=BENCH_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -426,18 +434,37 @@ def scale(
     out: OutOption = Path("bench-results"),
     store: Annotated[
         Path | None,
-        typer.Option("--store", help="keep the stores in <store>/ingest and <store>/search (default: temporary)"),
+        typer.Option(
+            "--store", help="keep the stores in <store>/ingest, <store>/search, <store>/tenants (default: temporary)"
+        ),
     ] = None,
+    floor: Annotated[
+        bool, typer.Option("--floor/--no-floor", help="time the floor (tantivy + hnswlib) at each search size")
+    ] = True,
+    tenants: Annotated[
+        str,
+        typer.Option("--tenants", help="many-tenants series: scopes in one store, cumulative (empty to skip)"),
+    ] = "1000,10000",
+    per_tenant: Annotated[int, typer.Option("--per-tenant", min=2, help="messages per scope (many tenants)")] = 20,
 ) -> None:
     """Search latency against stored facts, and ingestion rate, memory and disk as one store grows."""
     fact_sizes = sorted(set(parse_ints(facts, "--facts"))) if facts.strip() else []
     message_sizes = sorted(set(parse_ints(messages, "--messages"))) if messages.strip() else []
-    if not fact_sizes and not message_sizes:
-        raise ConfigurationError("nothing to measure: give --facts and/or --messages")
+    tenant_sizes = sorted(set(parse_ints(tenants, "--tenants"))) if tenants.strip() else []
+    if not fact_sizes and not message_sizes and not tenant_sizes:
+        raise ConfigurationError("nothing to measure: give --facts, --messages and/or --tenants")
     _check_names([method], [m for m in EVERMEM_METHODS if m != "agentic"], "method")
     search_method = cast(SearchMethod, method)
     embedder = StaticEmbedder()
     started = time.perf_counter()
+
+    def report_tenants(point: TenantsPoint) -> None:
+        console.print(
+            f"{point.scopes:,} scopes of {per_tenant} messages: ingest {point.ingest_messages_per_s:,.0f} msg/s, "
+            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, "
+            f"reopen + first search {point.reopen_first_search_s:.2f} s, "
+            f"{point.bytes_per_message:,.0f} B per message in {point.files:,} files"
+        )
 
     def report_point(point: SearchPoint | IngestPoint) -> None:
         size = f"{point.facts:,} facts" if isinstance(point, SearchPoint) else f"{point.messages:,} messages"
@@ -446,9 +473,12 @@ def scale(
             if isinstance(point, SearchPoint)
             else f"ingest {point.ingest_messages_per_s:,.0f} msg/s"
         )
+        floor = ""
+        if isinstance(point, SearchPoint) and point.floor_p50_ms is not None:
+            floor = f" (floor p50 {point.floor_p50_ms:.1f} ms: {point.floor_ratio:.1f} times the floor)"
         console.print(
             f"{size}: point took {point.seconds:,.0f} s ({point.elapsed_s:,.0f} s from empty); {rate}, "
-            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms, "
+            f"search p50 {point.search_p50_ms:.1f} ms / p95 {point.search_p95_ms:.1f} ms{floor}, "
             f"RSS {point.rss_mb:,.0f} MB, disk {point.disk_mb:,.1f} MB"
         )
 
@@ -461,6 +491,7 @@ def scale(
     ]
     ingest_points: list[IngestPoint] = []
     search_points: list[SearchPoint] = []
+    tenant_points: list[TenantsPoint] = []
     with Progress(*columns, console=console) as progress:
 
         def hook_for(total: int) -> Callable[[str, int, int], None]:
@@ -483,10 +514,21 @@ def scale(
                 progress=hook_for(message_sizes[-1]),
                 **common,
             )
+        if tenant_sizes:
+            tenant_points = run_tenants_scale(
+                tenant_sizes,
+                per_scope=per_tenant,
+                queries=queries,
+                token_budget=budget,
+                store_path=store / "tenants" if store else None,
+                progress=hook_for(tenant_sizes[-1]),
+                on_point=report_tenants,
+            )
         if fact_sizes:
             search_points = run_search_scale(
                 fact_sizes,
                 batch_facts=batch_facts,
+                floor=floor,
                 store_path=store / "search" if store else None,
                 progress=hook_for(fact_sizes[-1]),
                 **common,
@@ -503,6 +545,8 @@ def scale(
         "seconds": round(time.perf_counter() - started, 1),
         "search": [vars(p) for p in search_points],
         "ingest": [vars(p) for p in ingest_points],
+        "tenants": [vars(p) for p in tenant_points],
+        "per_tenant": per_tenant,
     }
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "scale.md"

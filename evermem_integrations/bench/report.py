@@ -182,6 +182,25 @@ _FOOTPRINT = [
 ]
 SEARCH_COLUMNS = [("facts", "facts", 0), ("memcells", "memcells", 0), ("scenes", "scenes", 0)]
 SEARCH_COLUMNS += [("load facts/s", "load_facts_per_s", 0), *_FOOTPRINT]
+TENANT_COLUMNS = [
+    ("scopes", "scopes", 0),
+    ("messages", "messages", 0),
+    ("ingest msg/s", "ingest_messages_per_s", 0),
+    ("search p50 ms", "search_p50_ms", 1),
+    ("search p95 ms", "search_p95_ms", 1),
+    ("reopen + first search s", "reopen_first_search_s", 2),
+    ("disk MB", "disk_mb", 0),
+    ("bytes per message", "bytes_per_message", 0),
+    ("files", "files", 0),
+    ("point s", "seconds", 0),
+]
+FLOOR_COLUMNS = [
+    ("facts", "facts", 0),
+    ("search p50 ms", "search_p50_ms", 1),
+    ("floor p50 ms", "floor_p50_ms", 1),
+    ("floor p95 ms", "floor_p95_ms", 1),
+    ("times the floor", "floor_ratio", 1),
+]
 INGEST_COLUMNS = [("messages", "messages", 0), ("facts", "facts", 0), ("memcells", "memcells", 0)]
 INGEST_COLUMNS += [("ingest msg/s", "ingest_messages_per_s", 0), *_FOOTPRINT]
 
@@ -204,6 +223,23 @@ def scale_markdown(report: Mapping[str, Any]) -> str:
     if report.get("search"):
         lines += ["", "Search latency against stored facts (bulk-loaded through `EverMem.add_memcells`):", ""]
         lines += _table(report["search"], SEARCH_COLUMNS)
+        if report["search"][0].get("floor_p50_ms") is not None:
+            lines += [
+                "",
+                "The floor over the same units, embeddings and queries in the same run (tantivy BM25 + hnswlib "
+                "M=16 ef=100, RRF, the same packing into the budget; `bench/floor.py`):",
+                "",
+            ]
+            lines += _table(report["search"], FLOOR_COLUMNS)
+    if report.get("tenants"):
+        lines += [
+            "",
+            f"Many tenants: scopes of {report.get('per_tenant', '?')} messages each in one store (`add` + `flush` "
+            "per scope), then measured in a fresh process: opening the store and a first search, then search "
+            "on a small scope picked at random for each query:",
+            "",
+        ]
+        lines += _table(report["tenants"], TENANT_COLUMNS)
     if report.get("ingest"):
         lines += ["", "Ingestion through the full pipeline (`add` + `flush` per conversation), msg/s per segment:", ""]
         lines += _table(report["ingest"], INGEST_COLUMNS)

@@ -30,10 +30,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evermem_integrations.bench.floor import FloorIndex
 from evermem_integrations.bench.metrics import percentile
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.engine.extraction import attributed, episode_title
 from evermem_integrations.engine.models import Fact, MemCell, Message, Scope, SearchMethod, stable_id
+from evermem_integrations.engine.recollection import DEFAULT_KINDS
+from evermem_integrations.engine.records import Unit
 
 if TYPE_CHECKING:
     from evermem_integrations import EverMem
@@ -366,6 +369,11 @@ class SearchPoint:
     """This point: growing from the previous size, then measuring."""
     elapsed_s: float
     """Since the series began: how long reaching this size takes from an empty store."""
+    floor_p50_ms: float | None = None
+    """The floor (:mod:`evermem_integrations.bench.floor`) over the same units and queries, in the same run."""
+    floor_p95_ms: float | None = None
+    floor_ratio: float | None = None
+    """``search_p50_ms / floor_p50_ms``: how many times the floor EverMem's search takes."""
 
 
 @dataclass
@@ -405,13 +413,10 @@ def _measure(
 
     Latencies are in ms, after one untimed search that loads the indexes.
     """
-    questions = synthetic_queries(queries, conversations)
-    mem.search(questions[0], group_id=GROUP, token_budget=token_budget, method=method)
-    timings = []
-    for question in questions:
-        started = time.perf_counter()
-        mem.search(question, group_id=GROUP, token_budget=token_budget, method=method)
-        timings.append((time.perf_counter() - started) * 1000)
+    timings = _latencies(
+        lambda q: mem.search(q, group_id=GROUP, token_budget=token_budget, method=method),
+        synthetic_queries(queries, conversations),
+    )
     return {
         "search_p50_ms": percentile(timings, 50),
         "search_p95_ms": percentile(timings, 95),
@@ -419,6 +424,34 @@ def _measure(
         "peak_rss_mb": peak_rss_mb(),
         "disk_mb": disk_mb(path),
     }
+
+
+def _latencies(search: Callable[[str], object], questions: Sequence[str]) -> list[float]:
+    """Milliseconds of each search, after one untimed search that loads the indexes."""
+    search(questions[0])
+    timings = []
+    for question in questions:
+        started = time.perf_counter()
+        search(question)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def scope_units(mem: EverMem, scope: str, kinds: Sequence[str] = DEFAULT_KINDS) -> list[Unit]:
+    """Every searchable unit of ``scope`` of ``kinds`` (the corpus the floor indexes)."""
+    units: list[Unit] = []
+    for kind in kinds:
+        ids = sorted(mem.records.unit_ids_of_kind(scope, kind))
+        units += mem.records.units(scope, ids).values()
+    return units
+
+
+def _measure_floor(
+    floor: FloorIndex, mem: EverMem, queries: int, conversations: int, token_budget: int
+) -> dict[str, float]:
+    floor.add(scope_units(mem, SCOPE_KEY))
+    timings = _latencies(lambda q: floor.search(q, token_budget), synthetic_queries(queries, conversations))
+    return {"floor_p50_ms": percentile(timings, 50), "floor_p95_ms": percentile(timings, 95)}
 
 
 def _targets(sizes: Sequence[int]) -> list[int]:
@@ -439,6 +472,7 @@ def run_search_scale(
     store_path: str | Path | None = None,
     progress: ProgressHook | None = None,
     on_point: Callable[[SearchPoint], None] | None = None,
+    floor: bool = True,
 ) -> list[SearchPoint]:
     """Bulk-load one scope through ``sizes`` (stored facts, cumulative) and time searches at each.
 
@@ -453,12 +487,16 @@ def run_search_scale(
         store_path: where the store lives (default: a temporary folder, removed after).
         progress: called after every batch with facts stored and the total.
         on_point: called with each finished point.
+        floor: also time the floor (tantivy + hnswlib, :mod:`~evermem_integrations.bench.floor`)
+            over the same units and queries at each size (not counted in the point's seconds).
 
     """
     targets = _targets(sizes)
     cells = synthetic_memcells(targets[-1])
     points: list[SearchPoint] = []
     with _store(store_path, embedder) as (mem, path):
+        floor_index = FloorIndex(mem.embedder, mem.recollector.config) if floor else None
+        floor_seconds = 0.0
         series_started = time.perf_counter()
         stored = stored_cells = 0
         for target in targets:
@@ -481,14 +519,20 @@ def run_search_scale(
                         break
             conversations = -(-stored_cells // CELLS_PER_CONVERSATION)
             measured = _measure(mem, path, queries, conversations, token_budget, method)
+            seconds = time.perf_counter() - point_started
+            if floor_index is not None:
+                floor_started = time.perf_counter()
+                measured |= _measure_floor(floor_index, mem, queries, conversations, token_budget)
+                measured["floor_ratio"] = measured["search_p50_ms"] / measured["floor_p50_ms"]
+                floor_seconds += time.perf_counter() - floor_started
             stats = mem.stats(group_id=GROUP)
             point = SearchPoint(
                 facts=stats.facts,
                 memcells=stats.memcells,
                 scenes=stats.scenes,
                 load_facts_per_s=(stats.facts - (points[-1].facts if points else 0)) / load_seconds,
-                seconds=time.perf_counter() - point_started,
-                elapsed_s=time.perf_counter() - series_started,
+                seconds=seconds,
+                elapsed_s=time.perf_counter() - series_started - floor_seconds,
                 **measured,
             )
             points.append(point)
@@ -552,6 +596,146 @@ def run_ingest_scale(
                 seconds=time.perf_counter() - point_started,
                 elapsed_s=time.perf_counter() - series_started,
                 **measured,
+            )
+            points.append(point)
+            if on_point:
+                on_point(point)
+    return points
+
+
+@dataclass
+class TenantsPoint:
+    """The many-tenants series at one size: many small scopes in one store."""
+
+    scopes: int
+    messages: int
+    ingest_messages_per_s: float
+    """Messages per second through add + flush (one scope at a time) since the previous size."""
+    search_p50_ms: float
+    search_p95_ms: float
+    """Hybrid search on a small scope picked at random for each query."""
+    reopen_first_search_s: float
+    """Opening the store in a fresh process (imports excluded) and its first search."""
+    disk_mb: float
+    bytes_per_message: float
+    files: int
+    seconds: float
+    elapsed_s: float
+
+
+def tenant_user(index: int) -> str:
+    """The user id of tenant ``index``."""
+    return f"tenant-{index}"
+
+
+def tenant_queries(count: int, scopes: int, seed: int = 13) -> list[tuple[int, str]]:
+    """``(tenant, question)`` pairs: each question about the person of its tenant's conversation."""
+    rng = random.Random(seed)
+    picked = []
+    for _ in range(count):
+        index = rng.randrange(scopes)
+        picked.append((index, _fill(rng.choice(QUESTIONS), rng, FIRST[index % len(FIRST)])))
+    return picked
+
+
+def _grow_tenants(path: str, start: int, stop: int, per_scope: int) -> float:
+    """Add + flush the conversations of tenants ``start..stop`` (a child process); returns seconds spent."""
+    from evermem_integrations import EverMem
+
+    with EverMem(path=path, embedder=StaticEmbedder()) as mem:
+        started = time.perf_counter()
+        for index, batch in enumerate(
+            synthetic_conversations((stop - start) * per_scope, per_conversation=per_scope, start_index=start),
+            start=start,
+        ):
+            mem.add(batch, user_id=tenant_user(index))
+            mem.flush(user_id=tenant_user(index))
+        return time.perf_counter() - started
+
+
+def _reopen_tenants(path: str, questions: list[tuple[int, str]], token_budget: int) -> tuple[float, list[float]]:
+    """Open the store, search once, then time ``questions`` (a child process, as a restarted server)."""
+    import chromadb  # noqa: F401 (imported before the clock starts, as a running app has)
+
+    from evermem_integrations import EverMem
+
+    started = time.perf_counter()
+    with EverMem(path=path, embedder=StaticEmbedder()) as mem:
+        first, question = questions[0]
+        mem.search(question, token_budget=token_budget, user_id=tenant_user(first))
+        reopen = time.perf_counter() - started
+        timings = []
+        for index, question in questions[1:]:
+            begun = time.perf_counter()
+            mem.search(question, token_budget=token_budget, user_id=tenant_user(index))
+            timings.append((time.perf_counter() - begun) * 1000)
+    return reopen, timings
+
+
+def _in_child(function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function`` in a fresh process: embedded Chroma's folder lock lasts as long as the process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_tenants_scale(
+    sizes: Sequence[int],
+    *,
+    per_scope: int = 20,
+    queries: int = 50,
+    token_budget: int = 2000,
+    store_path: str | Path | None = None,
+    progress: ProgressHook | None = None,
+    on_point: Callable[[TenantsPoint], None] | None = None,
+) -> list[TenantsPoint]:
+    """Grow one store through ``sizes`` scopes (cumulative) of ``per_scope`` messages each.
+
+    Each size is ingested (``add`` + ``flush`` per scope) and then measured in a fresh
+    process, as a restarted service would open the store: the time to open it and answer a
+    first search, then search latency on small scopes picked at random, disk per message.
+
+    Args:
+        sizes: scope counts, e.g. ``[1_000, 10_000]``.
+        per_scope: messages per scope (one synthetic conversation each).
+        queries: searches timed at each size.
+        token_budget: the search budget.
+        store_path: where the store lives (default: a temporary folder, removed after).
+        progress: called after every size's ingestion with scopes done and the total.
+        on_point: called with each finished point.
+
+    """
+    targets = _targets(sizes)
+    points: list[TenantsPoint] = []
+    with tempfile.TemporaryDirectory(prefix="evermem-tenants-") as scratch:
+        path = Path(store_path) if store_path else Path(scratch) / "store"
+        series_started = time.perf_counter()
+        done = 0
+        for target in targets:
+            point_started = time.perf_counter()
+            if progress:
+                progress(f"ingesting {target:,} scopes", done, targets[-1])
+            ingest_seconds = _in_child(_grow_tenants, str(path), done, target, per_scope)
+            messages = (target - done) * per_scope
+            done = target
+            if progress:
+                progress(f"searching {target:,} scopes", done, targets[-1])
+            reopen, timings = _in_child(_reopen_tenants, str(path), tenant_queries(queries + 1, target), token_budget)
+            disk = disk_mb(path)
+            point = TenantsPoint(
+                scopes=target,
+                messages=target * per_scope,
+                ingest_messages_per_s=messages / ingest_seconds,
+                search_p50_ms=percentile(timings, 50),
+                search_p95_ms=percentile(timings, 95),
+                reopen_first_search_s=reopen,
+                disk_mb=disk,
+                bytes_per_message=disk * 1_000_000 / (target * per_scope),
+                files=sum(len(names) for _, _, names in os.walk(path)),
+                seconds=time.perf_counter() - point_started,
+                elapsed_s=time.perf_counter() - series_started,
             )
             points.append(point)
             if on_point:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,16 +22,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from evermem_integrations.cli import render
 from evermem_integrations.cli.config import Settings, resolve_settings
-from evermem_integrations.cli.demo import DEMO_QUERY
 from evermem_integrations.cli.errors import CliError, EverMemGroup
 from evermem_integrations.cli.store import EMBEDDER_HELP, open_memory
-from evermem_integrations.engine.filters import all_of
-from evermem_integrations.engine.models import Scope
-from evermem_integrations.inspector.snapshot import ScopeIds, scope_label
-from evermem_integrations.loaders import ChatLog, load_all_conversations, load_chat_log
-from evermem_integrations.memory import EverMem, ScopeStats
+
+if TYPE_CHECKING:
+    # The engine (numpy, pydantic models, Chroma) is imported by the commands that use it, so
+    # `evermem --help` and a usage error answer at once.
+    from evermem_integrations.engine.models import Scope
+    from evermem_integrations.inspector.snapshot import ScopeIds
+    from evermem_integrations.loaders import ChatLog
+    from evermem_integrations.memory import EverMem, ScopeStats
+
+DEMO_QUERY = "Where did Maya move?"
 
 app = typer.Typer(
     name="evermem",
@@ -150,6 +153,8 @@ def _state(ctx: typer.Context) -> CliState:
 
 def scope_ids(user: str | None, group: str | None, agent: str | None) -> ScopeIds:
     """The scope as EverMem keyword arguments; at least one id is required."""
+    from evermem_integrations.inspector.snapshot import ScopeIds
+
     ids = ScopeIds()
     if user is not None:
         ids["user_id"] = user
@@ -164,6 +169,9 @@ def scope_ids(user: str | None, group: str | None, agent: str | None) -> ScopeId
 
 def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -> EverMem:
     """Open the store for reading, failing clearly when it or the scope does not exist."""
+    from evermem_integrations.engine.models import Scope
+    from evermem_integrations.inspector.snapshot import scope_label
+
     path = settings.get("path")
     if settings.get("chroma_url") is None and path is not None and not Path(path).expanduser().exists():
         raise CliError(f"no store at {path}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
@@ -182,6 +190,8 @@ def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -
 
 def _label_of(scope: Scope) -> str:
     """A stored scope as one label, as :func:`scope_label` prints the scope options."""
+    from evermem_integrations.inspector.snapshot import scope_label
+
     return scope_label(scope.model_dump())
 
 
@@ -311,6 +321,9 @@ def ingest(
     verbose: VerboseOpt = False,
 ) -> None:
     """Load a chat log into a scope, with a progress bar; safe to re-run (stored messages are skipped)."""
+    from evermem_integrations.inspector.snapshot import ScopeIds
+    from evermem_integrations.loaders import load_all_conversations, load_chat_log
+
     settings = settings_for(ctx, path, chroma_url, verbose)  # first: --verbose covers every error below
     if all_conversations:
         if conversation is not None:
@@ -345,6 +358,8 @@ def _ingest_log(
     mem: EverMem, log: ChatLog, ids: ScopeIds, out: Console, *, batch_size: int, flush: bool
 ) -> tuple[int, int]:
     """Add one chat log to one scope with a progress bar, print its summary; (added, skipped)."""
+    from evermem_integrations.cli import render
+
     started = time.perf_counter()
     before = mem.stats(**ids)
     added = skipped = cut = 0
@@ -395,6 +410,9 @@ def _ingest_summary(
     *,
     flushed: bool,
 ) -> Table:
+    from evermem_integrations.cli import render
+    from evermem_integrations.inspector.snapshot import scope_label
+
     heading = Text(f"{render.shorten(log.path.name, render.HEADING_WIDTH)} ({log.format}) → {scope_label(ids)}")
     table = Table(title=heading, title_justify="left", show_header=True)
     table.add_column("")
@@ -451,8 +469,12 @@ def search(
     verbose: VerboseOpt = False,
 ) -> None:
     """Search a scope: ranked memories (kind, score, time, sources) and the rendered context."""
+    from evermem_integrations.cli import render
+
     ids = scope_ids(user, group, agent)
     settings = settings_for(ctx, path, chroma_url, verbose)
+    from evermem_integrations.engine.filters import all_of
+
     options = {k: v for k, v in (("subject", subject), ("after", after), ("before", before)) if v is not None}
     filters = all_of(options, parse_filter(filter_json))
     with open_existing(settings, ids, use_llm=method == Method.agentic) as mem:
@@ -556,6 +578,7 @@ def inspect(
     verbose: VerboseOpt = False,
 ) -> None:
     """Write a self-contained HTML report: MemCell timeline by scene, scenes, profile, foresight."""
+    from evermem_integrations.cli import render
     from evermem_integrations.inspector import Snapshot, write_report, write_timeline_png
 
     ids = scope_ids(user, group, agent)
@@ -583,6 +606,8 @@ def export(
     verbose: VerboseOpt = False,
 ) -> None:
     """Write a scope's whole memory (messages and conversation settings) as one JSON file."""
+    from evermem_integrations.inspector.snapshot import scope_label
+
     ids = scope_ids(user, group, agent)
     settings = settings_for(ctx, path, chroma_url, verbose)
     with open_existing(settings, ids) as mem:
@@ -616,6 +641,9 @@ def import_(
     verbose: VerboseOpt = False,
 ) -> None:
     """Rebuild a scope from an export (MemCells, scenes and profile are re-derived); idempotent."""
+    from evermem_integrations.cli import render
+    from evermem_integrations.inspector.snapshot import scope_label
+
     settings = settings_for(ctx, path, chroma_url, verbose)
     data = json.loads(file.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("format") != "evermem-export/1":
@@ -651,6 +679,9 @@ def delete(
     verbose: VerboseOpt = False,
 ) -> None:
     """Delete everything stored for a user, group or agent (every scope that has that id)."""
+    from evermem_integrations.cli import render
+    from evermem_integrations.inspector.snapshot import scope_label
+
     ids = scope_ids(user, group, agent)
     settings = settings_for(ctx, path, chroma_url, verbose)
     out = console()
@@ -675,6 +706,8 @@ def delete(
 @app.command()
 def scopes(ctx: typer.Context, path: PathOpt = None, chroma_url: ChromaOpt = None, verbose: VerboseOpt = False) -> None:
     """List the scopes in the store with what each holds."""
+    from evermem_integrations.cli import render
+
     settings = settings_for(ctx, path, chroma_url, verbose)
     store = settings.get("path")
     if settings.get("chroma_url") is None and store and not Path(store).expanduser().exists():

@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel
 
 from evermem_integrations.errors import ConfigurationError
 
@@ -38,7 +37,10 @@ SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {
 SECRET_SETTINGS = frozenset({"llm_api_key"})
 
 
-class Setting(BaseModel):
+# Dataclasses, not pydantic models: building the first model class costs pydantic ~0.1 s,
+# which every `evermem` call (even `--help`) would pay.
+@dataclass(frozen=True)
+class Setting:
     """One effective setting and where it came from (``flag``, ``env NAME``, a file, ``default``)."""
 
     name: str
@@ -54,12 +56,13 @@ class Setting(BaseModel):
         return self.value
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings:
     """The CLI's effective configuration."""
 
     values: dict[str, Setting]
     config_file: Path | None = None
-    searched: list[Path] = []
+    searched: list[Path] = field(default_factory=list)
 
     def get(self, name: str) -> str | None:
         """The effective value of ``name``."""

@@ -29,7 +29,6 @@ from evermem_integrations.loaders import ChatLog, load_chat_log
 from evermem_integrations.memory import EverMem
 
 DEMO_SCOPE = ScopeIds(group_id="demo")
-DEMO_QUERY = "Where did Maya move?"
 SAMPLE = Path(str(files("evermem_integrations") / "data" / "sample_conversation.json"))
 
 

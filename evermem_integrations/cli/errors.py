@@ -28,6 +28,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (EverMemError, OSError, ValueErro
 """Failures caused by input, files or configuration (JSON and TOML errors are ValueErrors)."""
 
 BENCH_MODULE = "evermem_integrations.bench.cli"
+BENCH_HELP = "Benchmarks: retrieval and QA on LoCoMo / LongMemEval against baselines, and store scale."
+"""The ``bench`` line of ``evermem --help``, shown without importing the benchmarks."""
 
 
 class CliError(EverMemError):
@@ -120,8 +122,19 @@ class EverMemGroup(TyperGroup):
         """Resolve a command; ``bench`` is imported only when asked for."""
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name == "bench" and _bench_available():
-            return _load_bench()
+            return LazyBench()
         return command
+
+
+class LazyBench(TyperGroup):
+    """``evermem bench`` as listed by ``--help``: the benchmarks (numpy, the engine) load when it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(name="bench", help=BENCH_HELP)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Parse with the real group, which then runs the command."""
+        return _load_bench().make_context(info_name, args, parent=parent, **extra)
 
 
 def _bench_available() -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evermem_integrations.cli.config import Settings
 from evermem_integrations.errors import ConfigurationError
-from evermem_integrations.memory import EverMem
+
+if TYPE_CHECKING:
+    from evermem_integrations.memory import EverMem
 
 EMBEDDER_HELP = "static | static:DIR | DIR | openai:MODEL | sentence-transformers:NAME"
 
@@ -69,6 +71,8 @@ def open_memory(settings: Settings, *, use_llm: bool = False) -> EverMem:
             browsing commands leave it off so they never need the endpoint.
 
     """
+    from evermem_integrations.memory import EverMem
+
     embedder = make_embedder(settings.get("embedder"), settings)
     llm = make_llm(settings) if use_llm else None
     # An unreachable Chroma server raises StoreUnavailableError naming the fix (the core maps it).

@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from evermem_integrations import EverMem
 from evermem_integrations.bench.cli import bench_app
-from evermem_integrations.bench.scale import FIRST, synthetic_conversations, synthetic_memcells, synthetic_queries
+from evermem_integrations.bench.floor import FloorIndex
+from evermem_integrations.bench.scale import (
+    FIRST,
+    GROUP,
+    SCOPE_KEY,
+    scope_units,
+    synthetic_conversations,
+    synthetic_memcells,
+    synthetic_queries,
+)
+from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.errors import ConfigurationError
 
 
@@ -56,6 +67,10 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
             "80",
             "--queries",
             "5",
+            "--tenants",
+            "3,6",
+            "--per-tenant",
+            "10",
             "--out",
             str(tmp_path / "out"),
             "--store",
@@ -74,6 +89,17 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
     assert 0 < small["facts"] <= large["facts"]
     assert 0 < small["memcells"] <= large["memcells"]
     assert small["ingest_messages_per_s"] > 0 and large["ingest_messages_per_s"] > 0
+    few, more = report["tenants"]
+    assert (few["scopes"], more["scopes"], more["messages"]) == (3, 6, 60)
+    assert more["disk_mb"] * 1_000_000 / 60 == pytest.approx(more["bytes_per_message"])
+    for point in [few, more]:
+        assert point["ingest_messages_per_s"] > 0 and point["files"] > 0
+        assert 0 < point["search_p50_ms"] <= point["search_p95_ms"]
+        assert 0 < point["reopen_first_search_s"] * 1000 > point["search_p50_ms"]  # the first search loads indexes
+    for point in [first, second]:  # the floor, timed over the same units and queries
+        assert 0 < point["floor_p50_ms"] <= point["floor_p95_ms"]
+        assert point["floor_ratio"] == pytest.approx(point["search_p50_ms"] / point["floor_p50_ms"])
+    assert "times the floor" in (tmp_path / "out" / "scale.md").read_text()
     for point in [first, second, small, large]:
         assert 0 < point["search_p50_ms"] <= point["search_p95_ms"]
         assert 50 < point["rss_mb"] <= point["peak_rss_mb"]
@@ -93,6 +119,26 @@ def test_scale_measures_search_and_ingestion_series(tmp_path: Path) -> None:
 
 
 def test_scale_needs_a_series(tmp_path: Path) -> None:
-    result = CliRunner().invoke(bench_app, ["scale", "--facts", "", "--messages", "", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        bench_app, ["scale", "--facts", "", "--messages", "", "--tenants", "", "--out", str(tmp_path)]
+    )
     assert isinstance(result.exception, ConfigurationError)
-    assert "--facts and/or --messages" in str(result.exception)
+    assert "--facts, --messages and/or --tenants" in str(result.exception)
+
+
+def test_the_floor_ranks_the_scopes_units_and_packs_them_into_the_budget() -> None:
+    with EverMem(path=None, embedder=StaticEmbedder()) as mem:
+        cells = list(synthetic_memcells(200))
+        mem.add_memcells(cells, group_id=GROUP)
+        units = scope_units(mem, SCOPE_KEY)
+        # what the engine searches: the facts and the messages as said
+        assert {u.kind for u in units} == {"fact", "message"} and len([u for u in units if u.kind == "fact"]) == 200
+        floor = FloorIndex(mem.embedder)
+        floor.add(units)
+        floor.add(units)  # units already indexed are not indexed twice
+        assert len(floor.units) == len(units)
+        target = cells[3].facts[2]
+        items, context = floor.search(target.text, token_budget=120)
+        assert items[0].id == target.id  # the sentence itself ranks first in both indexes
+        assert target.text in context
+        assert len(items) < 20  # 120 tokens hold a few lines, not the candidates

@@ -284,3 +284,34 @@ def test_a_server_that_is_not_chroma(invoke, sample_store: Path, html_server: st
         "chroma run",
     )
     assert "DOCTYPE" not in line and "<" not in line
+
+
+# -- start-up -------------------------------------------------------------------------------------
+HEAVY_MODULES = (
+    "numpy",
+    "chromadb",
+    "openai",
+    "matplotlib",
+    "evermem_integrations.engine",
+    "evermem_integrations.bench",
+)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["no-such-command"], ["search", "--no-such-option"]])
+def test_help_and_usage_errors_import_no_engine(args: list[str]) -> None:
+    """`evermem --help` and a usage error answer without loading the engine, Chroma or numpy (start time)."""
+    import subprocess
+
+    probe = (
+        "import sys\n"
+        "from evermem_integrations.cli import main\n"
+        f"sys.argv = ['evermem', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_MODULES!r}))\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert "HEAVY []" in result.stderr, result.stderr[-2000:]
