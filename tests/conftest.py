@@ -20,6 +20,17 @@ REPO = Path(__file__).resolve().parents[1]
 LOCOMO_PATH = REPO.parent / "shared" / "data" / "locomo" / "locomo-dev.json"
 
 
+@pytest.fixture(autouse=True)
+def no_store_in_the_working_directory() -> Iterator[None]:
+    """A test that forgets ``path=`` writes the default ``./.evermem`` where pytest runs: fail it."""
+    default = Path.cwd() / ".evermem"
+    existed = default.exists()
+    yield
+    if not existed and default.exists():
+        shutil.rmtree(default)
+        pytest.fail("the test wrote a store into ./.evermem: pass path=None or a temporary folder")
+
+
 @pytest.fixture
 def mem() -> Iterator[EverMem]:
     """An in-memory engine on the default offline stack (bundled embeddings, offline extractor)."""
