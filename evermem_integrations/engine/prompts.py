@@ -4,7 +4,7 @@ Prompts live here and nowhere else so they can be read, reviewed and tuned in on
 (and diffed when a cassette is re-recorded). Each :class:`Prompt` has a system text and a
 user template filled with :meth:`str.format`; the values substituted in are never
 re-interpreted, so braces inside messages are safe. The response shape of each prompt is a
-pydantic model in :mod:`evermem_integrations.engine.llm`, sent to the endpoint as a strict
+pydantic model in :mod:`evermem_integrations.engine.llm.schemas`, sent to the endpoint as a strict
 JSON schema (structured outputs), so the texts below describe meaning, not JSON syntax.
 """
 

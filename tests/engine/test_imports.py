@@ -24,7 +24,7 @@ HOMES = {
     "InvalidMessageError": "evermem_integrations.errors",
     "InvalidQueryError": "evermem_integrations.errors",
     "InvalidTimestampError": "evermem_integrations.errors",
-    "LLMConfig": "evermem_integrations.engine.llm",
+    "LLMConfig": "evermem_integrations.engine.llm.client",
     "LLMError": "evermem_integrations.errors",
     "LLMUnavailableError": "evermem_integrations.errors",
     "MemCell": "evermem_integrations.engine.models",
