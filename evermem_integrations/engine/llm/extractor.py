@@ -14,7 +14,7 @@ from evermem_integrations.engine.extraction import (
     ForesightDraft,
     ProfileDraft,
 )
-from evermem_integrations.engine.llm.client import ChatLLM
+from evermem_integrations.engine.llm.client import ChatLLM, fallback_level
 from evermem_integrations.engine.llm.schemas import ExtractionOutput, moment_label, transcript
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.timeparse import parse_timestamp
@@ -60,7 +60,8 @@ class LLMExtractor:
             # (a date beyond the calendar, say) that building the drafts tripped over.
             if self.fallback is None:
                 raise
-            logger.warning(
+            logger.log(
+                fallback_level(exc),
                 "LLM extraction failed for the episode of %d messages %s..%s (%s); "
                 "extracting it with the offline backend instead",
                 len(messages),

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from evermem_integrations.engine import prompts
-from evermem_integrations.engine.llm.client import ChatLLM
+from evermem_integrations.engine.llm.client import ChatLLM, fallback_level
 from evermem_integrations.engine.llm.schemas import RewriteOutput, SufficiencyOutput
 from evermem_integrations.engine.recollection import Sufficiency
 from evermem_integrations.engine.text import words
@@ -41,7 +41,9 @@ class LLMQueryPlanner:
         try:
             output = self.llm.complete(prompt, SufficiencyOutput)
         except (ExtractionError, LLMUnavailableError) as exc:
-            logger.warning("LLM sufficiency check failed (%s); answering with the first retrieval round", exc)
+            logger.log(
+                fallback_level(exc), "LLM sufficiency check failed (%s); answering with the first retrieval round", exc
+            )
             return Sufficiency(sufficient=True, missing="")
         queries = _distinct(output.queries, query)
         if not output.sufficient and queries:
@@ -63,7 +65,9 @@ class LLMQueryPlanner:
         try:
             output = self.llm.complete(prompt, RewriteOutput)
         except (ExtractionError, LLMUnavailableError) as exc:
-            logger.warning("LLM query rewriting failed (%s); answering with the first retrieval round", exc)
+            logger.log(
+                fallback_level(exc), "LLM query rewriting failed (%s); answering with the first retrieval round", exc
+            )
             return []
         return _distinct(output.queries, query)[: self.max_queries]
 

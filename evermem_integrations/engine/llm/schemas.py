@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -66,6 +67,9 @@ class LLMProfileStatement(BaseModel):
 class ExtractionOutput(BaseModel):
     """The memory of one episode."""
 
+    answer_tokens: ClassVar[int] = 1500
+    """Answer cap: a dozen facts with their sources fit well within it."""
+
     title: str
     episode: str
     facts: list[LLMFact]
@@ -83,11 +87,17 @@ class ExtractionOutput(BaseModel):
 class BoundaryOutput(BaseModel):
     """Where new episodes start in a numbered list of messages."""
 
+    answer_tokens: ClassVar[int] = 96
+    """Answer cap: a few message numbers fit well within it."""
+
     new_episode_starts: list[int] = Field(description="numbers of the messages that start a new episode")
 
 
 class SufficiencyOutput(BaseModel):
     """Whether retrieved memories answer a question, and what to search for if not."""
+
+    answer_tokens: ClassVar[int] = 256
+    """Answer cap: a verdict and three short queries fit well within it."""
 
     sufficient: bool
     missing: str
@@ -96,6 +106,9 @@ class SufficiencyOutput(BaseModel):
 
 class RewriteOutput(BaseModel):
     """New search queries for what is missing."""
+
+    answer_tokens: ClassVar[int] = 160
+    """Answer cap: three short queries fit well within it."""
 
     queries: list[str]
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from evermem_integrations.engine import prompts
-from evermem_integrations.engine.llm.client import ChatLLM
+from evermem_integrations.engine.llm.client import ChatLLM, fallback_level
 from evermem_integrations.engine.llm.schemas import BoundaryOutput, numbered_transcript
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
@@ -71,7 +71,8 @@ class LLMBoundaryDetector:
         try:
             topic = self._topic_cuts_all(messages, final)
         except (ExtractionError, LLMUnavailableError) as exc:
-            logger.warning(
+            logger.log(
+                fallback_level(exc),
                 "LLM boundary detection failed over %d buffered messages (%s); using the offline detector",
                 len(messages),
                 exc,
@@ -105,7 +106,13 @@ class LLMBoundaryDetector:
                 return found
             stop = min(head + self.window, end)
             more_follows = open_tail or stop < end
-            local = self._ask(messages[head:stop], more_follows=more_follows)
+            try:
+                local = self._ask(messages[head:stop], more_follows=more_follows)
+            except (ExtractionError, LLMUnavailableError):
+                # A failed look counts as a look: the same window is not asked about again at
+                # every add, only once a new batch has arrived (the offline detector decides meanwhile).
+                self._remember(messages[head], stop - head)
+                raise
             accepted = self._plausible(local, stop - head, closed=not more_follows)
             found.extend(head + cut for cut in accepted)
             new_head = head + accepted[-1] if accepted else head
