@@ -118,9 +118,10 @@ class _MalformedAnswer(Exception):
     with the error (a repair). Without it the body was no completion at all.
     """
 
-    def __init__(self, reason: str, content: str | None = None) -> None:
+    def __init__(self, reason: str, content: str | None = None, *, repairable: bool = True) -> None:
         super().__init__(reason)
         self.content = content
+        self.repairable = repairable
 
 
 class _TransientFailure(Exception):
@@ -231,7 +232,7 @@ class OpenAIChatLLM:
                     f"alone for {config.breaker_cooldown:.0f} s; the offline backend stands in"
                 ) from exc
             except _MalformedAnswer as exc:
-                if exc.content is not None and repairs > 0:
+                if exc.content is not None and exc.repairable and repairs > 0:
                     repairs -= 1
                     # The same request at the same temperature mostly returns the same answer:
                     # show the model its answer and what is wrong with it, and loosen it a little.
@@ -360,7 +361,8 @@ class OpenAIChatLLM:
         if not isinstance(content, str) or not content.strip():
             raise _MalformedAnswer(f"refused: {refusal}" if refusal else "empty answer")
         if finish == "length":
-            raise _MalformedAnswer("the answer was cut at the token cap: answer more briefly", content)
+            # Asked again under the same cap, a model that ran out of room runs out again.
+            raise _MalformedAnswer("the answer was cut at the token cap", content, repairable=False)
         try:
             return response_model.model_validate_json(content)
         except ValidationError as exc:
