@@ -1,13 +1,15 @@
 """The LLM backend: extraction, batch boundary detection and agentic query planning.
 
-Any OpenAI-compatible chat-completions endpoint works (OpenAI, Ollama, vLLM, ...): the
-``openai`` client sends each prompt of :mod:`evermem_integrations.engine.prompts` with a
-pydantic response model as a strict JSON schema (structured outputs), and the answer is
-validated by that model. Transport failures and malformed answers (anything but the
-requested object: an HTTP 200 carrying HTML, text, truncated JSON or a completion of the
-wrong shape included) are retried with exponential backoff (tenacity); what still fails
-after the retries raises a typed error, which the components turn into a logged fallback
-to the offline backend, so an episode is never lost because a model misbehaved.
+Any OpenAI-compatible chat-completions endpoint works (OpenAI, Ollama, vLLM, llama.cpp):
+:class:`OpenAIChatLLM` (:mod:`.client`) sends each prompt of
+:mod:`evermem_integrations.engine.prompts` with its pydantic response model in the request
+shape the endpoint takes (negotiated once: ``json_schema``, ``json_object`` with the schema,
+or the schema in the prompt), and the answer is validated by that model. Server and
+transport errors are retried with backoff, an invalid answer (anything but the requested
+object: an HTTP 200 carrying HTML, text, truncated JSON or a completion of the wrong shape
+included) is re-asked once with its error, and a circuit breaker leaves a failing endpoint
+alone for a while; what still fails raises a typed error, which the components turn into a
+logged fallback to the offline backend, so an episode is never lost because a model misbehaved.
 
 Cost is bounded by design: boundary detection runs one call over a batch of buffered
 messages (not one per message) and only once enough new messages have arrived, and
