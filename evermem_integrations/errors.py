@@ -7,7 +7,8 @@ Every error says what to fix. Catch one precisely, or a group:
   :class:`InvalidFilterError`, :class:`InvalidQueryError`, :class:`ConfigurationError`;
 * :class:`StoreError`: the stores cannot serve the call: :class:`StoreVersionError`,
   :class:`StoreBusyError`, :class:`StoreUnavailableError`;
-* :class:`LLMError`: the LLM path: :class:`LLMUnavailableError`, :class:`ExtractionError`.
+* :class:`LLMError`: the LLM path: :class:`LLMUnavailableError` (with :class:`LLMRefusedError`
+  and :class:`LLMPausedError`), :class:`ExtractionError`.
 
 :class:`NotFoundError` (also a ``KeyError``) stands alone. Errors of the libraries underneath
 (Chroma, sqlite3, openai, pydantic) are mapped to these at the boundary.
@@ -81,3 +82,11 @@ class ExtractionError(LLMError):
 
 class LLMUnavailableError(LLMError):
     """An operation needs an LLM (e.g. ``method="agentic"``) but none is configured or reachable."""
+
+
+class LLMRefusedError(LLMUnavailableError):
+    """The endpoint is up but refuses the request's shape (a ``response_format``, a field); it is not retried."""
+
+
+class LLMPausedError(LLMUnavailableError):
+    """The LLM failed repeatedly and is left alone for a while (circuit breaker); the offline backend stands in."""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from evermem_integrations.engine import filters as filtering
 from evermem_integrations.engine import validation
+from evermem_integrations.engine.background import BackgroundCutter
 from evermem_integrations.engine.consolidation import (
     ProfileConfig,
     ProfileManager,
@@ -105,6 +106,10 @@ class EverMem:
             :class:`~evermem_integrations.engine.llm.ChatLLM`) to extract with an
             OpenAI-compatible model and enable ``method="agentic"``; ``None`` is fully offline.
         extractor, boundary_detector, planner: replace one component outright.
+        background: cut and extract in a worker thread, so ``add`` returns once the messages
+            are stored and searchable; :meth:`flush` and :meth:`wait` drain it. ``None`` (the
+            default) turns it on when an LLM is configured, whose calls would otherwise make
+            every ``add`` wait, and off for the offline backend.
 
     """
 
@@ -124,6 +129,7 @@ class EverMem:
         scenes: SceneConfig | None = None,
         profile: ProfileConfig | None = None,
         recollection: RecollectionConfig | None = None,
+        background: bool | None = None,
     ) -> None:
         if chroma_url is not None and chroma_client is not None:
             raise ConfigurationError("pass chroma_url or chroma_client, not both")
@@ -162,10 +168,21 @@ class EverMem:
         )
         self.ingest.apply_outbox()  # vector changes a crash left queued
         self.recollector = Recollector(self.records, self.vectors, self.embedder, recollection, planner)
+        self._background: BackgroundCutter | None = None
+        if background if background is not None else llm is not None:
+            self._background = BackgroundCutter(self.ingest.cut)
+            for key in self.records.scopes():  # work a stop left undone: the buffer was persisted
+                if self.records.count_buffered(key):
+                    self._background.submit(key)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the SQLite connection and an LLM client built here; drop an in-memory store."""
+        """Release the SQLite connection and an LLM client built here; drop an in-memory store.
+
+        A background cut under way is finished first; queued ones stay in the persisted buffer.
+        """
+        if self._background is not None:
+            self._background.close()
         self.recollector.close()
         self.records.close()
         if self._ephemeral:
@@ -196,11 +213,17 @@ class EverMem:
 
         The whole batch is validated before anything is written: one bad message raises
         :class:`InvalidMessageError` naming it, and nothing of the batch is stored. Messages
-        already stored (same id, or same sender, content and time) are skipped.
+        already stored (same id, or same sender, content and time) are skipped. In background
+        mode the episodes are cut afterwards by the worker (``memcells`` is then empty).
         """
         scope = Scope.of(user_id, group_id, agent_id)
         batch = self._coerce(messages, scope)
-        report = self.ingest.ingest(scope.key, batch, final=False)
+        if self._background is not None:
+            report = self.ingest.store(scope.key, batch)
+            if report.added:
+                self._background.submit(scope.key)
+        else:
+            report = self.ingest.ingest(scope.key, batch, final=False)
         return AddResult(
             added=report.added,
             skipped=report.skipped,
@@ -211,8 +234,21 @@ class EverMem:
     def flush(
         self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
     ) -> list[MemCell]:
-        """Force the scope's pending buffer into MemCells (the tail becomes one too)."""
-        return self.ingest.ingest(Scope.of(user_id, group_id, agent_id).key, [], final=True).cells
+        """Force the scope's pending buffer into MemCells (the tail becomes one too).
+
+        In background mode it waits for the scope's queued work first.
+        """
+        scope = Scope.of(user_id, group_id, agent_id).key
+        if self._background is not None:
+            self._background.wait(scope)
+        return self.ingest.ingest(scope, [], final=True).cells
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background worker has cut every scope's closed episodes.
+
+        Returns False when ``timeout`` (seconds) passed first; True at once without background mode.
+        """
+        return self._background.wait(timeout=timeout) if self._background is not None else True
 
     def _coerce(self, messages: MessageInput | Iterable[MessageInput], scope: Scope) -> list[Message]:
         if isinstance(messages, Message | Mapping):
@@ -590,6 +626,10 @@ class EverMem:
     async def aadd(self, messages: MessageInput | Iterable[MessageInput], **scope: str | None) -> AddResult:
         """Async :meth:`add` (runs in a worker thread; the stores are thread-safe)."""
         return await asyncio.to_thread(self.add, messages, **scope)
+
+    async def await_background(self, timeout: float | None = None) -> bool:
+        """Async :meth:`wait`."""
+        return await asyncio.to_thread(self.wait, timeout)
 
     async def aflush(self, **scope: str | None) -> list[MemCell]:
         """Async :meth:`flush`."""

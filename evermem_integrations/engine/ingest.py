@@ -115,6 +115,24 @@ class IngestPipeline:
         report.skipped = len(batch) - report.added
         return report
 
+    def store(self, scope: str, batch: Sequence[Message]) -> IngestReport:
+        """Store ``batch`` in ``scope``'s buffer, searchable, and cut nothing (the background mode's ``add``).
+
+        Takes no scope lock: a cut under way (an LLM call, maybe) does not hold it up. The
+        commit re-checks which messages are new, and a concurrent cut only takes the messages
+        it planned on, so the new ones stay buffered for the next cut.
+        """
+        self.apply_outbox()
+        report = self._commit(scope, self._unknown(scope, batch), [])
+        report.skipped = len(batch) - report.added
+        return report
+
+    def cut(self, scope: str) -> IngestReport:
+        """Cut and extract the closed episodes of ``scope``'s buffer (the background worker's unit of work)."""
+        with self._scope_lock(scope):
+            self.apply_outbox()
+            return self._commit(scope, [], self._plan(self.records.buffered_messages(scope), final=False))
+
     def store_memcells(self, scope: str, cells: Sequence[MemCell]) -> list[MemCell]:
         """Store ready-made MemCells with their messages through the same commit step."""
         with self._scope_lock(scope):

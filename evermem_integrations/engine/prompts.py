@@ -4,8 +4,9 @@ Prompts live here and nowhere else so they can be read, reviewed and tuned in on
 (and diffed when a cassette is re-recorded). Each :class:`Prompt` has a system text and a
 user template filled with :meth:`str.format`; the values substituted in are never
 re-interpreted, so braces inside messages are safe. The response shape of each prompt is a
-pydantic model in :mod:`evermem_integrations.engine.llm`, sent to the endpoint as a strict
-JSON schema (structured outputs), so the texts below describe meaning, not JSON syntax.
+pydantic model in :mod:`evermem_integrations.engine.llm.schemas`, sent to the endpoint as a strict
+JSON schema (structured outputs) where it takes one, so the texts below describe meaning, not
+JSON syntax; :data:`SCHEMA_INSTRUCTION` carries the schema for endpoints that take none.
 """
 
 from __future__ import annotations
@@ -164,3 +165,13 @@ Retrieved so far:
 
 EMPTY_CONTEXT = "(nothing found)"
 """What the planner prompts show when the first round retrieved nothing."""
+
+SCHEMA_INSTRUCTION = (
+    "Answer with one JSON object and nothing else (no prose, no Markdown), matching this JSON schema:\n{schema}"
+)
+"""Appended to the system text when the endpoint cannot constrain the answer to a schema itself."""
+
+REPAIR = (
+    "That answer is not valid: {error}. Answer again with only the corrected JSON object, every required field present."
+)
+"""The user turn that asks once for a corrected answer, after the model's invalid one."""

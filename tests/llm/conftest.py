@@ -26,6 +26,7 @@ from vcr.request import Request
 from evermem_integrations.engine.llm import LLMConfig
 from tests import cassettes
 from tests.cassettes import REPLAY_BASE_URL, recorder
+from tests.llm.fake_openai import schema_of
 
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD_MODE = os.environ.get("EVERMEM_LLM_RECORD", "none")
@@ -42,7 +43,7 @@ def schema_name(request: Request) -> str | None:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return None
-    return (body.get("response_format") or {}).get("json_schema", {}).get("name")
+    return schema_of(body) or None
 
 
 def _same_schema(r1: Request, r2: Request) -> None:
@@ -58,7 +59,7 @@ class Replay(cassettes.Replay):
 
     def sent_for(self, schema: str) -> list[dict[str, Any]]:
         """Bodies of the requests that asked for ``schema``."""
-        return [b for b in self.sent if b["response_format"]["json_schema"]["name"] == schema]
+        return [b for b in self.sent if schema_of(b) == schema]
 
     @staticmethod
     def prompt(body: dict[str, Any]) -> str:

@@ -33,8 +33,19 @@ def _prompt(body: dict[str, Any]) -> str:
     return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
 
 
-def _schema(body: dict[str, Any]) -> str:
-    return str(((body.get("response_format") or {}).get("json_schema") or {}).get("name", ""))
+_SCHEMA_TITLE = re.compile(r'"title":"(?P<title>\w+Output)","type":"object"\}\s*$')
+
+
+def schema_of(body: dict[str, Any]) -> str:
+    """The response schema a request asks for, in any of the three shapes the package sends."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return str((response_format.get("json_schema") or {}).get("name", ""))
+    if response_format.get("type") == "json_object" and "schema" in response_format:
+        return str(response_format["schema"].get("title", ""))
+    system = next((str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "system"), "")
+    found = _SCHEMA_TITLE.search(system)  # the schema in the prompt ends with the top-level title
+    return found["title"] if found else ""
 
 
 def _extraction(prompt: str, *, id_of: Callable[[str], str] = lambda i: i) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def _boundary(prompt: str) -> dict[str, Any]:
 
 def valid_answer(body: dict[str, Any]) -> dict[str, Any]:
     """The JSON object a well-behaved model answers to ``body``."""
-    schema, prompt = _schema(body), _prompt(body)
+    schema, prompt = schema_of(body), _prompt(body)
     if schema == "ExtractionOutput":
         return _extraction(prompt)
     if schema == "BoundaryOutput":
@@ -125,13 +136,13 @@ def _then_ok(fault: Callable[[dict[str, Any], int], Reply]) -> Callable[[dict[st
 
 
 def _unknown_ids(body: dict[str, Any], n: int) -> Reply:
-    if _schema(body) != "ExtractionOutput":
+    if schema_of(body) != "ExtractionOutput":
         return _ok(body, n)
     return _json(200, completion(json.dumps(_extraction(_prompt(body), id_of=lambda i: f"msg_{i}_999"))))
 
 
 def _some_unknown_ids(body: dict[str, Any], n: int) -> Reply:
-    if _schema(body) != "ExtractionOutput":
+    if schema_of(body) != "ExtractionOutput":
         return _ok(body, n)
     answer = _extraction(_prompt(body))
     for index, fact in enumerate(answer["facts"]):
@@ -141,14 +152,14 @@ def _some_unknown_ids(body: dict[str, Any], n: int) -> Reply:
 
 
 def _no_facts(body: dict[str, Any], n: int) -> Reply:
-    if _schema(body) != "ExtractionOutput":
+    if schema_of(body) != "ExtractionOutput":
         return _ok(body, n)
     return _json(200, completion(json.dumps({**_extraction(_prompt(body)), "facts": []})))
 
 
 def _wild_values(body: dict[str, Any], n: int) -> Reply:
     """Valid JSON of the right schema holding values at or past the edge of sense."""
-    schema, prompt = _schema(body), _prompt(body)
+    schema, prompt = schema_of(body), _prompt(body)
     if schema == "BoundaryOutput":
         answer: dict[str, Any] = {"new_episode_starts": [-3, 0, 1, 1, 2, 10**12]}
     elif schema == "SufficiencyOutput":
@@ -232,8 +243,30 @@ def _message_missing(body: dict[str, Any], n: int) -> Reply:
     return _json(200, data)
 
 
+def _json_object_only(body: dict[str, Any], n: int) -> Reply:
+    """llama-cpp-python's server: json_schema refused with HTTP 500, json_object with a schema taken."""
+    kind = (body.get("response_format") or {}).get("type", "text")
+    if kind not in ("text", "json_object"):
+        message = (
+            "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+            f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{kind}'}}"
+        )
+        return _json(500, {"error": {"message": message, "type": "internal_server_error"}})
+    return _ok(body, n)
+
+
+def _text_only(body: dict[str, Any], n: int) -> Reply:
+    """A server that takes no response_format at all (answers from the schema in the prompt)."""
+    if body.get("response_format"):
+        return _json(400, {"error": {"message": "Unrecognized request argument supplied: response_format"}})
+    return _ok(body, n)
+
+
 FAULT_MODES: dict[str, Callable[[dict[str, Any], int], Reply] | str] = {
     "ok": _ok,
+    # request shapes
+    "json_object_only": _json_object_only,
+    "text_only": _text_only,
     # HTTP errors
     "http_500": _error(500, "internal error"),
     "http_503_then_ok": _then_ok(_error(503, "overloaded")),

@@ -31,7 +31,7 @@ SCOPE = {"group_id": "jon-gina"}
 
 
 def _ingest_one_by_one(config: LLMConfig) -> tuple[EverMem, list[list[str]]]:
-    mem = EverMem(path=None, llm=config)
+    mem = EverMem(path=None, llm=config, background=False)  # cuts as each add arrives
     cut_after: list[list[str]] = []
     for message in THREE_TOPICS:
         cut_after.append(mem.add(message, **SCOPE).memcells)

@@ -34,7 +34,7 @@ def test_openai_without_a_key_is_refused_with_a_fix(monkeypatch: pytest.MonkeyPa
     # A local server (Ollama, vLLM) needs no key.
     local = OpenAIChatLLM(LLMConfig(model="qwen2.5:7b", base_url="http://127.0.0.1:11434/v1"))
     assert str(local.client.base_url) == "http://127.0.0.1:11434/v1/"
-    assert local.client.max_retries == 0  # tenacity alone retries
+    assert local.client.max_retries == 0  # OpenAIChatLLM alone retries, past the breaker
 
 
 def test_components_share_one_model_and_keep_the_offline_fallbacks() -> None:

@@ -39,6 +39,8 @@ assert SLOW_SECONDS > 2 * SLOW_TIMEOUT
 LLM_ANSWER_USED = {
     "ok",
     "http_503_then_ok",
+    "json_object_only",
+    "text_only",
     "json_in_markdown_fence",
     "some_unknown_message_ids",
     "usage_garbage",
