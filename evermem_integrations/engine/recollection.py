@@ -551,6 +551,7 @@ def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], st
     chosen: list[SearchItem | None] = []
     line_cost: dict[str, int] = {}
     headers: set[str] = set()
+    facts_at: dict[str, list[int]] = defaultdict(list)  # message id -> places of the chosen facts said in it
     whole: set[str] = set()  # messages shown whole, as said: the facts said in them add nothing
     used = 0
     for item in items:
@@ -559,29 +560,30 @@ def pack(items: Sequence[SearchItem], budget: int) -> tuple[list[SearchItem], st
         said_in = _said_in(item)
         if item.kind == "fact" and said_in in whole:
             continue
+        shown_whole = said_in if _is_whole(item) else None
+        covered = facts_at.pop(shown_whole, []) if shown_whole is not None else []
         _, header = _section(item)
-        covered = (
-            {n: c for n, c in enumerate(chosen) if c is not None and c.kind == "fact" and _said_in(c) == said_in}
-            if _is_whole(item)
-            else {}
-        )
         cost = count_tokens(_line(item))
         header_cost = 0 if header in headers else count_tokens(header) + 1
-        refund = sum(line_cost[c.id] for c in covered.values())
+        refund = sum(line_cost[fact.id] for n in covered if (fact := chosen[n]) is not None)
         if used + cost + header_cost - refund > budget:
+            if shown_whole is not None and covered:
+                facts_at[shown_whole] = covered  # not taken: its facts stay
             continue
         if covered:
             # The message takes the place (and the rank) of the best fact said in it.
-            best = max(c.score for c in covered.values())
+            best = max(fact.score for n in covered if (fact := chosen[n]) is not None)
             item = item.model_copy(update={"score": max(item.score, best)})
             first, *rest = covered
             chosen[first] = item
             for n in rest:
                 chosen[n] = None
         else:
+            if item.kind == "fact" and said_in is not None:
+                facts_at[said_in].append(len(chosen))
             chosen.append(item)
-        if _is_whole(item):
-            whole.add(said_in)  # type: ignore[arg-type]
+        if shown_whole is not None:
+            whole.add(shown_whole)
         line_cost[item.id] = cost
         headers.add(header)
         used += cost + header_cost - refund
