@@ -23,13 +23,7 @@ def to_bench(
 ) -> BenchConversation:
     """The conversation and its questions (of ``question_types``, at most ``limit_questions``)."""
     turns = [
-        BenchTurn(
-            id=m.id,
-            speaker=m.sender,
-            text=m.content,
-            timestamp=m.timestamp,
-            session_date=datetime.combine(chat.session_dates[str(m.metadata["session"])], time(), UTC),
-        )
+        BenchTurn.of(m, datetime.combine(chat.session_dates[str(m.metadata["session"])], time(), UTC))
         for m in chat.messages
     ]
     questions = [

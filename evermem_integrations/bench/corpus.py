@@ -27,6 +27,11 @@ class BenchTurn:
     session_date: datetime
     caption: str | None = None
 
+    @classmethod
+    def of(cls, message: Message, session_date: datetime, caption: str | None = None) -> BenchTurn:
+        """The turn of ``message``, said in the session of ``session_date``."""
+        return cls(message.id, message.sender, message.content, message.timestamp, session_date, caption)
+
     @property
     def body(self) -> str:
         """What is indexed: the speaker, the words, and the image caption when present."""

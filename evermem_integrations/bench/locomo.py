@@ -59,16 +59,8 @@ def to_bench(
         session = int(message.metadata.get("session", 0))
         caption = message.metadata.get("image_caption")
         placeholder = caption is not None and message.content.startswith("[shared an image:")
-        turns.append(
-            BenchTurn(
-                id=message.id,
-                speaker=message.sender,
-                text=message.content,
-                timestamp=message.timestamp,
-                session_date=conversation.session_dates.get(session, message.timestamp),
-                caption=None if placeholder else caption,
-            )
-        )
+        session_date = conversation.session_dates.get(session, message.timestamp)
+        turns.append(BenchTurn.of(message, session_date, None if placeholder else caption))
     ids = {t.id for t in turns}
     last = messages[-1].timestamp
     questions = []

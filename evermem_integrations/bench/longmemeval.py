@@ -42,16 +42,7 @@ def longmemeval_conversations(
 def to_bench(item: LongMemEvalQuestion) -> BenchConversation:
     """One LongMemEval question instance as a :class:`BenchConversation`."""
     messages = item.messages()
-    turns = [
-        BenchTurn(
-            id=m.id,
-            speaker=m.sender,
-            text=m.content,
-            timestamp=m.timestamp,
-            session_date=parse_timestamp(m.metadata["session_date"]),
-        )
-        for m in messages
-    ]
+    turns = [BenchTurn.of(m, parse_timestamp(m.metadata["session_date"])) for m in messages]
     known, unknown = known_evidence(item.evidence_ids(), {t.id for t in turns})
     question = BenchQuestion(
         id=item.question_id,
