@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from evermem_integrations.engine import filters as filtering
-from evermem_integrations.engine import validation
+from evermem_integrations.engine import transfer, validation
 from evermem_integrations.engine.background import BackgroundCutter
 from evermem_integrations.engine.consolidation import (
     ProfileConfig,
@@ -589,24 +589,64 @@ class EverMem:
     def export_scope(
         self, *, user_id: str | None = None, group_id: str | None = None, agent_id: str | None = None
     ) -> dict[str, Any]:
-        """Everything a scope holds as JSON-ready data (re-importable elsewhere)."""
-        scope = Scope.of(user_id, group_id, agent_id)
-        meta = self.records.meta(scope.key)
-        return {
-            "format": "evermem-export/1",
-            "scope": scope.model_dump(),
-            "meta": meta.model_dump(mode="json") if meta else None,
-            "messages": [m.model_dump(mode="json") for m in self.records.all_messages(scope.key)],
-        }
+        """Everything a scope holds, as stored, as JSON-ready data (:class:`ScopeExport` fields).
 
-    def import_scope(self, data: Mapping[str, Any], *, flush: bool = True) -> AddResult:
-        """Re-ingest an :meth:`export_scope` document (idempotent: known messages are skipped).
-
-        Memories are rebuilt from the messages by this instance's pipeline, so an import into
-        a store with another embedding model or extractor is consistent with that store.
+        Messages (and which are still buffered), MemCells with facts and foresight, scenes,
+        profile entries current and superseded, conversation settings and the searchable units;
+        :meth:`import_scope` writes it into any store, embedded or server, with nothing lost.
         """
-        if not isinstance(data, Mapping) or data.get("format") != "evermem-export/1":
-            raise InputError("not an evermem export: expected a dict with format 'evermem-export/1'")
+        scope = Scope.of(user_id, group_id, agent_id)
+        return transfer.export_scope(self.records, scope, self.embedder.name).model_dump(mode="json")
+
+    def import_scope(
+        self,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        agent_id: str | None = None,
+        rederive: bool = False,
+        flush: bool | None = None,
+    ) -> AddResult:
+        """Write an :meth:`export_scope` document into its scope (or the one given).
+
+        The scope ends up holding exactly what was exported: nothing is extracted again, so the
+        memories are the source store's whatever extractor or LLM this one uses; only vectors
+        are embedded again, by this store's embedder. Importing the same export again changes
+        nothing. With ``rederive=True`` (and for messages-only ``evermem-export/1`` documents)
+        the messages are added instead and this store's pipeline derives the memories, which
+        also merges them into a scope that already holds others; ``flush`` (default True there)
+        then cuts the last episode.
+
+        Raises:
+            InputError: not an export, a damaged one (the message names the field), or a target
+                scope that already holds other messages (delete it first, or ``rederive=True``).
+
+        """
+        if not isinstance(data, Mapping) or data.get("format") not in (
+            transfer.EXPORT_FORMAT,
+            transfer.MESSAGES_ONLY_FORMAT,
+        ):
+            raise InputError(
+                f"not an evermem export: expected a dict with format {transfer.EXPORT_FORMAT!r} "
+                f"(or {transfer.MESSAGES_ONLY_FORMAT!r}); write one with export_scope() or `evermem export`"
+            )
+        if rederive or data["format"] == transfer.MESSAGES_ONLY_FORMAT:
+            return self._rederive(data, (user_id, group_id, agent_id), flush=flush is not False)
+        try:
+            document = transfer.ScopeExport.model_validate(data)
+        except ValidationError as exc:
+            reason = "; ".join(_reason(err) for err in exc.errors()[:3])
+            raise InputError(f"a damaged evermem export: {reason}; re-export the scope") from None
+        target = Scope.of(user_id, group_id, agent_id) if any((user_id, group_id, agent_id)) else document.scope
+        with self.ingest.scope_lock(target.key), self.records.transaction():
+            report = transfer.restore_scope(self.records, self._embed, document, target)
+        self.ingest.apply_outbox()
+        if flush:
+            self.flush(**target.model_dump())
+        return AddResult(added=report.added, skipped=report.skipped, buffered=report.buffered)
+
+    def _rederive(self, data: Mapping[str, Any], ids: tuple[str | None, ...], *, flush: bool) -> AddResult:
         scope, meta, messages = data.get("scope"), data.get("meta"), data.get("messages")
         if not isinstance(scope, Mapping) or set(scope) - {"user_id", "group_id", "agent_id"}:
             raise InputError("an evermem export's 'scope' must be a dict of user_id, group_id and agent_id")
@@ -614,10 +654,11 @@ class EverMem:
             raise InputError(f"an evermem export's 'meta' must be a dict of {', '.join(ConversationMeta.model_fields)}")
         if not isinstance(messages, list):
             raise InputError("an evermem export's 'messages' must be a list of messages")
-        scope_ids = {k: v for k, v in scope.items() if v is not None}
+        target = Scope.of(*ids) if any(ids) else Scope.of(**{k: v for k, v in scope.items() if v is not None})
+        scope_ids = {k: v for k, v in target.model_dump().items() if v is not None}
         if meta:
             self.set_conversation_meta(**scope_ids, **meta)
-        result = self.add(data["messages"], **scope_ids)
+        result = self.add(messages, **scope_ids)
         if flush:
             self.flush(**scope_ids)
         return result

@@ -605,7 +605,7 @@ def export(
     chroma_url: ChromaOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Write a scope's whole memory (messages and conversation settings) as one JSON file."""
+    """Write everything a scope holds (messages, MemCells, scenes, profile, settings) as one JSON file."""
     from evermem_integrations.inspector.snapshot import scope_label
 
     ids = scope_ids(user, group, agent)
@@ -635,30 +635,40 @@ def import_(
         ),
     ] = None,
     agent: AgentOpt = None,
-    no_flush: Annotated[bool, typer.Option("--no-flush", help="Leave the last episode buffered.")] = False,
+    rederive: Annotated[
+        bool,
+        typer.Option(
+            "--rederive",
+            help="Add the messages and derive the memories with this store's pipeline (merges into a scope "
+            "that holds others) instead of writing them as exported.",
+        ),
+    ] = False,
+    no_flush: Annotated[
+        bool, typer.Option("--no-flush", help="With --rederive: leave the last episode buffered.")
+    ] = False,
     path: PathOpt = None,
     chroma_url: ChromaOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Rebuild a scope from an export (MemCells, scenes and profile are re-derived); idempotent."""
+    """Write a scope exported by `evermem export` into this store, as it was stored; idempotent."""
     from evermem_integrations.cli import render
     from evermem_integrations.inspector.snapshot import scope_label
 
     settings = settings_for(ctx, path, chroma_url, verbose)
-    data = json.loads(file.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("format") != "evermem-export/1":
-        raise CliError(
-            f'{file} is not an evermem export (expected "format": "evermem-export/1"); write one with `evermem export`'
-        )
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"cannot read {file} as an evermem export ({exc}); write one with `evermem export`") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{file} is not an evermem export (a JSON object); write one with `evermem export`")
     stored: dict[str, Any] = data["scope"] if isinstance(data.get("scope"), dict) else {}
     if user or group or agent:  # import into another scope than the exported one
         ids = scope_ids(user, group, agent)
     else:
         ids = scope_ids(stored.get("user_id"), stored.get("group_id"), stored.get("agent_id"))
-    data = {**data, "scope": dict(ids)}
     started = time.perf_counter()
-    with open_memory(settings, use_llm=True) as mem:
-        result = mem.import_scope(data, flush=not no_flush)
+    with open_memory(settings, use_llm=rederive) as mem:
+        result = mem.import_scope(data, **ids, rederive=rederive, flush=False if no_flush else None)
         stats = mem.stats(**ids)
     console().print(
         f"imported into {scope_label(ids)}: {result.added} new messages, {result.skipped} already stored; "

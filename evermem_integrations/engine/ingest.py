@@ -92,16 +92,19 @@ class IngestPipeline:
         self._scope_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def _scope_lock(self, scope: str) -> threading.Lock:
-        # Threads of one process plan one scope in turn, so they do not extract the same
-        # episode twice; processes are kept apart by the commit-time check of the buffer.
+    def scope_lock(self, scope: str) -> threading.Lock:
+        """The lock that threads of this process writing ``scope`` take in turn.
+
+        So they do not extract the same episode twice; processes are kept apart by the
+        commit-time check of the buffer.
+        """
         with self._locks_guard:
             return self._scope_locks.setdefault(scope, threading.Lock())
 
     # -- the two entry points ------------------------------------------------------------------
     def ingest(self, scope: str, batch: Sequence[Message], *, final: bool) -> IngestReport:
         """Store ``batch`` in ``scope``'s buffer and cut what is closed (all of it if ``final``)."""
-        with self._scope_lock(scope):
+        with self.scope_lock(scope):
             self.apply_outbox()
             fresh = self._unknown(scope, batch)
             if not fresh and not final:
@@ -129,13 +132,13 @@ class IngestPipeline:
 
     def cut(self, scope: str) -> IngestReport:
         """Cut and extract the closed episodes of ``scope``'s buffer (the background worker's unit of work)."""
-        with self._scope_lock(scope):
+        with self.scope_lock(scope):
             self.apply_outbox()
             return self._commit(scope, [], self._plan(self.records.buffered_messages(scope), final=False))
 
     def store_memcells(self, scope: str, cells: Sequence[MemCell]) -> list[MemCell]:
         """Store ready-made MemCells with their messages through the same commit step."""
-        with self._scope_lock(scope):
+        with self.scope_lock(scope):
             titles = list(self.embed([c.title for c in cells])) if cells else []
             planned = [PlannedCell(list(c.messages), None, c, vector) for c, vector in zip(cells, titles, strict=True)]
             return self._commit(scope, [m for c in cells for m in c.messages], planned, claim=False).cells
@@ -145,7 +148,7 @@ class IngestPipeline:
 
         One transaction, like an ``add``: entries written, the ones they retire unindexed.
         """
-        with self._scope_lock(scope), self.records.transaction():
+        with self.scope_lock(scope), self.records.transaction():
             written, retired = self.profiles.apply(scope, drafts)
             units = [profile_unit(item) for item in written]
             self.records.put_units(units)
@@ -159,7 +162,7 @@ class IngestPipeline:
 
     def reform(self, scope: str, messages: Sequence[Message]) -> list[MemCell]:
         """Re-derive one MemCell from messages put back in the buffer (a deletion took one of its messages)."""
-        with self._scope_lock(scope):
+        with self.scope_lock(scope):
             return self._commit(scope, [], self._extract([list(messages)])).cells
 
     # -- plan ------------------------------------------------------------------------------------

@@ -115,6 +115,15 @@ class Selection:
         return filtering.is_empty(self.filter) or filtering.matches(self.filter, unit_target(unit))
 
 
+def _ranking(scored: Sequence[tuple[str, float]]) -> list[str]:
+    """Ids best first, equal scores by id.
+
+    Not by the order an index returned them in (a one-sentence message and its fact score the
+    same), so that a copy of the store, or another backend, answers the same.
+    """
+    return [unit_id for unit_id, _ in sorted(scored, key=lambda pair: (-pair[1], pair[0]))]
+
+
 def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
     """Reciprocal rank fusion: ``sum(1 / (k + rank))`` over the rankings an id appears in."""
     scores: dict[str, float] = defaultdict(float)
@@ -291,7 +300,7 @@ class Recollector:
                     jobs["episodes_dense"] = self._pool.submit(
                         self.vectors.query, vector, scope, ["episode"], top_episodes
                     )
-        return {name: [unit_id for unit_id, _ in job.result()] for name, job in jobs.items()}
+        return {name: _ranking(job.result()) for name, job in jobs.items()}
 
     def _episode_prior(
         self,
