@@ -67,6 +67,13 @@ def test_relative_dates_are_annotated_inline_and_nothing_else_changes() -> None:
     assert fact.text == "Ravi: We went to the lake yesterday (27 September 2025) with my sister."
 
 
+def test_a_date_already_given_in_brackets_is_not_annotated_twice() -> None:
+    (echo,) = extract(said("You said: my dog turns three next month (October 2025).")).facts
+    assert echo.text.count("(October 2025)") == 1
+    (aside,) = extract(said("We fly tomorrow (if the strike ends).")).facts
+    assert "tomorrow (29 September 2025) (if the strike ends)" in aside.text
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
