@@ -22,8 +22,10 @@ current entries of attributes the truth does not list.
 question date: ``current_rank`` is the 1-based rank of the first search item whose text
 contains a current value; ``old_above`` whether an item containing an old value ranks above it
 (or the current value is not found but an old one is); ``old_marked`` whether every context
-line that contains an old value but no current value says ``no longer true`` (None when no
-such line exists).
+line that restates the old value (a line of an item drawn from the question's ``old_evidence``
+messages, or a superseded profile entry, that contains an old value but no current value) says
+``no longer true`` (None when the context holds no such line). Lines that merely mention the
+old value ("the Manchester practice called") are no statement of it and are not judged.
 
 **foresight** (:func:`score_foresight`): a plan's candidates are the foresight whose text
 contains its keyword (case-insensitively), narrowed to those citing the plan's message when
@@ -36,7 +38,10 @@ candidates but no right window are ``wrong``, plans without candidates ``missing
 **scenes** (:func:`score_scenes`): each MemCell is labelled by the majority topic of its
 messages (ties: the topic seen first); a scene by the majority label of its MemCells. Purity
 is the share of labelled MemCells in a scene whose scene has their label (MemCells in no
-scene are counted as ``unassigned`` and left out). For each recurring topic it reports the
+scene are counted as ``unassigned`` and left out). Purity alone rewards never grouping (one
+scene a MemCell is 100 % pure), so ``completeness`` weighs the other side: for each label, the
+largest share of its MemCells that one scene holds, averaged over the placed MemCells (100 %
+when every topic sits in one scene). For each recurring topic it reports the
 number of MemCells with that label and the number of distinct scenes they fall in (1 is
 ideal).
 """
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -162,16 +167,29 @@ def _first_rank(texts: Sequence[str], forms: Sequence[str]) -> int | None:
     return None
 
 
-def score_update(question: str, result: SearchResult, current: Sequence[str], old: Sequence[str]) -> UpdateScore:
+def score_update(
+    question: str,
+    result: SearchResult,
+    current: Sequence[str],
+    old: Sequence[str],
+    old_evidence: Collection[str] = (),
+) -> UpdateScore:
     """Ranks of the current and old values in ``result`` and whether the old one reads as history."""
     texts = [item.text for item in result.items]
     current_rank = _first_rank(texts, current)
     old_rank = _first_rank(texts, old)
     old_above = old_rank is not None and (current_rank is None or old_rank < current_rank)
+    restating = [
+        item.text
+        for item in result.items
+        if (item.kind == "profile" or set(item.source_message_ids) & set(old_evidence))
+        and _first_rank([item.text], old) is not None
+        and _first_rank([item.text], current) is None
+    ]
     lines = [
         line.casefold()
         for line in result.context.splitlines()
-        if _first_rank([line], old) is not None and _first_rank([line], current) is None
+        if any(line.startswith(f"- {text}") for text in restating)
     ]
     old_marked = all(HISTORY_MARK in line for line in lines) if lines else None
     return UpdateScore(question, current_rank, old_rank, old_above, old_marked)
@@ -303,6 +321,10 @@ def score_scenes(
     scene_label = {scene_id: _majority(labels) for scene_id, labels in members.items()}
     placed = [c.id for c in cells if label[c.id] and c.id in scene_of]
     pure = sum(1 for cell_id in placed if scene_label[scene_of[cell_id]] == label[cell_id])
+    by_label: dict[str, Counter[str]] = defaultdict(Counter)
+    for cell_id in placed:
+        by_label[label[cell_id]][scene_of[cell_id]] += 1  # type: ignore[index]
+    together = sum(max(scenes_of.values()) for scenes_of in by_label.values())
     per_topic = {
         topic: {
             "memcells": sum(1 for c in cells if label[c.id] == topic),
@@ -316,6 +338,7 @@ def score_scenes(
         "labelled": sum(1 for v in label.values() if v),
         "unassigned": sum(1 for c in cells if label[c.id] and c.id not in scene_of),
         "purity": pure / len(placed) if placed else None,
+        "completeness": together / len(placed) if placed else None,
         "recurring_topics": per_topic,
     }
 
@@ -365,6 +388,7 @@ def score_fidelity(
             ),
             q.current or [],
             q.old or [],
+            q.old_evidence,
         )
         for q in updates
     ]
@@ -387,6 +411,7 @@ def fidelity_markdown(fidelity: Mapping[str, Any]) -> str:
     p, u, f, s = (fidelity[k] for k in ("profile", "updates", "foresight", "scenes"))
     topics = ", ".join(f"{t} {v['scenes']} scenes / {v['memcells']} cells" for t, v in s["recurring_topics"].items())
     purity = "–" if s["purity"] is None else f"{100 * s['purity']:.1f} %"
+    completeness = "–" if s.get("completeness") is None else f"{100 * s['completeness']:.1f} %"
     mrr = "–" if u["mean_reciprocal_rank"] is None else f"{u['mean_reciprocal_rank']:.2f}"
     lines = [
         "",
@@ -399,10 +424,11 @@ def fidelity_markdown(fidelity: Mapping[str, Any]) -> str:
         f"{p['stale']} stale; {p['extra']} extra ({p['entries']} entries) |",
         f"| knowledge updates | current value found {u['current_found']}/{u['questions']} "
         f"(top-1 {u['current_top1']}, MRR {mrr}); old above current {u['old_above_current']}; "
-        f"old value in context {u['old_in_context']}, marked as history {u['old_marked_as_history']} |",
+        f"old statement in context {u['old_in_context']}, marked as history {u['old_marked_as_history']} |",
         f"| foresight | {f['right']} right, {f['wrong']} wrong window, {f['missing']} missing of {f['plans']} plans; "
         f"{f['non_plans_as_foresight']}/{f['not_plans']} non-plans as foresight ({f['foresight']} stored) |",
-        f"| scenes | purity {purity} over {s['labelled'] - s['unassigned']} MemCells in {s['scenes']} scenes "
+        f"| scenes | purity {purity}, completeness {completeness} over {s['labelled'] - s['unassigned']} MemCells "
+        f"in {s['scenes']} scenes "
         f"({s['unassigned']} unassigned); {topics} |",
     ]
     return "\n".join(lines) + "\n"

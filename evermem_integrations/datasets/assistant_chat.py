@@ -11,7 +11,9 @@ the messages it holds the ground truth the engine is measured against:
   said, ``end`` = the event's last day, ``recurring`` for open-ended schedules) and
   ``not_plans``: messages (acknowledgements, questions, past events) that are no foresight;
 * ``topics``: a topic label per message, and the ``recurring_topics`` that come back on several days;
-* ``questions``: questions with answer, evidence message ids, question date and type.
+* ``questions``: questions with answer, evidence message ids, question date and type; a
+  knowledge-update one also names its current and old values and ``old_evidence``, the
+  messages that stated the old value while it held.
 
 :func:`load_assistant_chat` validates all of it (every id names a message, every message has a
 topic, a plan starts on the day its message was sent) and returns the messages as EverMem
@@ -97,6 +99,8 @@ class QuestionTruth(BaseModel):
     chinese: bool = False
     current: list[str] | None = None
     old: list[str] | None = None
+    old_evidence: list[str] = Field(default_factory=list)
+    """The messages that stated the old value while it held (shown again, they should read as history)."""
 
     @model_validator(mode="after")
     def _values(self) -> QuestionTruth:
@@ -122,7 +126,7 @@ class GroundTruth(BaseModel):
         found = [i for p in self.profile for i in p.message_ids]
         found += [i for s in self.superseded for i in (s.message_id, *s.old_message_ids)]
         found += [p.message_id for p in self.plans] + list(self.not_plans)
-        found += [i for q in self.questions for i in q.evidence]
+        found += [i for q in self.questions for i in (*q.evidence, *q.old_evidence)]
         return found
 
 

@@ -174,9 +174,11 @@ class ProfileManager:
             same = next((item for item in current if _same_value(item.value, draft.value)), None)
             if same is not None:  # update: more evidence for what we already know
                 evidence = list(dict.fromkeys([*same.evidence, *draft.evidence]))
-                updated = same.model_copy(
-                    update={"evidence": evidence, "valid_until": draft.valid_until or same.valid_until}
-                )
+                changes: dict[str, Any] = {"evidence": evidence, "valid_until": draft.valid_until or same.valid_until}
+                if same.origin == "metadata" and draft.origin == "message":
+                    # Said in the chat, a seeded value holds from when it was said, not from when it was seeded.
+                    changes |= {"origin": "message", "valid_from": draft.timestamp}
+                updated = same.model_copy(update=changes)
                 written[updated.id] = updated
                 self.records.save_profile_items([updated])
                 continue
@@ -281,7 +283,8 @@ def profile_line(item: ProfileItem) -> str:
     if item.origin == "metadata":
         return f"{item.subject}, {item.attribute}: {item.value} (from the conversation's user details)"
     since = f"since {format_day(item.valid_from)}"
-    until = f", until {format_day(item.valid_until)}" if item.valid_until else ""
+    # A superseded entry's end is said by the history mark its line gets ("no longer true since ...").
+    until = f", until {format_day(item.valid_until)}" if item.valid_until and item.status == "current" else ""
     return f"{item.subject}, {item.attribute}: {item.value} ({since}{until})"
 
 

@@ -98,6 +98,9 @@ _FUTURE = re.compile(
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|we|we're|we'll|my|our|me|us)\b|我", re.IGNORECASE)
+# A schedule of one's own has the speaker as its subject: "we meet every Tuesday", not "our neighbour
+# feeds her twice a day".
+_FIRST_PERSON_SUBJECT = re.compile(r"\b(?:I|I'm|I'll|I've|I'd|we|we're|we'll|we've)\b|我", re.IGNORECASE)
 # Replies that acknowledge or wish well are no plans, even with "will" in them
 # ("Great, Pepper will be in good hands.").
 _ACKNOWLEDGEMENT = re.compile(
@@ -202,7 +205,7 @@ def _profile_drafts(sentence: _Sentence, speaker: str, message: Message, text: s
         for reading in read_profile(sentence.said)
     ]
     recurring = [t for t in sentence.times if t.recurring]
-    if recurring and not sentence.is_question and _FIRST_PERSON.search(sentence.said):
+    if recurring and not sentence.is_question and _FIRST_PERSON_SUBJECT.search(sentence.said):
         drafts.append(
             ProfileDraft(
                 subject=speaker,

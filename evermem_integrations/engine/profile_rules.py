@@ -15,15 +15,19 @@ family status and the temporary state ``feeling``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from evermem_integrations.engine.text import is_question
+from evermem_integrations.engine.text import is_question, words
 
 Category = Literal["trait", "state"]
 
 # -- building blocks -------------------------------------------------------------------------
-_NAME = r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?"
+# Latin letters with accents too: Lucía, José and Zoë are names.
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+_NAME = rf"[{_UPPER}][{_LOWER}]+(?:[ -][{_UPPER}][{_LOWER}]+)?"
 _TITLED_NAME = rf"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.? )?{_NAME}"
 _PLACE = r"[A-Z][\w'.-]*(?:(?:,? | )(?:[A-Z][\w'.-]*))*"
 _ORG = r"[A-Z][\w&'.-]*(?: (?:[A-Z0-9][\w&'.-]*|&|of|de))*"
@@ -47,6 +51,17 @@ _FAMILY = (
     "mom|mum|mother|dad|father|son|daughter|cousin|aunt|uncle|grandma|grandmother|grandpa|grandfather|niece|nephew"
 )
 _PETS = "cat|dog|kitten|puppy|rabbit|bunny|hamster|parrot|bird|fish|turtle|tortoise|horse|guinea pig|gecko|snake"
+# People name a pet by its breed or coat as often as by its kind ("we adopted a tabby named Pepper").
+_PET_BREEDS = {
+    "tabby": "cat", "calico": "cat", "siamese": "cat", "persian": "cat", "ragdoll": "cat", "tuxedo": "cat",
+    "maine coon": "cat", "moggy": "cat", "labrador": "dog", "lab": "dog", "retriever": "dog", "poodle": "dog",
+    "terrier": "dog", "beagle": "dog", "collie": "dog", "spaniel": "dog", "husky": "dog", "pug": "dog",
+    "corgi": "dog", "dachshund": "dog", "greyhound": "dog", "whippet": "dog", "shepherd": "dog", "puppy": "dog",
+    "kitten": "cat", "bunny": "rabbit",
+}  # fmt: skip
+_PET_KINDS = "|".join([*sorted(_PET_BREEDS, key=len, reverse=True), _PETS])
+_PROVIDERS = "dentist|doctor|GP|therapist|vet|physio|physiotherapist|hairdresser|barber|optician|dermatologist"
+_LEVELS = r"[ABC][12]|beginner|elementary|intermediate|upper[- ]intermediate|advanced|fluent|conversational|native"
 _DIETS = (
     "vegetarian|vegan|pescatarian|keto|paleo|gluten-free|dairy-free|lactose-free|halal|kosher|plant-based|"
     "low-carb|flexitarian"
@@ -56,11 +71,11 @@ _LANGUAGES = (
     "Swedish|Greek|Turkish|Polish|Vietnamese|Thai|Cantonese|Hebrew|English|Norwegian|Danish|Finnish|Czech|"
     "Ukrainian|Indonesian|Swahili|Latin|sign language|ASL|piano|guitar|violin|drums|cello|ukulele|coding|Python"
 )
-_VEHICLES = (
-    "car|bike|bicycle|e-bike|motorbike|motorcycle|scooter|truck|van|SUV|Toyota|Honda|Ford|Tesla|BMW|Audi|"
-    "Subaru|Mazda|Kia|Hyundai|Volkswagen|VW|Nissan|Chevy|Chevrolet|Volvo|Prius|Civic|Corolla|Vespa|Jeep|Mini|"
-    "Fiat|Peugeot|Renault|Skoda|Polestar|Rivian"
+_CAR_BRANDS = (
+    "Toyota|Honda|Ford|Tesla|BMW|Audi|Subaru|Mazda|Kia|Hyundai|Volkswagen|VW|Nissan|Chevy|Chevrolet|Volvo|Jeep|"
+    "Mini|Fiat|Peugeot|Renault|Skoda|Polestar|Rivian|Vespa"
 )
+_VEHICLES = f"car|bike|bicycle|e-bike|motorbike|motorcycle|scooter|truck|van|SUV|{_CAR_BRANDS}|Prius|Civic|Corolla"
 _ADVERBS = r"(?:(?:really|also|just|still|now|currently|finally|officially|recently|absolutely|totally|so|very) )*"
 _ZH_VALUE = r"[\u4e00-\u9fffA-Za-z0-9·]{1,12}?"
 _ZH_END = r"(?=[了啦呢吧，。！？,.!?、\s]|$)"
@@ -147,6 +162,13 @@ RULES: tuple[ProfileRule, ...] = (
     _rule("employer", rf"\bI(?:'ve| have)? (?:just |officially )?(?:joined|started at) (?P<value>{_ORG})"),
     _rule("school", rf"\bI(?:'m| am) (?:a |an )?(?:\w+ )?student at (?P<value>{_ORG})"),
     _rule("school", rf"\bI (?:study|go to school|am studying|'m studying) (?:[\w ]+ )?at (?P<value>{_ORG})"),
+    _rule(
+        "school",
+        rf"\bI (?:{_ADVERBS}studied|did (?:my|a) (?:degree|masters?|PhD|BA|BSc|MA|MSc)|"
+        r"went to (?:uni|university|college)) "
+        rf"(?:[\w ]{{1,30}}? )?at (?:the )?(?P<value>{_ORG})",
+    ),
+    _rule("school", rf"\bI (?:{_ADVERBS})graduated from (?:the )?(?P<value>{_ORG})"),
     # people
     _rule("partner", rf"\b[Mm]y (?:{_PARTNERS}),? (?P<value>{_NAME})\b"),
     _rule("partner", rf"\b(?P<value>{_NAME}),? my (?:{_PARTNERS})\b"),
@@ -172,19 +194,19 @@ RULES: tuple[ProfileRule, ...] = (
     _rule(
         "pet",
         rf"\b(?:adopted|got|have|bought|rescued|brought home|took in) (?:a|an|our|my|two|another)? ?(?:[\w-]+ ){{0,2}}?"
-        rf"(?P<kind>{_PETS})(?: \w+)?,? (?:named|called) (?P<name>{_NAME})",
+        rf"(?P<kind>{_PET_KINDS})(?: \w+)?,? (?:named|called) (?P<name>{_NAME})",
         value="{kind} {name}",
         multi=True,
     ),
     _rule(
         "pet",
-        rf"\b(?:[Mm]y|[Oo]ur) (?:new |little |sweet |old )?(?P<kind>{_PETS}),? (?P<name>{_NAME})\b",
+        rf"\b(?:[Mm]y|[Oo]ur) (?:new |little |sweet |old )?(?P<kind>{_PET_KINDS}),? (?P<name>{_NAME})\b",
         value="{kind} {name}",
         multi=True,
     ),
     _rule(
         "pet",
-        rf"\b(?:[Mm]y|[Oo]ur) (?:new )?(?P<kind>{_PETS})(?:'s| is) (?:named|called) (?P<name>{_NAME})",
+        rf"\b(?:[Mm]y|[Oo]ur) (?:new )?(?P<kind>{_PET_KINDS})(?:'s| is) (?:named|called) (?P<name>{_NAME})",
         value="{kind} {name}",
         multi=True,
     ),
@@ -198,19 +220,20 @@ RULES: tuple[ProfileRule, ...] = (
     _rule("allergy", r"\b[Mm]y (?P<value>[\w -]{2,30}?) allergy\b", multi=True),
     _rule(
         "diet",
-        rf"\bI(?:'m| am|'ve| have|'d)? {_ADVERBS}(?:gone |become |been |going |turned |went |trying to be |a )*"
+        rf"\bI(?:'m| am|'ve| have|'d)? {_ADVERBS}(?:gone |become |been |going |turned |went |trying to be |a |"
+        rf"decided to (?:go |be |become |try )?|go |try )*"
         rf"(?P<value>{_DIETS})\b",
         flags=_I,
     ),
     _rule(
         "diet",
         r"\bI (?:stopped|quit|gave up) eating (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)",
-        value="no {food}",
+        value="{food}",
     ),
     _rule(
         "diet",
         r"\bI (?:don't|do not|no longer) eat (?P<food>meat|fish|dairy|pork|beef|sugar|gluten)",
-        value="no {food}",
+        value="{food}",
     ),
     # tastes
     _rule(
@@ -254,6 +277,14 @@ RULES: tuple[ProfileRule, ...] = (
         multi=True,
     ),
     _rule(
+        "hobby",
+        rf"\bI {_ADVERBS}(?:go|went|love going|like going) (?:to (?:a|the|my) )?"
+        r"(?!(?:meet|wedd|morn|even|build|brief|screen|hear|someth|noth|everyth|anyth|spr|cloth|ceil)ing\b)"
+        r"(?P<value>[a-z]{3,}ing)"
+        r"(?= (?:wall|gym|class|classes|club|studio|group|lessons?|every|on|with|at|twice|once|most|in)\b|[,.!]|$)",
+        multi=True,
+    ),
+    _rule(
         "learning",
         rf"\bI(?:'m| am|'ve been| have been| started| began|'ve started)? {_ADVERBS}(?:learning|studying|taking|"
         rf"learn|practicing|practising) (?P<value>{_LANGUAGES})\b",
@@ -261,6 +292,17 @@ RULES: tuple[ProfileRule, ...] = (
     ),
     _rule(
         "learning", rf"\b[Mm]y (?P<value>{_LANGUAGES}) (?:lessons?|classes|class|course|tutor|teacher)\b", multi=True
+    ),
+    _rule(
+        "learning",
+        rf"\bI {_ADVERBS}(?:started|start|began|take|took|am taking|'m taking|signed up for|booked|have) "
+        rf"(?:some |weekly |online |evening )?(?P<value>{_LANGUAGES}) (?:lessons?|classes|class|course)\b",
+        multi=True,
+    ),
+    _rule(
+        "{thing} level",
+        rf"\b[Mm]y (?P<thing>{_LANGUAGES}) is (?:{_ADVERBS})(?:at )?(?:an? )?(?P<value>{_LEVELS})\b",
+        flags=0,
     ),
     _rule(
         "teacher",
@@ -275,7 +317,21 @@ RULES: tuple[ProfileRule, ...] = (
     ),
     _rule(
         "vehicle",
+        # "the car is making a noise. it's a 2016 Honda Jazz": a make and model is a vehicle, the year or a colour
+        # before it says it is a particular one.
+        r"\b(?:[Ii]t's|[Ii]t is|[Mm]ine is|[Ss]he's|[Hh]e's) an? "
+        r"(?:\d{4} |(?:new|used|old|red|blue|black|white|grey|silver) )?"
+        rf"(?P<value>(?:{_CAR_BRANDS}) [A-Z0-9][\w-]*)",
+    ),
+    _rule(
+        "vehicle",
         rf"\b[Mm]y (?:new )?(?:car|ride|bike) is an? (?P<value>(?:[\w-]+ ){{0,2}}(?:{_VEHICLES}|[A-Z][\w-]+))",
+    ),
+    _rule(
+        "{thing}",
+        # "my new dentist is Dr. Campbell", or "new dentist is ..." opening a reply
+        rf"(?:\b[Mm]y (?:new )?|\b[Oo]ur (?:new )?|^[Nn]ew )(?P<thing>{_PROVIDERS}) (?:is|will be) "
+        rf"(?P<value>{_TITLED_NAME})\b",
     ),
     _rule(
         "family status",
@@ -359,6 +415,75 @@ ATTRIBUTE_QUESTIONS: dict[str, str] = {
 }
 
 
+# What shows that a question asks for an attribute: any of the alternatives, each a set of words that must
+# all be in the question (Chinese ones anywhere in it). Narrower than the indexed words above: a question
+# that names no more than "work" or "where" may ask for anything.
+_PARTNER_WORDS = ("partner", "husband", "wife", "boyfriend", "girlfriend", "spouse", "老公", "老婆", "对象")
+_JOB_WORDS = ("job", "work", "works", "occupation", "profession", "career", "do", "does", "工作", "职业")
+_FAMILY_WORDS = ("family", "mother", "father", "mom", "mum", "dad", "parents", "son", "daughter")
+_ASKED: dict[str, tuple[frozenset[str], ...]] = {
+    attribute: tuple(frozenset(alternative.split("+")) for alternative in alternatives.split())
+    for attribute, alternatives in {
+        "residence": "live lives living reside resides based+where home+where 住 住在",
+        "hometown": "hometown from+where+originally grew+up born 老家 哪里人",
+        "occupation": "job occupation profession career work+as do+for+living 职业 做什么工作",
+        "employer": "company employer work+for works+for work+at works+at 公司 在哪里工作 在哪工作",
+        "school": "school university college studied+where study+where 学校 大学",
+        "partner": " ".join(_PARTNER_WORDS) + " married",
+        "sibling": "sister brother sibling siblings 姐姐 妹妹 哥哥 弟弟",
+        # Questions mention family and friends for much else ("boot camp with his family"): only asking who.
+        "family": " ".join(f"{w}+{k}" for w in ("who", "name", "names", "named") for k in _FAMILY_WORDS) + " 家人",
+        "friend": "who+friend who+friends friend's+name 朋友",
+        "pet": "pet pets cat cats dog dogs 宠物 猫 狗",
+        "allergy": "allergy allergic allergies 过敏",
+        "diet": "diet vegetarian vegan 素",
+        # "like" is also a preposition ("what was it like"): only as the verb of the question.
+        "likes": "does+like do+like does+love does+enjoy likes 喜欢",
+        "dislikes": "dislike dislikes does+hate 讨厌 不喜欢",
+        "hobby": "hobby hobbies free+time for+fun 爱好",
+        "learning": "learning learn learns studying lessons 学",
+        "teacher": "teacher tutor teaches 老师",
+        "vehicle": "car drive drives vehicle 车",
+        "schedule": "schedule routine every+week regularly 每周",
+    }.items()
+}
+_ASKED["partner occupation"] = tuple(frozenset((p, j)) for p in _PARTNER_WORDS for j in _JOB_WORDS)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def asked_attributes(question: str, attributes: Iterable[str]) -> set[str]:
+    """Which of ``attributes`` (profile attribute names) ``question`` asks about.
+
+    An attribute outside the vocabulary (``favorite tea``, ``spanish level``, ``dentist``) is
+    asked for when the question names all its words (a favourite also as 最喜欢 and the thing in
+    Chinese).
+    """
+    said = {w.split("'")[0] for w in words(question)}
+    said = {"favorite" if w == "favourite" else w for w in said}
+    asked: set[str] = set()
+    for attribute in attributes:
+        if any(all(_said(cue, said, question) for cue in alternative) for alternative in _asking(attribute)):
+            asked.add(attribute)
+    # Someone's partner's job is not their own.
+    if "partner occupation" in asked:
+        asked -= {"occupation", "employer"}
+    return asked
+
+
+def _asking(attribute: str) -> tuple[frozenset[str], ...]:
+    if attribute in _ASKED:
+        return _ASKED[attribute]
+    if attribute.startswith("favorite "):
+        thing = attribute.removeprefix("favorite ")
+        chinese = next((zh for zh, en in _ZH_THINGS.items() if en == thing), None)
+        return (frozenset(attribute.split()),) + ((frozenset(("最喜欢", chinese)),) if chinese else ())
+    return (frozenset(attribute.split()),)
+
+
+def _said(cue: str, said: set[str], question: str) -> bool:
+    return cue in question if _CJK.search(cue) else cue in said
+
+
 def attribute_questions(attribute: str) -> str:
     """The question words indexed with a profile entry of ``attribute``."""
     if attribute.startswith("favorite "):
@@ -403,7 +528,10 @@ def _reading(rule: ProfileRule, match: re.Match[str]) -> ProfileReading | None:
     if "age" in groups:
         groups["value"] = groups.pop("age")
     if "kind" in groups:
-        groups["kind"] = _ZH_PETS.get(groups["kind"]) or _ZH_SIBLINGS.get(groups["kind"]) or groups["kind"].lower()
+        kind = groups["kind"]
+        groups["kind"] = _ZH_PETS.get(kind) or _ZH_SIBLINGS.get(kind) or _PET_BREEDS.get(kind.lower()) or kind.lower()
+    if "food" in groups:  # not eating meat is being vegetarian; other foods stay as said
+        groups["food"] = "vegetarian" if groups["food"] == "meat" else f"no {groups['food']}"
     for key in ("value", "name"):
         if key in groups:
             groups[key] = _clean(groups[key])

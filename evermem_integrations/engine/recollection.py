@@ -8,9 +8,12 @@ A query is answered with the necessary and sufficient memories:
    the top scenes' MemCells so neighbouring facts of a hit episode come along);
 3. optionally run an agentic second round (an LLM judges sufficiency and writes 2-3 new
    queries whose rankings are fused with the first);
-4. drop foresight that is not valid at ``current_time``, rank superseded facts below
+4. put the current profile entries of the attribute a question asks about ("Where does Ana
+   live now?" asks for the residence) first, each followed by the values it superseded;
+5. drop foresight that is not valid at ``current_time``, rank superseded facts below
    current ones, deduplicate, and pack the best items into ``token_budget`` tokens,
-   rendered in time order with dates so the reader sees when each thing happened.
+   rendered in time order with dates so the reader sees when each thing happened, and a
+   superseded memory marked as history right after what replaced it.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from evermem_integrations.engine import filters as filtering
+from evermem_integrations.engine.consolidation import profile_line
 from evermem_integrations.engine.embeddings import Embedder
-from evermem_integrations.engine.models import MemoryKind, SearchItem, SearchMethod, SearchResult
+from evermem_integrations.engine.models import MemoryKind, ProfileItem, SearchItem, SearchMethod, SearchResult
+from evermem_integrations.engine.profile_rules import asked_attributes
 from evermem_integrations.engine.records import RecordStore, Unit, UnitKeys
 from evermem_integrations.engine.text import words
 from evermem_integrations.engine.timeparse import format_day, parse_timestamp
@@ -60,6 +65,10 @@ class RecollectionConfig(BaseModel):
     top_episodes: int = Field(default=3, ge=1, description="episodes ranked for the episode prior")
     episode_pool: bool = Field(default=True, description="also pool unranked facts of the top episodes")
     subject_boost: float = Field(default=0.6, ge=0, description="score bonus for units about a person the query names")
+    profile_first: bool = Field(
+        default=True,
+        description="put the current profile entries of the attribute a question asks about before everything else",
+    )
     default_token_budget: int = Field(default=2000, ge=50)
 
 
@@ -262,6 +271,8 @@ class Recollector:
             fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), reader, fused, kinds)
         if named:
             fused = self._subject_prior(named, reader, fused)
+        if self.config.profile_first and "profile" in kinds:
+            fused = self._asked_profile_first(query, named, reader.scope, fused)
         if method == "scene":
             fused = self._scene_guided(reader, fused, kinds)
         return fused
@@ -344,6 +355,28 @@ class Recollector:
         factor = 1.0 + self.config.subject_boost
         keys = reader.keys(list(scores))
         return {i: s * factor if i in keys and keys[i].subject in named else s for i, s in scores.items()}
+
+    def _asked_profile_first(
+        self, query: str, named: set[str], scope: str, scores: dict[str, float]
+    ) -> dict[str, float]:
+        """Rank the current profile entries of the attributes a question asks about above everything.
+
+        A profile entry is the current value of an attribute; the episodes that said older values
+        match the question as well as the one that said the new value, so ranking alone puts
+        them anywhere. Entries of the people the question names (of anyone when it names no one).
+        """
+        entries = [
+            item for item in self.records.profile_items(scope, current_only=True) if not named or item.subject in named
+        ]
+        asked = asked_attributes(query, {item.attribute for item in entries})
+        if not asked:
+            return scores
+        top = max(scores.values(), default=0.0)
+        pinned = dict(scores)
+        for item in entries:
+            if item.attribute in asked:
+                pinned[item.id] = top + scores.get(item.id, 0.0)  # among themselves, by how well they match
+        return pinned
 
     def _scene_guided(self, reader: ScopeReader, scores: dict[str, float], kinds: Sequence[str]) -> dict[str, float]:
         """Score scenes by their best MemCell, then pool the top scenes' MemCells."""
@@ -448,7 +481,25 @@ class Recollector:
                 items[unit_id].score = max(items[unit_id].score, successors[unit_id])
             else:
                 take(unit, successors[unit_id])
+        for old in self._profile_history(reader.scope, [i for i in items.values() if i.kind == "profile"]):
+            items.setdefault(old.id, old)
         return sorted(items.values(), key=lambda i: i.score, reverse=True)
+
+    def _profile_history(self, scope: str, entries: Sequence[SearchItem]) -> list[SearchItem]:
+        """The values current profile entries superseded, as items ranked just below them.
+
+        A superseded entry is no longer indexed (a search must not find it as current); it is
+        shown only next to what replaced it, marked as history.
+        """
+        current = {(i.subject, i.metadata["attribute"]): i for i in entries if "attribute" in i.metadata}
+        found: list[SearchItem] = []
+        for subject in {subject for subject, _ in current}:
+            for old in self.records.profile_items(scope, subject):
+                successor = current.get((subject, old.attribute))
+                if old.status != "superseded" or successor is None:
+                    continue
+                found.append(_history_item(old, successor, successor.score * self.config.superseded_penalty))
+        return found
 
     def _with_message_siblings(
         self, reader: ScopeReader, items: list[SearchItem], moment: datetime, top: int
@@ -502,6 +553,7 @@ class Recollector:
             until = data.get("valid_until")
             if until is not None and parse_timestamp(until) < moment:
                 return None
+            metadata["attribute"] = data["attribute"]
         if data.get("pieces", 1) > 1:
             metadata["piece"] = f"{data['piece']} of {data['pieces']}"
             metadata["pieces"] = data["pieces"]
@@ -522,6 +574,24 @@ class Recollector:
             metadata=metadata,
             source_metadata=unit.metadata,
         )
+
+
+def _history_item(old: ProfileItem, successor: SearchItem, score: float) -> SearchItem:
+    """A superseded profile entry, shown after the entry that replaced it."""
+    return SearchItem(
+        id=old.id,
+        kind="profile",
+        text=profile_line(old),
+        score=score,
+        timestamp=old.valid_from,
+        source_message_ids=list(old.evidence),
+        subject=old.subject,
+        metadata={
+            "attribute": old.attribute,
+            "superseded_by": successor.id,
+            "valid_until": old.valid_until.isoformat() if old.valid_until else None,
+        },
+    )
 
 
 @lru_cache(maxsize=65_536)
@@ -623,6 +693,30 @@ def render(items: Sequence[SearchItem]) -> str:
 
     blocks = []
     for key in sorted(groups, key=group_order):
-        lines = sorted(groups[key], key=lambda i: i.timestamp or datetime.min.replace(tzinfo=UTC))
+        lines = _history_after_successor(
+            sorted(groups[key], key=lambda i: i.timestamp or datetime.min.replace(tzinfo=UTC))
+        )
         blocks.append(key[1] + "".join(_line(i) for i in lines))
     return "\n".join(blocks).strip()
+
+
+def _history_after_successor(lines: Sequence[SearchItem]) -> list[SearchItem]:
+    """Lines in order, except that a superseded memory follows what replaced it when both are shown."""
+    shown = {i.id for i in lines}
+    history: dict[str, list[SearchItem]] = defaultdict(list)
+    for item in lines:
+        successor = item.metadata.get("superseded_by")
+        if successor in shown and successor != item.id:
+            history[successor].append(item)
+    placed = {i.id for entries in history.values() for i in entries}
+    ordered: list[SearchItem] = []
+
+    def place(item: SearchItem) -> None:
+        ordered.append(item)
+        for old in history.get(item.id, []):
+            place(old)
+
+    for item in lines:
+        if item.id not in placed:
+            place(item)
+    return ordered

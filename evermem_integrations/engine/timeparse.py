@@ -870,6 +870,9 @@ def find_time_expressions(text: str, reference: datetime) -> list[TimeExpression
     return found
 
 
+_DATED_ALREADY = re.compile(r"\s*\([^()]*\b\d{4}\)")
+
+
 def resolve_relative_dates(text: str, reference: datetime) -> tuple[str, list[TimeExpression]]:
     """Rewrite ``text`` so every relative expression carries its date.
 
@@ -880,6 +883,9 @@ def resolve_relative_dates(text: str, reference: datetime) -> tuple[str, list[Ti
     pieces, last = [], 0
     for expr in expressions:
         if not expr.annotate:
+            continue
+        if _DATED_ALREADY.match(text, expr.end):
+            # Already dated in brackets (a quoted memory, "next month (January 2027)"): not twice.
             continue
         pieces.append(text[last : expr.end])
         pieces.append(f" ({expr.resolved})")

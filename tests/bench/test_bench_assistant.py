@@ -219,6 +219,19 @@ def test_bench_assistant_reports_fidelity(smoke: tuple[dict[str, Any], Path, str
     assert scenes["purity"] is None or 0 <= scenes["purity"] <= 1
 
 
+def test_the_bundled_chat_leaves_memories_a_person_would_trust(smoke: tuple[dict[str, Any], Path, str]) -> None:
+    """Floors at what the offline backend reaches on the bundled chat (a development set: behaviour, not sentences)."""
+    fidelity = smoke[0]["fidelity"]
+    profile, updates = fidelity["profile"], fidelity["updates"]
+    assert profile["right"] >= profile["truth"] - 2 and profile["wrong"] <= 1 and profile["stale"] == 0
+    # every changed value: the current one first, the old one marked where it was stated as a profile value
+    assert updates["current_top1"] == updates["questions"] and updates["old_above_current"] == 0
+    assert updates["old_marked_as_history"] >= updates["old_in_context"] - 2
+    assert fidelity["foresight"]["right"] >= fidelity["foresight"]["plans"] - 1
+    scenes = fidelity["scenes"]
+    assert scenes["purity"] >= 0.9 and scenes["completeness"] >= 0.7
+
+
 def test_bench_assistant_without_evermem_methods_still_scores_fidelity(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         bench_app,

@@ -94,8 +94,13 @@ def test_profile_right_wrong_missing_stale_extra() -> None:
     assert summary["accuracy"] == pytest.approx(0.5)
 
 
-def result(texts: list[str], context: str) -> SearchResult:
-    items = [SearchItem(id=f"i{n}", kind="fact", text=t, score=1 / (n + 1)) for n, t in enumerate(texts)]
+def result(texts: list[str], context: str, sources: list[str] | None = None) -> SearchResult:
+    items = [
+        SearchItem(
+            id=f"i{n}", kind="fact", text=t, score=1 / (n + 1), source_message_ids=[sources[n]] if sources else []
+        )
+        for n, t in enumerate(texts)
+    ]
     return SearchResult(query="q", method="hybrid", items=items, context=context, context_tokens=10)
 
 
@@ -103,25 +108,33 @@ def test_update_ranks_and_history_marks() -> None:
     old_first = score_update(
         "Where does Jia live now?",
         result(
-            ["Jia lives in Manchester", "Jia finally moved to Edinburgh", "Jia likes tea"],
+            ["Jia lives in Manchester", "Jia finally moved to Edinburgh", "Jia: I live in Manchester, Chorlton"],
             "Facts:\n- Jia lives in Manchester (no longer true since 1 November 2025)\n"
-            "- Jia lives in Manchester\n- Jia moved from Manchester to Edinburgh\n",
+            "- Jia: I live in Manchester, Chorlton\n- Jia finally moved to Edinburgh\n",
+            ["m1", "m9", "m2"],
         ),
         ["Edinburgh"],
         ["Manchester"],
+        {"m1", "m2"},
     )
     assert (old_first.current_rank, old_first.old_rank, old_first.old_above) == (2, 1, True)
-    assert old_first.old_marked is False  # the second Manchester line is not marked
+    assert old_first.old_marked is False  # the second statement of Manchester is not marked
     marked = score_update(
         "q",
-        result(["Jia moved to Edinburgh", "Jia lived in Manchester"], "- Jia lived in Manchester (no longer true)\n"),
+        result(
+            ["Jia moved to Edinburgh", "Jia lived in Manchester", "the Manchester practice called"],
+            "- Jia lived in Manchester (no longer true)\n- the Manchester practice called\n",
+            ["m9", "m1", "m5"],
+        ),
         ["Edinburgh"],
         ["Manchester"],
+        {"m1"},
     )
+    # a line that only mentions the old value ("the Manchester practice") states nothing that changed
     assert (marked.current_rank, marked.old_rank, marked.old_above, marked.old_marked) == (1, 2, False, True)
     absent = score_update("q", result(["Jia likes tea"], "- Jia likes tea\n"), ["Edinburgh"], ["Manchester"])
     assert (absent.current_rank, absent.old_rank, absent.old_above, absent.old_marked) == (None, None, False, None)
-    only_old = score_update("q", result(["Jia lives in Manchester"], ""), ["Edinburgh"], ["Manchester"])
+    only_old = score_update("q", result(["Jia lives in Manchester"], ""), ["Edinburgh"], ["Manchester"], {"m1"})
     assert only_old.old_above is True and only_old.old_marked is None
     summary = summarize_updates([old_first, marked, absent, only_old])
     assert summary["questions"] == 4
@@ -129,6 +142,19 @@ def test_update_ranks_and_history_marks() -> None:
     assert summary["mean_reciprocal_rank"] == pytest.approx((1 / 2 + 1) / 4)
     assert summary["old_above_current"] == 2
     assert summary["old_in_context"] == 2 and summary["old_marked_as_history"] == 1
+
+
+def test_a_superseded_profile_entry_is_judged_as_a_statement_of_the_old_value() -> None:
+    history = SearchItem(id="p1", kind="profile", text="Jia, residence: Manchester", score=0.5)
+    current = SearchItem(id="p2", kind="profile", text="Jia, residence: Edinburgh", score=1.0)
+    unmarked = SearchResult(
+        query="q",
+        method="hybrid",
+        items=[current, history],
+        context="Profile:\n- Jia, residence: Edinburgh\n- Jia, residence: Manchester\n",
+        context_tokens=10,
+    )
+    assert score_update("q", unmarked, ["Edinburgh"], ["Manchester"]).old_marked is False
 
 
 def foresight(text: str, start: datetime, end: datetime | None, *sources: str) -> Foresight:
@@ -217,6 +243,8 @@ def test_scene_purity_and_scenes_per_topic() -> None:
     assert scored["unassigned"] == 1
     assert scored["scenes"] == 2
     assert scored["purity"] == pytest.approx(3 / 4)  # c1, c2 (dentist scene) and c4; not c3
+    # dentist: both in S1 (2); trip: c3 in S1, c4 in S2 (1 of 2 together): 3 of 4 placed
+    assert scored["completeness"] == pytest.approx(3 / 4)
     assert scored["recurring_topics"] == {
         "dentist": {"memcells": 2, "scenes": 1},
         "trip": {"memcells": 2, "scenes": 2},
@@ -226,4 +254,11 @@ def test_scene_purity_and_scenes_per_topic() -> None:
 
 def test_no_scenes_means_no_purity() -> None:
     scored = score_scenes([cell("c1", ["a1"])], [], {"a1": "dentist"}, ["dentist"])
-    assert scored["purity"] is None and scored["unassigned"] == 1
+    assert scored["purity"] is None and scored["unassigned"] == 1 and scored["completeness"] is None
+
+
+def test_a_scene_for_every_memcell_is_pure_but_not_complete() -> None:
+    topics = {"a1": "dentist", "a2": "dentist"}
+    cells = [cell("c1", ["a1"], scene="S1"), cell("c2", ["a2"], scene="S2")]
+    scored = score_scenes(cells, [], topics, ["dentist"])
+    assert scored["purity"] == 1.0 and scored["completeness"] == pytest.approx(1 / 2)

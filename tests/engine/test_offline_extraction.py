@@ -67,6 +67,13 @@ def test_relative_dates_are_annotated_inline_and_nothing_else_changes() -> None:
     assert fact.text == "Ravi: We went to the lake yesterday (27 September 2025) with my sister."
 
 
+def test_a_date_already_given_in_brackets_is_not_annotated_twice() -> None:
+    (echo,) = extract(said("You said: my dog turns three next month (October 2025).")).facts
+    assert echo.text.count("(October 2025)") == 1
+    (aside,) = extract(said("We fly tomorrow (if the strike ends).")).facts
+    assert "tomorrow (29 September 2025) (if the strike ends)" in aside.text
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
@@ -128,6 +135,11 @@ def test_a_recurring_lesson_is_kept_as_a_schedule() -> None:
     (plan,) = extraction.foresight
     assert plan.end is None
     assert any(p.attribute == "schedule" for p in extraction.profile)
+
+
+def test_someone_elses_routine_is_not_the_speakers_schedule() -> None:
+    extraction = extract(said("Our neighbour Mr. Ortiz walks his dog twice a day."))
+    assert not any(p.attribute == "schedule" for p in extraction.profile)
 
 
 @pytest.mark.parametrize(
@@ -219,6 +231,36 @@ def test_search_ranks_the_current_value_first_and_shows_the_old_one_as_history(m
     assert "Austin" in result.context and "no longer true" in result.context.split("Austin", 1)[1].split("\n")[0]
     # the profile entry is found by the question's words ("live" for a residence)
     assert any(i.kind == "profile" and "residence: Seattle" in i.text for i in result.items)
+
+
+def test_every_asked_change_ranks_the_current_value_first_with_the_old_one_after_it(mem: EverMem) -> None:
+    mem.add(CHAT, user_id="ravi")
+    mem.flush(user_id="ravi")
+    moment = SUNDAY + 5 * WEEK
+    for question, new, old in [
+        ("Where does Ravi live now?", "Seattle", "Austin"),
+        ("What is Ravi's job now?", "SDET", "QA engineer"),
+        ("Which company does Ravi work for?", "Amazon", "Dell"),
+        ("What is Ravi's favourite tea?", "龙井茶", "oolong"),
+        ("Ravi现在最喜欢喝什么茶？", "龙井茶", "oolong"),
+    ]:
+        result = mem.search(question, user_id="ravi", current_time=moment, token_budget=400)
+        assert new in result.items[0].text, (question, result.items[0].text)
+        lines = result.context.splitlines()
+        current_at = next(n for n, line in enumerate(lines) if new in line and line.startswith("- Ravi,"))
+        history = lines[current_at + 1]
+        assert old in history and "no longer true since" in history, (question, result.context)
+
+
+def test_a_value_the_chat_confirms_holds_from_when_it_was_said(mem: EverMem) -> None:
+    mem.set_conversation_meta(user_id="ravi", user_details={"Ravi": {"city": "Austin"}})
+    mem.add(CHAT, user_id="ravi")
+    mem.flush(user_id="ravi")
+    (full,) = mem.get_profile("Ravi", user_id="ravi", include_history=True)
+    (austin,) = [i for i in full.traits if i.value == "Austin"]
+    assert austin.origin == "message" and austin.valid_from == SUNDAY
+    context = mem.search("Where does Ravi live now?", user_id="ravi", current_time=SUNDAY + 5 * WEEK).context
+    assert "residence: Austin (since 28 September 2025) (no longer true since 19 October 2025)" in context
 
 
 def test_user_details_seed_the_profile_and_the_chat_supersedes_them(mem: EverMem) -> None:
