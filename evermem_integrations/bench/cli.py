@@ -574,5 +574,55 @@ def scale(
     console.print(f"wrote {', '.join(str(p) for p in paths)} in {report['seconds']} s")
 
 
+@bench_app.command("concurrency")
+def concurrency(
+    clients: Annotated[int, typer.Option("--clients", min=1, help="clients adding and searching at once")] = 8,
+    scopes: Annotated[int, typer.Option("--scopes", min=1, help="scopes written, each by one client")] = 1000,
+    per_scope: Annotated[int, typer.Option("--per-scope", min=2, help="messages per scope")] = 20,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="messages per add")] = 4,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="EVERMEM_DATABASE_URL", help="PostgreSQL of the server pair"),
+    ] = None,
+    chroma_url: Annotated[
+        str | None, typer.Option("--chroma-url", envvar="EVERMEM_CHROMA_URL", help="Chroma server of the pair")
+    ] = None,
+    embedded: Annotated[
+        bool, typer.Option("--embedded/--no-embedded", help="also run on an embedded store, for comparison")
+    ] = True,
+    out: OutOption = Path("bench-results"),
+) -> None:
+    """Clients adding and searching at once over many scopes: throughput, p50/p95, errors, cross reads."""
+    from evermem_integrations.bench.concurrency import run_concurrency
+    from evermem_integrations.bench.report import concurrency_markdown
+
+    started = time.perf_counter()
+    shape: dict[str, Any] = {"clients": clients, "scopes": scopes, "per_scope": per_scope, "batch": batch}
+    runs = []
+    if database_url or chroma_url:
+        if not (database_url and chroma_url):
+            raise ConfigurationError("a server run needs both --database-url and --chroma-url")
+        console.print(f"server pair: {clients} client processes over {scopes:,} scopes ...")
+        runs.append(run_concurrency(**shape, database_url=database_url, chroma_url=chroma_url))
+    if embedded or not runs:
+        console.print(f"embedded store: {clients} client threads over {scopes:,} scopes ...")
+        runs.append(run_concurrency(**shape))
+    report: dict[str, Any] = {
+        "benchmark": "concurrency",
+        **shape,
+        "cpus": os.cpu_count(),
+        "command": _command_line(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "runs": [vars(r) for r in runs],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = out / "concurrency.md"
+    markdown.write_text(concurrency_markdown(report), encoding="utf-8")
+    paths = [write_json(report, out / "concurrency.json"), markdown]
+    typer.echo(markdown.read_text(encoding="utf-8"))
+    console.print(f"wrote {', '.join(str(p) for p in paths)} in {report['seconds']} s")
+
+
 if __name__ == "__main__":  # pragma: no cover
     bench_app()

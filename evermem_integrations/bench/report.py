@@ -284,3 +284,43 @@ def write_retrieval_report(report: Mapping[str, Any], out: Path, name: str) -> d
         "markdown": markdown,
         "plot": recall_plot(report, out / f"{name}_recall.png"),
     }
+
+
+CONCURRENCY_COLUMNS = (
+    ("store", "mode", "{}"),
+    ("msg/s", "messages_per_s", "{:,.0f}"),
+    ("add p50 ms", "add_p50_ms", "{:.1f}"),
+    ("add p95 ms", "add_p95_ms", "{:.1f}"),
+    ("searches/s", "searches_per_s", "{:,.0f}"),
+    ("search p50 ms", "search_p50_ms", "{:.1f}"),
+    ("search p95 ms", "search_p95_ms", "{:.1f}"),
+    ("errors", "errors", "{}"),
+    ("cross reads found", "cross_found", "{}"),
+    ("s", "seconds", "{:,.1f}"),
+)
+
+
+def concurrency_markdown(report: Mapping[str, Any]) -> str:
+    """The concurrency benchmark's table: one row per store."""
+    lines = [
+        "## Concurrency benchmark",
+        "",
+        f"{report['clients']} clients at once over {report['scopes']:,} scopes of {report['per_scope']} messages "
+        f"(adds of {report['batch']}, a search of a random scope after each, a flush per scope), "
+        f"{report.get('cpus', '?')} CPUs; then 8 searches per client of scopes the others wrote "
+        "(cross reads found / asked). Errors are counted by type; the run's scopes are deleted after.",
+        "",
+        "| " + " | ".join(title for title, _, _ in CONCURRENCY_COLUMNS) + " |",
+        "|" + "---|" * len(CONCURRENCY_COLUMNS),
+    ]
+    for run in report["runs"]:
+        cells = []
+        for _, key, pattern in CONCURRENCY_COLUMNS:
+            value = run[key]
+            if key == "errors":
+                value = ", ".join(f"{name} {count}" for name, count in sorted(value.items())) or "0"
+            elif key == "cross_found":
+                value = f"{value} / {run['cross_reads']}"
+            cells.append(pattern.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
