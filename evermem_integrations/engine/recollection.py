@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ from evermem_integrations.engine.models import MemoryKind, ProfileItem, SearchIt
 from evermem_integrations.engine.profile_rules import asked_attributes
 from evermem_integrations.engine.records import RecordStore, Unit, UnitKeys
 from evermem_integrations.engine.text import words
-from evermem_integrations.engine.timeparse import format_day, parse_timestamp
+from evermem_integrations.engine.timeparse import find_time_expressions, format_day, parse_timestamp
 from evermem_integrations.engine.tokens import count_tokens
 from evermem_integrations.engine.vectors import VectorIndex
 from evermem_integrations.errors import LLMUnavailableError
@@ -68,6 +68,11 @@ class RecollectionConfig(BaseModel):
     profile_first: bool = Field(
         default=True,
         description="put the current profile entries of the attribute a question asks about before everything else",
+    )
+    asked_period: bool = Field(
+        default=True,
+        description="also rank the memories of the period a question names ('last month', 'two weeks ago'), "
+        "read against the search's current_time",
     )
     default_token_budget: int = Field(default=2000, ge=50)
 
@@ -131,6 +136,42 @@ def _ranking(scored: Sequence[tuple[str, float]]) -> list[str]:
     same), so that a copy of the store, or another backend, answers the same.
     """
     return [unit_id for unit_id, _ in sorted(scored, key=lambda pair: (-pair[1], pair[0]))]
+
+
+PERIOD_SLACK: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "weekend": timedelta(days=1),
+    "week": timedelta(days=3),
+    "month": timedelta(days=7),
+    "season": timedelta(days=14),
+    "year": timedelta(days=30),
+    "range": timedelta(days=2),
+}
+"""How far around a named period its memories are looked for: people round ("two weeks ago"
+said of 17 days ago), and a memory is dated when it was said, which can trail the event."""
+
+
+def asked_period(query: str, moment: datetime) -> filtering.Filter | None:
+    """A timestamp filter for the past period a question names, read at ``moment``; ``None`` if it names none.
+
+    Only periods before ``moment``: a question about the past names when it happened
+    ("last month", "two weeks ago", "in May"); a future one ("next week") is about plans,
+    which are dated when they were made.
+    """
+    spans = [
+        (e.moment - PERIOD_SLACK[e.precision], e.until + PERIOD_SLACK[e.precision])
+        for e in find_time_expressions(query, moment)
+        if e.precision in PERIOD_SLACK and not e.future and e.moment <= moment
+    ]
+    if not spans:
+        return None
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    return filtering.AllOf(
+        (
+            filtering.Condition("timestamp", True, "$gte", start),
+            filtering.Condition("timestamp", True, "$lte", end),
+        )
+    )
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
@@ -228,10 +269,10 @@ class Recollector:
             else filtering.parse(filters)
         )
         selection = Selection(flt, frozenset(exclude_message_ids or ()))
-        moment = current_time or datetime.now(UTC)
         queries = [query]
         reader = ScopeReader(self.records, scope)
-        scores = self._rank(query, reader, method, kinds, flt)
+        moment = current_time or datetime.now(UTC)
+        scores = self._rank(query, reader, method, kinds, flt, moment)
         result = self._assemble(query, reader, method, scores, budget, selection, moment, limit, queries, rounds=1)
         if method != "agentic":
             return result
@@ -244,14 +285,20 @@ class Recollector:
         queries.extend(rewrites)
         rankings = [sorted(scores, key=scores.__getitem__, reverse=True)]
         for rewrite in rewrites:
-            extra = self._rank(rewrite, reader, "hybrid", kinds, flt)
+            extra = self._rank(rewrite, reader, "hybrid", kinds, flt, moment)
             rankings.append(sorted(extra, key=extra.__getitem__, reverse=True))
         fused = rrf(rankings, self.config.rrf_k)
         return self._assemble(query, reader, method, fused, budget, selection, moment, limit, queries, rounds=2)
 
     # -- ranking -----------------------------------------------------------------------------
     def _rank(
-        self, query: str, reader: ScopeReader, method: SearchMethod, kinds: Sequence[str], flt: filtering.Filter
+        self,
+        query: str,
+        reader: ScopeReader,
+        method: SearchMethod,
+        kinds: Sequence[str],
+        flt: filtering.Filter,
+        moment: datetime,
     ) -> dict[str, float]:
         if method in ("keyword", "vector"):
             rankings = self._lookups(query, query, reader.scope, method, kinds, flt)
@@ -265,7 +312,16 @@ class Recollector:
         kept = [w for w in query_words if w.split("'")[0] not in naming_words]
         lexical_query = " ".join(kept) if kept and naming_words else query
         rankings = self._lookups(query, lexical_query, reader.scope, method, kinds, flt)
-        fused = rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
+        ranked = [rankings.get("lexical", []), rankings.get("dense", [])]
+        period = asked_period(query, moment) if self.config.asked_period else None
+        if period is not None:
+            # The same lookups narrowed to the period: its memories rank twice, so "what did I
+            # do last month" finds last month's among years of others.
+            within = self._lookups(
+                query, lexical_query, reader.scope, method, kinds, filtering.AllOf((flt, period)), episodes=False
+            )
+            ranked += [within.get("lexical", []), within.get("dense", [])]
+        fused = rrf(ranked, self.config.rrf_k)
         if self.config.episode_weight > 0:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
             fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), reader, fused, kinds)
@@ -285,6 +341,8 @@ class Recollector:
         method: SearchMethod,
         kinds: Sequence[str],
         flt: filtering.Filter,
+        *,
+        episodes: bool = True,
     ) -> dict[str, list[str]]:
         """The index rankings a method needs, looked up at once.
 
@@ -296,7 +354,7 @@ class Recollector:
         where = None if filtering.is_empty(flt) else flt
         chroma_where = None if where is None else filtering.to_chroma(where)
         n, top_episodes = self.config.candidates, self.config.top_episodes
-        with_episodes = method not in ("keyword", "vector") and self.config.episode_weight > 0
+        with_episodes = episodes and method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
         if method != "vector":
             terms = self.records.lexical_terms(lexical_query)
