@@ -235,6 +235,7 @@ def test_log_purge_keeps_a_persisted_index_consistent_after_a_restart(tmp_path: 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
     collection = client.get_collection(items)
     probe = StaticEmbedder().embed(["Ana"])
-    found = {i.removeprefix(ANA_TAG) for i in collection.query(query_embeddings=probe, n_results=100, include=[])["ids"][0]}
+    hits = collection.query(query_embeddings=probe, n_results=100, include=[])["ids"][0]
+    found = {i.removeprefix(ANA_TAG) for i in hits}
     assert found == live
     assert not derived & found
