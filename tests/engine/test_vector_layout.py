@@ -93,3 +93,17 @@ def test_a_store_of_per_scope_collections_stays_searchable(tmp_path: Path) -> No
         assert [i.id for i in after.items] == [i.id for i in before.items]
         assert [i.text for i in reopened.search("Oslo", user_id="bo", method="vector").items] == ["Bo: I live in Oslo."]
         assert "Oslo" not in reopened.search("Oslo", user_id="ana", method="vector").context
+
+
+def test_a_small_scope_is_found_behind_a_crowded_shard() -> None:
+    """The neighbours of another scope fill the unfiltered probe: the scope-filtered search answers."""
+    index = ChromaVectorIndex(chroma_client(), prefix="crowd")
+    other = same_shard(index, "user=ana")
+    rng = np.random.default_rng(3)
+    crowd = vectors(*(np.array([1.0, 0.0, 0.0]) + rng.normal(0, 0.01, 3) for _ in range(30)))
+    index.upsert([f"c{n}" for n in range(30)], crowd, other, ["fact"] * 30)
+    index.upsert(["mine"], vectors([0, 0, 1]), "user=ana", ["fact"])
+
+    assert [i for i, _ in index.query(crowd[0], "user=ana", ["fact"], 5)] == ["mine"]
+    assert len(index.query(crowd[0], other, ["fact"], 5)) == 5
+    index.drop()
