@@ -100,7 +100,7 @@ class EverMem:
             holds the SQLite side index.
         chroma_url: a Chroma server (``chroma run``) for the vectors instead of embedded Chroma.
         chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
-        collection_name: prefix of the Chroma collections (each scope gets its own two).
+        collection_name: prefix of the Chroma collections (scopes share a fixed set of them).
         embedder: the embedding model; defaults to the bundled offline static model.
         llm: an :class:`~evermem_integrations.engine.llm.LLMConfig` (or a ready
             :class:`~evermem_integrations.engine.llm.ChatLLM`) to extract with an

@@ -10,7 +10,7 @@ entries and a scene. :class:`Forgetting` removes or re-derives all of that:
   evidence of profile entries, and entries left without evidence are deleted;
 * a MemCell: with its messages, facts, foresight, units and vectors; profile entries drawn only
   from its messages are deleted, the others lose those messages from their evidence;
-* a scope: every row of it, its Chroma collections and their segment folders on disk.
+* a scope: every row of it, and its vectors (with their entries in embedded Chroma's log).
 
 Deleted vectors are also purged from embedded Chroma's write-ahead log
 (:meth:`ChromaVectorIndex.purge_log`), which otherwise keeps them until the collection's
@@ -61,9 +61,9 @@ class Forgetting:
 
     # -- entry points --------------------------------------------------------------------------
     def delete_scope(self, scope: str) -> None:
-        """Remove everything of a scope: records, lexical index, collections and their folders."""
+        """Remove everything of a scope: records, lexical index, vectors."""
         # Vectors first: a crash in between leaves records that a repeated delete still finds,
-        # never collections that nothing names any more.
+        # never vectors that nothing names any more.
         self.vectors.delete_scope(scope)
         self.records.delete_scope(scope)
 

@@ -1,9 +1,12 @@
 """The vector index: Chroma, embedded (a local folder) or a server (``chroma run``).
 
-Each scope gets its own Chroma collections, one for episode narratives and one for
-everything else (facts, buffered messages, foresight, profile entries). A tenant is thus
-a physical partition, and the common query needs no metadata filter (a ``where`` filter
-costs Chroma about 9 ms a query, more than the search itself). Ids, vectors and what filters
+Scopes share a fixed number of collection pairs (:data:`SHARDS`), one collection for episode
+narratives and one for everything else (facts, buffered messages, foresight, profile
+entries); a hash of the scope picks the pair and every request is filtered by the scope held
+in each vector's metadata. A collection per scope (the layout before) cost each scope its own
+segment files (four of five files of a store of small scopes) and a cold first query of
+about 34 ms per collection; the scope filter costs less than loading a segment, and a
+shard's segments stay loaded across scopes. Ids, vectors and what filters
 are pushed down to (kind, time, subject, MemCell and the source messages' metadata, see
 ``engine/filters.py``) live in Chroma; texts and records live in the record store. We always pass our own
 embeddings, so Chroma's default embedding function (which downloads a model on first use)
@@ -16,6 +19,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -31,6 +35,12 @@ from evermem_integrations.engine.filters import both
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
+SHARDS = 8
+"""Collection pairs the scopes are spread over (fixed for a store: a scope's shard is a hash of it)."""
+SCOPE_KEY = "scope"
+"""The metadata field holding a vector's scope."""
+_OLD_NAME = re.compile(r"[0-9a-f]{20}-(episodes|items)")
+"""A per-scope collection of the layout before the shards, after the prefix."""
 _DELETE_OPERATION = 3
 """``operation`` of a delete in Chroma's ``embeddings_queue`` (ADD 0, UPDATE 1, UPSERT 2, DELETE 3)."""
 
@@ -176,34 +186,52 @@ class EmbeddedStoreLock:
             cls._held[key] = fd
 
 
+def _digest(scope: str) -> str:
+    return hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()
+
+
 class ChromaVectorIndex:
-    """A :class:`VectorIndex` with two cosine collections per scope."""
+    """A :class:`VectorIndex` over a fixed set of shared cosine collections.
+
+    A scope's vectors live in one of :data:`SHARDS` collection pairs (episodes, items),
+    picked by a hash of the scope; each vector carries its scope in its metadata and every
+    query, update and delete is filtered by it, so tenants never see each other. Chroma ids
+    are the unit ids behind a tag of the scope (``<tag>:<unit id>``): ids given by an import
+    may repeat across scopes. Per-scope collections (the layout before) cost each scope its
+    own segment files and a cold first query; stores written that way are moved over on open
+    (:meth:`migrate`).
+    """
 
     def __init__(self, client: Any, prefix: str = "evermem") -> None:
         self.client = client
         self.prefix = prefix
         self._collections: dict[str, Any] = {}
         self._batch = int(client.get_max_batch_size())
+        self.migrate()
 
     def _name(self, scope: str, group: str) -> str:
-        return f"{self.prefix}-{hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]}-{group}"
+        shard = int(_digest(scope)[:8], 16) % SHARDS
+        return f"{self.prefix}-{group}-{shard:02d}"
 
-    def _collection(self, scope: str, group: str, *, create: bool) -> Any | None:
+    @staticmethod
+    def _tag(scope: str) -> str:
+        return _digest(scope)[:16] + ":"
+
+    def _collection(self, scope: str, group: str) -> Any:
         name = self._name(scope, group)
         if name not in self._collections:
-            if create:
-                self._collections[name] = self.client.get_or_create_collection(
-                    name,
-                    embedding_function=None,
-                    configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"scope": scope},
-                )
-            else:
-                try:
-                    self._collections[name] = self.client.get_collection(name, embedding_function=None)
-                except Exception:  # chromadb raises NotFoundError (or ValueError on older servers)
-                    return None
+            self._collections[name] = self.client.get_or_create_collection(
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
         return self._collections[name]
+
+    @staticmethod
+    def _groups(kinds: Sequence[str]) -> list[tuple[str, list[int]]]:
+        """Row numbers of ``kinds`` per collection group (episodes apart from the rest)."""
+        rows: dict[str, list[int]] = {"episodes": [], "items": []}
+        for n, kind in enumerate(kinds):
+            rows["episodes" if kind in EPISODE_KINDS else "items"].append(n)
+        return [(group, found) for group, found in rows.items() if found]
 
     @chroma_errors
     def upsert(
@@ -215,18 +243,18 @@ class ChromaVectorIndex:
         metadatas: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Upsert (not add) so that re-running an ingestion is idempotent."""
-        for group in ("episodes", "items"):
-            rows = [n for n, kind in enumerate(kinds) if (kind in EPISODE_KINDS) == (group == "episodes")]
-            if not rows:
-                continue
-            collection = self._collection(scope, group, create=True)
-            assert collection is not None  # created when missing
+        tag = self._tag(scope)
+        embeddings = np.asarray(vectors, dtype=np.float32)
+        for group, rows in self._groups(kinds):
+            collection = self._collection(scope, group)
             for start in range(0, len(rows), self._batch):
                 chunk = rows[start : start + self._batch]
                 collection.upsert(
-                    ids=[ids[n] for n in chunk],
-                    embeddings=np.asarray(vectors, dtype=np.float32)[chunk],
-                    metadatas=[dict(metadatas[n]) if metadatas else {"kind": kinds[n]} for n in chunk],
+                    ids=[tag + ids[n] for n in chunk],
+                    embeddings=embeddings[chunk],
+                    metadatas=[
+                        {**(metadatas[n] if metadatas else {"kind": kinds[n]}), SCOPE_KEY: scope} for n in chunk
+                    ],
                 )
 
     @chroma_errors
@@ -234,14 +262,14 @@ class ChromaVectorIndex:
         self, scope: str, ids: Sequence[str], kinds: Sequence[str], metadatas: Sequence[Mapping[str, Any]]
     ) -> None:
         """Rewrite stored vectors' metadata (Chroma ignores ids it does not hold)."""
-        for group in ("episodes", "items"):
-            rows = [n for n, kind in enumerate(kinds) if (kind in EPISODE_KINDS) == (group == "episodes")]
-            collection = self._collection(scope, group, create=False) if rows else None
-            if collection is None:
-                continue
+        tag = self._tag(scope)
+        for group, rows in self._groups(kinds):
+            collection = self._collection(scope, group)
             for start in range(0, len(rows), self._batch):
                 chunk = rows[start : start + self._batch]
-                collection.update(ids=[ids[n] for n in chunk], metadatas=[dict(metadatas[n]) for n in chunk])
+                collection.update(
+                    ids=[tag + ids[n] for n in chunk], metadatas=[{**metadatas[n], SCOPE_KEY: scope} for n in chunk]
+                )
 
     @chroma_errors
     def query(
@@ -249,20 +277,34 @@ class ChromaVectorIndex:
     ) -> list[tuple[str, float]]:
         """Nearest neighbours inside one scope; a kind filter only for a subset of kinds, ``where`` with it."""
         wanted = set(kinds) or (EPISODE_KINDS | ITEM_KINDS)
+        tag = self._tag(scope)
+        embedding = np.asarray(vector, dtype=np.float32)[None, :]
         found: list[tuple[str, float]] = []
         for group, group_kinds in KIND_GROUPS:
             selected = wanted & group_kinds
-            collection = self._collection(scope, group, create=False) if selected else None
-            if collection is None:
+            if not selected:
                 continue
             by_kind = None if selected == group_kinds else {"kind": {"$in": sorted(selected)}}
+            rest = both(by_kind, dict(where) if where else None)
+            collection = self._collection(scope, group)
+            # Chroma's scope filter costs more the more vectors it admits (8x the search on a
+            # scope of 10,000 facts): a scope that fills its shard is served by an unfiltered
+            # search of twice the limit, kept to the scope's own vectors; others fall back to it.
+            probe = limit * 2
             result = collection.query(
-                query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-                n_results=limit,
-                where=both(by_kind, dict(where) if where else None),
-                include=["distances"],
+                query_embeddings=embedding, n_results=probe, where=rest, include=["distances", "metadatas"]
             )
-            found += [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+            rows = zip(result["ids"][0], result["distances"][0], result["metadatas"][0], strict=True)
+            own = [(i, d) for i, d, m in rows if (m or {}).get(SCOPE_KEY) == scope]
+            if len(own) < limit and len(result["ids"][0]) == probe:  # the scope's vectors may lie further out
+                result = collection.query(
+                    query_embeddings=embedding,
+                    n_results=limit,
+                    where=both({SCOPE_KEY: scope}, rest),
+                    include=["distances"],
+                )
+                own = list(zip(result["ids"][0], result["distances"][0], strict=True))
+            found += [(i.removeprefix(tag), 1.0 - float(d)) for i, d in own[:limit]]
         return sorted(found, key=lambda pair: pair[1], reverse=True)[:limit]
 
     @chroma_errors
@@ -271,36 +313,87 @@ class ChromaVectorIndex:
 
         Ids are deduplicated first: Chroma refuses a delete that names an id twice.
         """
-        unique = list(dict.fromkeys(ids))
+        tagged = [self._tag(scope) + i for i in dict.fromkeys(ids)]
         for group in ("episodes", "items"):
-            collection = self._collection(scope, group, create=False)
-            for start in range(0, len(unique), self._batch):
-                if collection is not None:
-                    collection.delete(ids=unique[start : start + self._batch])
+            collection = self._collection(scope, group)
+            for start in range(0, len(tagged), self._batch):
+                collection.delete(ids=tagged[start : start + self._batch])
 
     @chroma_errors
     def delete_scope(self, scope: str) -> None:
-        """Drop the scope's collections, and (embedded Chroma) their segment folders on disk.
+        """Delete every vector of the scope, and (embedded Chroma) their entries in the write-ahead log.
+
+        The log is searched too: it still holds vectors deleted earlier (e.g. buffered messages
+        cut into a MemCell) that no query finds any more.
+        """
+        tag = self._tag(scope)
+        doomed: list[str] = self._logged(tag)
+        for group in ("episodes", "items"):
+            collection = self._collection(scope, group)
+            ids = collection.get(where={SCOPE_KEY: scope}, include=[])["ids"]
+            for start in range(0, len(ids), self._batch):
+                collection.delete(ids=ids[start : start + self._batch])
+            doomed += ids
+        self.purge_log(scope, [i.removeprefix(tag) for i in doomed])
+
+    def _logged(self, tag: str) -> list[str]:
+        """Ids with ``tag`` in embedded Chroma's write-ahead log (none for a server or in memory)."""
+        folder = self._persist_directory()
+        if folder is None or not (folder / "chroma.sqlite3").exists():
+            return []
+        with closing(sqlite3.connect(f"file:{folder / 'chroma.sqlite3'}?mode=ro", uri=True, timeout=30)) as conn:
+            # A tag is hex and a colon: nothing LIKE reads as a wildcard.
+            rows = conn.execute("SELECT DISTINCT id FROM embeddings_queue WHERE id LIKE ?", (f"{tag}%",)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @chroma_errors
+    def migrate(self) -> int:
+        """Move the vectors of per-scope collections (the layout before) into the shards; returns scopes moved.
+
+        Each old collection is copied (ids, vectors, metadata) and then dropped with its segment
+        folders: a crash in between leaves the old collection, copied again on the next open
+        (upserts are idempotent).
+        """
+        moved = 0
+        for listed in self.client.list_collections():
+            name = listed if isinstance(listed, str) else listed.name
+            if not name.startswith(f"{self.prefix}-") or not _OLD_NAME.fullmatch(name[len(self.prefix) + 1 :]):
+                continue
+            old = self.client.get_collection(name, embedding_function=None)
+            scope = (old.metadata or {}).get(SCOPE_KEY)
+            if not isinstance(scope, str):
+                continue
+            total = old.count()
+            for offset in range(0, total, self._batch):
+                rows = old.get(include=["embeddings", "metadatas"], limit=self._batch, offset=offset)
+                if rows["ids"]:
+                    metadatas = [m or {} for m in rows["metadatas"]]
+                    self.upsert(
+                        rows["ids"],
+                        np.asarray(rows["embeddings"], dtype=np.float32),
+                        scope,
+                        [str(m.get("kind", "episode" if name.endswith("-episodes") else "fact")) for m in metadatas],
+                        metadatas,
+                    )
+            self._drop_collection(name, str(old.id))
+            moved += 1
+        return moved
+
+    def _drop_collection(self, name: str, collection_id: str) -> None:
+        """Delete a collection and (embedded Chroma) its segment folders on disk.
 
         ``delete_collection`` of embedded Chroma 1.x removes the collection's rows from
         ``chroma.sqlite3`` (records, write-ahead log, segments) but leaves the HNSW segment
-        folders ``<path>/<segment uuid>/`` with the vectors in them; those of the dropped
-        collections (and only those) are removed here.
+        folders ``<path>/<segment uuid>/`` with the vectors in them.
         """
         folder = self._persist_directory()
-        for group in ("episodes", "items"):
-            name = self._name(scope, group)
-            self._collections.pop(name, None)
-            collection = self._collection(scope, group, create=False)
-            if collection is None:
-                continue
-            self._collections.pop(name, None)
-            segments = self._segment_ids(folder, str(collection.id)) if folder is not None else []
-            self.client.delete_collection(name)
-            for segment in segments:
-                target = folder / segment if folder is not None else None
-                if target is not None and target.parent == folder and target.is_dir():
-                    shutil.rmtree(target, ignore_errors=True)
+        segments = self._segment_ids(folder, collection_id) if folder is not None else []
+        self.client.delete_collection(name)
+        self._collections.pop(name, None)
+        for segment in segments:
+            target = folder / segment if folder is not None else None
+            if target is not None and target.parent == folder and target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
 
     def purge_log(self, scope: str, ids: Sequence[str]) -> int:
         """Remove deleted ids' entries from embedded Chroma's write-ahead log; returns rows removed.
@@ -318,12 +411,12 @@ class ChromaVectorIndex:
         unique = list(dict.fromkeys(ids))
         if folder is None or not unique or not (folder / "chroma.sqlite3").exists():
             return 0
-        collections = [self._collection(scope, group, create=False) for group in ("episodes", "items")]
+        tag = self._tag(scope)
+        unique = [tag + i for i in unique]
+        collections = [self._collection(scope, group) for group in ("episodes", "items")]
         removed = 0
         with closing(sqlite3.connect(folder / "chroma.sqlite3", timeout=30)) as conn, conn:
             for collection in collections:
-                if collection is None:
-                    continue
                 collection_id = str(collection.id)
                 live: set[str] = set()  # ids re-added since (a re-derived fact): their log stays
                 for start in range(0, len(unique), self._batch):

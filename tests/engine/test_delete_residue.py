@@ -10,6 +10,7 @@ from chromadb.config import Settings
 from evermem_integrations import EverMem
 from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.models import stable_id
+from evermem_integrations.engine.vectors import ChromaVectorIndex
 from evermem_integrations.memory import SQLITE_FILE
 from tests.engine.test_lifecycle import BOSTON, DENVER
 
@@ -61,12 +62,16 @@ def sqlite_residue(path: Path, words: tuple[str, ...]) -> list[str]:
     return found
 
 
+ANA_TAG = ChromaVectorIndex._tag("user=ana")
+
+
 def chroma_residue(path: Path, ids: set[str], words: tuple[str, ...] = ()) -> list[str]:
-    """Where in Chroma (its API, then chroma.sqlite3) any of ``ids`` or ``words`` still appears."""
+    """Where in Chroma (its API, then chroma.sqlite3) any of ``ids`` (as stored: tagged or not) or ``words`` appears."""
     found = []
+    ids = ids | {ANA_TAG + i for i in ids}
     client = chromadb.PersistentClient(path=str(path / "chroma"), settings=Settings(anonymized_telemetry=False))
     for collection in client.list_collections():
-        hits = client.get_collection(collection.name).get(ids=sorted(ids), include=[])["ids"]
+        hits = client.get_collection(collection.name).get(ids=sorted(ids), include=[])["ids"] if ids else []
         found += [f"collection {collection.name}: {i}" for i in hits]
     marks = ",".join("?" * len(ids))
     with sqlite3.connect(path / "chroma" / "chroma.sqlite3") as conn:
@@ -113,8 +118,9 @@ def test_deleting_a_message_of_a_memcell_leaves_nothing_of_it(tmp_path: Path) ->
     assert chroma_residue(tmp_path, derived, M0_WORDS) == []
     # The re-derived vectors stay, in the index and in the log Chroma replays them from.
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
-    items = next(c for c in client.list_collections() if c.name.endswith("-items"))
-    assert sorted(client.get_collection(items.name).get(ids=live, include=[])["ids"]) == sorted(live)
+    items = client.get_collection(mem.vectors._name("user=ana", "items"))  # type: ignore[attr-defined]
+    live = [ANA_TAG + i for i in live]
+    assert sorted(items.get(ids=live, include=[])["ids"]) == sorted(live)
     with sqlite3.connect(tmp_path / "chroma" / "chroma.sqlite3") as conn:
         logged = {r[0] for r in conn.execute("SELECT id FROM embeddings_queue WHERE operation = 2")}
     assert set(live) <= logged
@@ -157,16 +163,27 @@ def test_deleting_a_memcell_removes_what_was_drawn_from_it(tmp_path: Path) -> No
     assert chroma_residue(tmp_path, derived | set(drawn), BOSTON_WORDS) == []
 
 
-def test_deleting_a_scope_leaves_no_row_and_no_segment_folder(tmp_path: Path) -> None:
+def chroma_rows_of(path: Path, scope: str) -> list[str]:
+    """Vectors of ``scope`` in any collection, and log entries of its ids, read from Chroma's API and file."""
+    client = chromadb.PersistentClient(path=str(path / "chroma"), settings=Settings(anonymized_telemetry=False))
+    found = [
+        f"{listed.name}: {i}"
+        for listed in client.list_collections()
+        for i in client.get_collection(listed.name).get(where={"scope": scope}, include=[])["ids"]
+    ]
+    tag = ChromaVectorIndex._tag(scope)
+    with sqlite3.connect(path / "chroma" / "chroma.sqlite3") as conn:
+        for table, column in (("embeddings", "embedding_id"), ("embeddings_queue", "id")):
+            rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} LIKE ?", [f"{tag}%"]).fetchall()
+            found += [f"{table}: {r[0]}" for r in rows]
+    chromadb.api.client.SharedSystemClient.clear_system_cache()
+    return found
+
+
+def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path) -> None:
     mem = stored(tmp_path)
     mem.add([{"id": "o1", "sender": "Bo", "content": "I live in Oslo."}], user_id="bo")
-    mine = {mem.vectors._name("user=ana", g) for g in ("episodes", "items")}  # type: ignore[attr-defined]
-    with sqlite3.connect(tmp_path / "chroma" / "chroma.sqlite3") as conn:
-        rows = conn.execute("SELECT s.id, c.name FROM segments s JOIN collections c ON c.id = s.collection").fetchall()
-    ana_segments = {segment for segment, name in rows if name in mine}
-    others = {segment for segment, name in rows if name not in mine}
-    kept = others & segment_folders(tmp_path)
-    assert ana_segments & segment_folders(tmp_path) and kept
+    assert chroma_rows_of(tmp_path, "user=ana") and chroma_rows_of(tmp_path, "user=bo")
 
     assert mem.delete(user_id="ana") == 1
     mem.close()
@@ -178,17 +195,10 @@ def test_deleting_a_scope_leaves_no_row_and_no_segment_folder(tmp_path: Path) ->
             if "scope" in columns:
                 assert conn.execute(f"SELECT count(*) FROM {table} WHERE scope = 'user=ana'").fetchone() == (0,), table
     assert sqlite_residue(tmp_path, ("Boston", "Denver", *BOSTON_WORDS)) == []
-    assert not ana_segments & segment_folders(tmp_path)  # the deleted collections' folders are gone
-    assert kept <= segment_folders(tmp_path)  # and only theirs
-    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
-    assert not {c.name for c in client.list_collections()} & mine
-    with sqlite3.connect(tmp_path / "chroma" / "chroma.sqlite3") as conn:
-        marks = ",".join("?" * len(ana_segments))
-        assert (
-            conn.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", sorted(ana_segments)).fetchone()[0]
-            == 0
-        )
-    with EverMem(path=tmp_path) as reopened:  # the other tenant is untouched
+    assert chroma_rows_of(tmp_path, "user=ana") == []
+    assert chroma_residue(tmp_path, set(), ("Boston", "Denver", *BOSTON_WORDS)) == []
+    assert chroma_rows_of(tmp_path, "user=bo")  # the other tenant is untouched
+    with EverMem(path=tmp_path) as reopened:
         assert reopened.search("Oslo", user_id="bo").items
 
 
@@ -225,6 +235,7 @@ def test_log_purge_keeps_a_persisted_index_consistent_after_a_restart(tmp_path: 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
     collection = client.get_collection(items)
     probe = StaticEmbedder().embed(["Ana"])
-    found = set(collection.query(query_embeddings=probe, n_results=100, include=[])["ids"][0])
+    hits = collection.query(query_embeddings=probe, n_results=100, include=[])["ids"][0]
+    found = {i.removeprefix(ANA_TAG) for i in hits}
     assert found == live
     assert not derived & found

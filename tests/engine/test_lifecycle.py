@@ -14,6 +14,7 @@ from evermem_integrations import (
     ScopeError,
     StoreVersionError,
 )
+from tests.engine.write_path_support import vector_ids
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -233,9 +234,8 @@ def test_delete_cascades_without_residue(tmp_path: Path) -> None:
     assert mem.stats(user_id="ana").model_dump() == dict.fromkeys(mem.stats(user_id="ana").model_dump(), 0)
     assert mem.records.count("units", "scope-does-not-matter") == 0
     assert mem.records.count("units", "user=ana") == mem.records.count("subjects", "user=ana") == 0
-    names = [c if isinstance(c, str) else c.name for c in mem.vectors.client.list_collections()]  # type: ignore[attr-defined]
-    assert mem.vectors._name("user=ana", "items") not in names  # type: ignore[attr-defined]
-    assert mem.vectors._name("user=bo", "items") in names  # type: ignore[attr-defined]
+    assert vector_ids(mem, "user=ana") == set()
+    assert vector_ids(mem, "user=bo")
     assert mem.records.meta("user=ana") is None
     assert mem.search("Boston", user_id="ana").items == []
     assert mem.search("Oslo", user_id="bo").items  # the other tenant is untouched

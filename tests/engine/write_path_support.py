@@ -107,10 +107,10 @@ def snapshot(path: Path) -> dict[str, Any]:
 def vector_ids(mem: EverMem, scope: str) -> set[str]:
     """Every id the vector index holds for a scope (both collections)."""
     found: set[str] = set()
+    tag = mem.vectors._tag(scope)  # type: ignore[attr-defined]
     for group in ("episodes", "items"):
-        collection = mem.vectors._collection(scope, group, create=False)  # type: ignore[attr-defined]
-        if collection is not None:
-            found.update(collection.get(include=[])["ids"])
+        collection = mem.vectors._collection(scope, group)  # type: ignore[attr-defined]
+        found.update(i.removeprefix(tag) for i in collection.get(where={"scope": scope}, include=[])["ids"])
     return found
 
 
