@@ -139,13 +139,17 @@ class SceneClusterer:
         return None if best is None else (scenes[best[1]], centroids[best[1]])
 
 
+_FEW_CELLS = 8
+
+
 def _rarity(terms: Mapping[str, float], scenes: Sequence[MemScene]) -> dict[str, float]:
     """BM25's IDF of each term over the MemCells of the scope's active scenes and this one.
 
     Chat words ("done", "lol", "tomorrow") turn up in many MemCells of a conversation and
-    weigh little; a dentist's or a teacher's name turns up only where that topic does.
+    weigh little; a dentist's or a teacher's name turns up only where that topic does. A scope's
+    first MemCells are counted as :data:`_FEW_CELLS`, so a name shared there is worth something.
     """
-    cells = 1 + sum(len(s.cell_ids) for s in scenes)
+    cells = max(_FEW_CELLS, 1 + sum(len(s.cell_ids) for s in scenes))
     held = Counter[str]()
     for scene in scenes:
         held.update({t: n for t, n in scene.terms.items() if t in terms})
