@@ -2,9 +2,10 @@
 
 Three jobs run after each new MemCell:
 
-* :class:`SceneClusterer` groups MemCells online into MemScenes (join the most similar scene
-  if its centroid is close enough and it was active recently, else open a new scene; the
-  centroid is a running mean), as in the EverMemOS paper.
+* :class:`SceneClusterer` groups MemCells online into MemScenes, as in the EverMemOS paper: join
+  the recently active scene that scores best, if it scores enough, else open a new scene. The
+  score is the cosine to the scene's centroid (a running mean of title embeddings) plus a
+  bonus for the rare terms the MemCell shares with the scene's members (names, places).
 * :func:`supersede_facts` marks a keyed fact ("residence = Boston") superseded when a later
   one gives the same attribute another value; the old fact is kept as history.
 * :class:`ProfileManager` applies profile statements as add / update / supersede operations,
@@ -13,17 +14,22 @@ Three jobs run after each new MemCell:
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+import re
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import Stemmer
 from pydantic import BaseModel, Field
 
-from evermem_integrations.engine.extraction import ProfileDraft
+from evermem_integrations.engine.extraction import _TITLE_FILLER, ProfileDraft, message_text
 from evermem_integrations.engine.models import Fact, MemCell, MemScene, ProfileItem, stable_id
 from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.text import content_words, has_cjk, words
 from evermem_integrations.engine.timeparse import format_day, shift
 
 
@@ -34,23 +40,29 @@ class SceneConfig(BaseModel):
         default=0.45,
         description="score needed to join a scene: the cosine between title-keyphrase embeddings (with the "
         "bundled model unrelated titles sit at 0.1-0.3, titles sharing a theme at 0.5 and above) plus the "
-        "keyword bonus",
+        "term bonus",
     )
     keyword_weight: float = Field(
-        default=0.35,
+        default=0.6,
         ge=0,
-        description="bonus for the share of the MemCell's title words the scene's keywords already hold: "
-        "a dentist, a teacher's name or a destination named again is the surest sign of a recurring topic",
+        description="bonus for the share of the MemCell's salient terms (weighted by their rarity among the "
+        "scope's active scenes) that the scene's members hold: a dentist, a teacher's name or a destination "
+        "named again is the surest sign of a recurring topic",
     )
     max_gap: timedelta = Field(
         default=timedelta(days=45),
         description="a scene idle longer than this is not joined (recurring topics come back weeks apart)",
     )
-    candidates: int = Field(default=5, ge=1, description="closest scenes by embedding re-scored with keywords")
+    term_saturation: float = Field(
+        default=3.0,
+        gt=0,
+        description="shared-term evidence at which the bonus is half its weight (the evidence is the rarity-"
+        "weighted sum of shared terms)",
+    )
 
 
 class SceneClusterer:
-    """Online centroid clustering of MemCells into MemScenes."""
+    """Online clustering of MemCells into MemScenes: title embeddings plus rare shared terms."""
 
     def __init__(self, records: RecordStore, config: SceneConfig | None = None) -> None:
         self.records = records
@@ -60,8 +72,8 @@ class SceneClusterer:
         """Put ``cell`` into the best scene (or a new one); persists both."""
         # Only scenes active within max_gap can be joined; the index on last_ts finds them.
         ids, centroids = self.records.scene_centroids(cell.scope, shift(cell.start_time, -self.config.max_gap))
-        title_keywords = _merge_keywords([], cell.title)
-        best = self._best_scene(cell, vector, title_keywords, ids, centroids) if ids else None
+        terms = salient_terms(cell)
+        best = self._best_scene(cell, vector, terms, ids, centroids) if ids else None
         if best is not None:
             scene, centroid = best
             size = len(scene.cell_ids)
@@ -74,10 +86,11 @@ class SceneClusterer:
                     "start_time": min(scene.start_time, cell.start_time),
                     "keywords": keywords,
                     "title": ", ".join(keywords[:3]),
+                    "terms": merge_terms(scene.terms, terms),
                 }
             )
         else:
-            keywords = title_keywords
+            keywords = _merge_keywords([], cell.title)
             scene = MemScene(
                 id=stable_id(cell.scope, cell.id, prefix="scene_"),
                 scope=cell.scope,
@@ -86,6 +99,7 @@ class SceneClusterer:
                 cell_ids=[cell.id],
                 start_time=cell.start_time,
                 end_time=cell.end_time,
+                terms=merge_terms({}, terms),
             )
             centroid = vector
         self.records.save_scene(scene, centroid)
@@ -96,25 +110,100 @@ class SceneClusterer:
         self,
         cell: MemCell,
         vector: np.ndarray,
-        title_keywords: Sequence[str],
+        terms: Mapping[str, float],
         ids: Sequence[str],
         centroids: np.ndarray,
     ) -> tuple[MemScene, np.ndarray] | None:
-        """The scene ``cell`` joins, if one scores at the threshold: embedding cosine plus shared keywords."""
+        """The scene ``cell`` joins, if one scores at the threshold: embedding cosine plus shared rare terms."""
         similarities = centroids @ vector / (np.linalg.norm(centroids, axis=1) + 1e-9)
-        title_words = _keyword_words(title_keywords)
-        best: tuple[float, int, MemScene] | None = None
-        for row in np.argsort(-similarities, kind="stable")[: self.config.candidates]:
-            scene = self.records.scene(cell.scope, ids[int(row)])
-            shared = len(title_words & _keyword_words(scene.keywords)) / len(title_words) if title_words else 0.0
-            score = float(similarities[row]) + self.config.keyword_weight * shared
+        # Every active scene is scored: a recurring topic often comes back in other words, so a low
+        # cosine must not hide the scene that shares its names.
+        scenes = [self.records.scene(cell.scope, scene_id) for scene_id in ids]
+        rarity = _rarity(terms, scenes)
+        best: tuple[float, int] | None = None
+        for row, scene in enumerate(scenes):
+            size = len(scene.cell_ids)
+            # A term counts by the share of the scene's members that hold it, so a large scene
+            # does not draw in every MemCell that shares one word with one of its members.
+            evidence = sum(
+                weight * rarity[term] * scene.terms[term] / size
+                for term, weight in terms.items()
+                if term in scene.terms
+            )
+            # Saturating: two rare names in common are near-certain, more add little.
+            score = float(similarities[row]) + self.config.keyword_weight * evidence / (
+                evidence + self.config.term_saturation
+            )
             if score >= self.config.similarity_threshold and (best is None or score > best[0]):
-                best = (score, int(row), scene)
-        return None if best is None else (best[2], centroids[best[1]])
+                best = (score, row)
+        return None if best is None else (scenes[best[1]], centroids[best[1]])
 
 
-def _keyword_words(keywords: Sequence[str]) -> set[str]:
-    return {w for phrase in keywords for w in phrase.lower().split() if len(w) > 2}
+_FEW_CELLS = 8
+
+
+def _rarity(terms: Mapping[str, float], scenes: Sequence[MemScene]) -> dict[str, float]:
+    """BM25's IDF of each term over the MemCells of the scope's active scenes and this one.
+
+    Chat words ("done", "lol", "tomorrow") turn up in many MemCells of a conversation and
+    weigh little; a dentist's or a teacher's name turns up only where that topic does. A scope's
+    first MemCells are counted as :data:`_FEW_CELLS`, so a name shared there is worth something.
+    """
+    cells = max(_FEW_CELLS, 1 + sum(len(s.cell_ids) for s in scenes))
+    held = Counter[str]()
+    for scene in scenes:
+        held.update({t: n for t, n in scene.terms.items() if t in terms})
+    return {t: max(0.0, math.log((cells - held[t] - 0.5) / (held[t] + 1.5))) for t in terms}
+
+
+# A capitalised word names something wherever it stands: chat rarely capitalises anything else
+# but a sentence's first word, and filler ("Thanks", "Great") is left out anyway.
+_CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+")
+
+
+def salient_terms(cell: MemCell) -> dict[str, float]:
+    """The stemmed content words of what the people said in ``cell``, with their weight.
+
+    Names of things (capitalised: "Dr. Fraser", "Valencia") and the title's
+    keyphrase words weigh more; the participants' own names, filler and the assistant's
+    replies (which echo and expand on every topic) are left out.
+    """
+    said = [m for m in cell.messages if m.role != "assistant"] or cell.messages
+    names = {w for p in cell.participants for w in words(p)}
+    weights: defaultdict[str, float] = defaultdict(float)
+    for message in said:
+        text = message_text(message)
+        named = {w.lower() for w in _CAPITALISED.findall(text)}
+        for word in content_words(text):
+            if word in names or word in _TITLE_FILLER or word.isdigit() or len(word) < (2 if has_cjk(word) else 3):
+                continue
+            weights[_stem(word)] += 1.0 if word in named else 0.25
+    title = {_stem(w) for w in content_words(cell.title)}
+    # Repeats add little: a word said five times is a topic, not five times the evidence.
+    return {term: math.log1p(weight) * (2.0 if term in title else 1.0) for term, weight in weights.items()}
+
+
+SCENE_TERMS = 64
+"""Salient terms a scene keeps (those most members hold): enough for its topics, small to decode."""
+
+
+def merge_terms(existing: Mapping[str, int], terms: Mapping[str, float]) -> dict[str, int]:
+    """A scene's terms with one more member holding ``terms``, the :data:`SCENE_TERMS` most held kept."""
+    counts = Counter(existing)
+    # Heaviest first, so that among terms held equally often the cut keeps the weightier (and
+    # the same ones in every run).
+    counts.update(sorted(terms, key=lambda term: -terms[term]))
+    return dict(counts.most_common(SCENE_TERMS))
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    # "fillings" and "filling", "lessons" and "lesson" are one term; Chinese words are whole already.
+    return word if has_cjk(word) else str(_stemmer().stemWord(word))
 
 
 def _merge_keywords(existing: Sequence[str], title: str) -> list[str]:

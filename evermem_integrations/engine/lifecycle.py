@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
-from evermem_integrations.engine.consolidation import _merge_keywords, supersede_facts
+from evermem_integrations.engine.consolidation import _merge_keywords, merge_terms, salient_terms, supersede_facts
 from evermem_integrations.engine.models import Fact, MemCell, Message, ProfileItem
 from evermem_integrations.engine.records import RecordStore, Unit
 from evermem_integrations.engine.vectors import VectorIndex
@@ -219,11 +219,14 @@ class Forgetting:
             if not members:
                 continue
             keywords: list[str] = []
+            terms: dict[str, int] = {}
             for cell in members:
                 keywords = _merge_keywords(keywords, cell.title)
+                terms = merge_terms(terms, salient_terms(cell))
             rebuilt = scene.model_copy(
                 update={
                     "keywords": keywords,
+                    "terms": terms,
                     "title": ", ".join(keywords[:3]) or members[0].title,
                     "start_time": min(c.start_time for c in members),
                     "end_time": max(c.end_time for c in members),

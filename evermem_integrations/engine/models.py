@@ -237,6 +237,9 @@ class MemScene(BaseModel):
     cell_ids: list[str] = Field(default_factory=list)
     start_time: datetime
     end_time: datetime
+    terms: dict[str, int] = Field(default_factory=dict)
+    """The members' salient terms (stemmed), each with how many members hold it: what a new
+    MemCell's words are matched against."""
 
 
 class ProfileItem(BaseModel):
