@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from evermem_integrations.engine.extraction import ProfileDraft
 from evermem_integrations.engine.models import Fact, MemCell, MemScene, ProfileItem, stable_id
-from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.timeparse import format_day, shift
 
 
