@@ -258,7 +258,6 @@ class PostgresRecordStore:
                     min_size=1,
                     max_size=self._pool_size,
                     kwargs={"autocommit": True, "options": options, "connect_timeout": max(1, int(CONNECT_TIMEOUT_S))},
-                    check=ConnectionPool.check_connection,  # a restarted server leaves dead connections behind
                     timeout=CONNECT_TIMEOUT_S,
                     open=False,
                     name="evermem",
@@ -359,13 +358,41 @@ class PostgresRecordStore:
             finally:
                 state.depth -= 1
             return
-        with self._translated(), self._connection() as conn:
+        with self._translated(), self._connection_for("BEGIN") as conn:
             state.conn, state.depth = conn, 1
             try:
-                with conn.transaction():
-                    yield conn
+                yield conn
+            except BaseException:
+                if not conn.broken:
+                    conn.execute("ROLLBACK")
+                raise
             finally:
                 self._local.state = _Transaction()
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _connection_for(self, statement: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection that has run ``statement``, on a second one if the server dropped the first.
+
+        A restarted server leaves dead connections in the pool; finding one costs a retry here,
+        where checking every connection handed out would cost every call a round trip.
+        """
+        for attempt in (1, 2):
+            with self._connection() as conn:
+                try:
+                    conn.execute(statement)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.broken:
+                        raise
+                else:
+                    yield conn
+                    return
+            self._drop_dead_connections()
+
+    def _drop_dead_connections(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.check()
 
     @property
     def nested(self) -> bool:
@@ -396,8 +423,15 @@ class PostgresRecordStore:
                 if scope is not None:
                     self._lock(state, scope)
                 return state.conn.execute(sql, params).fetchall()
-            with self._connection() as conn:
-                return conn.execute(sql, params).fetchall()
+            for attempt in (1, 2):  # a read is safe to repeat on a new connection (see _connection_for)
+                with self._connection() as conn:
+                    try:
+                        return conn.execute(sql, params).fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+                self._drop_dead_connections()
+            raise AssertionError("unreachable")
 
     # -- messages and the buffer ---------------------------------------------------------
     def known_message_keys(self, scope: str, messages: Sequence[Message]) -> set[str]:

@@ -214,6 +214,10 @@ def test_a_restarted_server_gives_a_clear_error_then_a_retry_works(
         assert mem.stats(user_id="r").messages == 12
         assert mem.search("adopted a cat", user_id="r", method="keyword").items
         assert vector_ids(mem, "user=r") == pg_unit_ids(url, "user=r")
+        postgres.stop()  # a restart between two calls: the pooled connections are dead, no call fails
+        postgres.start()
+        assert mem.search("adopted a cat", user_id="r", method="keyword").items
+        assert mem.add(conversation(14)[12:], user_id="r").added == 2
 
 
 def test_writers_of_one_scope_queue_and_see_what_the_one_before_claimed(database_url: str) -> None:
