@@ -135,10 +135,12 @@ _DDL = [
     "CREATE INDEX units_kind ON units (scope, kind)",
     "CREATE INDEX units_cell ON units (scope, cell_id)",
     "CREATE INDEX units_message ON units (scope, message_id, kind)",
-    # The BM25 index: one row per (term, unit) with what the score needs, so ranking reads no unit row.
+    # The BM25 index: one row per (term, unit) with what the score needs, so ranking reads no unit
+    # row; the key carries it too, so a term's postings are read from the index alone, in order.
     """CREATE TABLE postings (
         scope text NOT NULL, term text NOT NULL, unit_id text NOT NULL, kind text NOT NULL,
-        tf integer NOT NULL, doc_len integer NOT NULL, PRIMARY KEY (scope, term, unit_id))""",
+        tf integer NOT NULL, doc_len integer NOT NULL,
+        PRIMARY KEY (scope, term, unit_id) INCLUDE (kind, tf, doc_len))""",
     "CREATE INDEX postings_unit ON postings (scope, unit_id)",
     "CREATE INDEX postings_term ON postings (term)",
     "CREATE TABLE lexical_stats (scope text PRIMARY KEY, docs bigint NOT NULL, total_len bigint NOT NULL)",
