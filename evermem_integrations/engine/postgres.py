@@ -142,7 +142,6 @@ _DDL = [
         tf integer NOT NULL, doc_len integer NOT NULL,
         PRIMARY KEY (scope, term, unit_id) INCLUDE (kind, tf, doc_len))""",
     "CREATE INDEX postings_unit ON postings (scope, unit_id)",
-    "CREATE INDEX postings_term ON postings (term)",
     "CREATE TABLE lexical_stats (scope text PRIMARY KEY, docs bigint NOT NULL, total_len bigint NOT NULL)",
     """CREATE TABLE vector_outbox (
         seq bigserial PRIMARY KEY, scope text NOT NULL, unit_id text NOT NULL, kind text NOT NULL, vector bytea)""",
@@ -999,19 +998,30 @@ class PostgresRecordStore:
         }
 
     def lexical_terms(self, query: str) -> list[str]:
-        """The terms of ``query`` that :meth:`bm25` scores (the SQLite store's policy, on the postings)."""
-        terms = [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
-        if len(terms) < 2:
-            return terms
-        indexed = int(self._rows("SELECT coalesce(sum(docs), 0) FROM lexical_stats")[0][0])
-        if indexed < records.LARGE_INDEX:
-            return terms
-        counts = {
-            t: int(self._rows("SELECT count(*) FROM postings WHERE term = ANY(%s)", [list(_indexed_terms(t))])[0][0])
-            for t in terms
-        }
+        """The terms of ``query`` (as the SQLite store cuts them); :meth:`bm25` leaves out the common ones.
+
+        The SQLite store drops common terms when its one index is large; here postings are
+        partitioned by scope, so the work and the policy go by the size of the scope searched.
+        """
+        return [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
+
+    def _selective(self, scope: str, terms: Sequence[str]) -> list[str]:
+        """``terms`` without those in more than one unit of twenty of a large scope (the rarest stays)."""
+        stats = self._rows("SELECT docs FROM lexical_stats WHERE scope = %s", [scope], scope=scope)
+        docs = int(stats[0][0]) if stats else 0
+        if len(terms) < 2 or docs < records.LARGE_INDEX:
+            return list(terms)
+        stems = {t: list(_indexed_terms(t)) for t in terms}
+        hits = dict(
+            self._rows(
+                "SELECT term, count(*) FROM postings WHERE scope = %s AND term = ANY(%s) GROUP BY term",
+                [scope, sorted({s for group in stems.values() for s in group})],
+                scope=scope,
+            )
+        )
+        counts = {t: max((hits.get(s, 0) for s in stems[t]), default=0) for t in terms}
         present = [t for t in terms if counts[t]]
-        kept = [t for t in present if counts[t] <= indexed * records.COMMON_TERM_SHARE]
+        kept = [t for t in present if counts[t] <= docs * records.COMMON_TERM_SHARE]
         return kept or sorted(present, key=counts.__getitem__)[:1]
 
     def bm25(
@@ -1024,7 +1034,7 @@ class PostgresRecordStore:
         walking the ranking until ``limit`` units pass.
         """
         # One row per query word, as FTS5 scores each phrase of "w1 OR w2": two words with one stem count twice.
-        words = [term for word in terms for term in _indexed_terms(word)]
+        words = [term for word in self._selective(scope, terms) for term in _indexed_terms(word)]
         if not words or not kinds:
             return []
         ranking = (
