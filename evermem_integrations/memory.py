@@ -49,8 +49,9 @@ from evermem_integrations.engine.models import (
     SearchResult,
     check_scope_ids,
 )
+from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.recollection import QueryPlanner, RecollectionConfig, Recollector
-from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.records import SQLiteRecordStore
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
 from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
@@ -99,6 +100,10 @@ class EverMem:
             keeps everything in memory (tests, notebooks). With ``chroma_url`` it still
             holds the SQLite side index.
         chroma_url: a Chroma server (``chroma run``) for the vectors instead of embedded Chroma.
+        database_url: a PostgreSQL server (``postgresql://user:pass@host:5432/db``) for the records
+            instead of the SQLite side index, so processes on several machines share one memory;
+            needs ``chroma_url`` (or a ``chroma_client`` of a server) for the vectors, and ``path``
+            is then not used. Needs the ``postgres`` extra.
         chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
         collection_name: prefix of the Chroma collections (scopes share a fixed set of them).
         embedder: the embedding model; defaults to the bundled offline static model.
@@ -118,6 +123,7 @@ class EverMem:
         path: str | Path | None = "./.evermem",
         *,
         chroma_url: str | None = None,
+        database_url: str | None = None,
         chroma_client: Any = None,
         collection_name: str = "evermem",
         embedder: Embedder | None = None,
@@ -133,18 +139,24 @@ class EverMem:
     ) -> None:
         if chroma_url is not None and chroma_client is not None:
             raise ConfigurationError("pass chroma_url or chroma_client, not both")
+        if database_url is not None and chroma_url is None and chroma_client is None:
+            # Embedded Chroma is one per process: each process would hold its own vectors.
+            raise ConfigurationError(
+                "database_url shares the records between processes, the vectors must be shared too: "
+                "pass chroma_url='http://host:8000' (a `chroma run --path DIR --port 8000` server)"
+            )
         self._owned_llm: Any = None
-        self.path = Path(path) if path is not None else None
+        self.path = Path(path) if path is not None and database_url is None else None
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or StaticEmbedder()
-        self.records = RecordStore(self.path / SQLITE_FILE if self.path is not None else None)
+        self.records = open_records(self.path, database_url)
         try:
             client = chroma_client or chroma_client_for(self.path, chroma_url)
         except BaseException:  # a busy or unreachable vector store: leave no open SQLite connection
             self.records.close()
             raise
-        self._ephemeral = self.path is None and chroma_url is None and chroma_client is None
+        self._ephemeral = self.path is None and database_url is None and chroma_url is None and chroma_client is None
         if self._ephemeral:  # Chroma's in-memory client is one per process: keep instances apart
             collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
         self.vectors: VectorIndex = ChromaVectorIndex(client, collection_name)
@@ -687,6 +699,20 @@ class EverMem:
     async def adelete(self, memory_id: str | None = None, **scope: str | None) -> int:
         """Async :meth:`delete`."""
         return await asyncio.to_thread(self.delete, memory_id, **scope)
+
+
+def open_records(path: Path | None, database_url: str | None) -> RecordStore:
+    """The record store: PostgreSQL at ``database_url``, else SQLite beside the vectors (or in memory).
+
+    Raises:
+        StoreUnavailableError: PostgreSQL cannot be reached.
+
+    """
+    if database_url is not None:
+        from evermem_integrations.engine.postgres import PostgresRecordStore  # psycopg only when asked for
+
+        return PostgresRecordStore(database_url)
+    return SQLiteRecordStore(path / SQLITE_FILE if path is not None else None)
 
 
 def chroma_client_for(path: Path | None, url: str | None) -> Any:

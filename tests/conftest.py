@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +91,76 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's binaries; as the `postgres` user when root)."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.port = _free_port()
+        # pytest's tmp folders are private to root: the cluster needs one its user owns.
+        self.data = Path(tempfile.mkdtemp(prefix="evermem-pg-"))
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.data, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data / "db"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as_user, str(self.bindir / tool), *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run("pg_ctl", "-D", str(self.data / "db"), "-o", options, "-l", str(self.data / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data / "db"), "-m", "fast", "-w", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A fresh empty database: its URL."""
+        import psycopg
+
+        name = f"t{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _postgres_bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1, started once for the test session (.ci/run installs it)."""
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)")
+    server = PostgresServer(bindir)
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    """An empty database of the session's PostgreSQL server."""
+    return postgres.new_database()

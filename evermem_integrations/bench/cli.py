@@ -26,7 +26,7 @@ from evermem_integrations.bench.baselines import BASELINES
 from evermem_integrations.bench.corpus import BenchConversation
 from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, JudgeProtocol, QAConfig, QAEvaluator
 from evermem_integrations.bench.report import scale_markdown, scale_plot, write_json, write_retrieval_report
-from evermem_integrations.bench.runner import EVERMEM_METHODS, run_retrieval, score_rows, summarize
+from evermem_integrations.bench.runner import EVERMEM_METHODS, Servers, run_retrieval, score_rows, summarize
 from evermem_integrations.bench.scale import (
     IngestPoint,
     SearchPoint,
@@ -60,6 +60,11 @@ OutOption = Annotated[Path, typer.Option("--out", help="folder for the JSON repo
 StoreOption = Annotated[
     Path | None, typer.Option("--store", help="keep EverMem's store here (default: a temporary folder)")
 ]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="EverMem's records on this PostgreSQL (with --chroma-url); an empty database"),
+]
+ChromaUrl = Annotated[str | None, typer.Option("--chroma-url", help="EverMem's vectors on this Chroma server")]
 AnswerModel = Annotated[str | None, typer.Option("--answer-model", help="run the QA benchmark: model that answers")]
 JudgeModel = Annotated[str | None, typer.Option("--judge-model", help="model that judges (default: the answer model)")]
 BaseUrl = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint (default: OpenAI)")]
@@ -153,6 +158,7 @@ def run_retrieval_command(
     store: Path | None,
     qa: QAEvaluator | None,
     qa_budget: int | None,
+    servers: Servers | None = None,
     extend_report: Callable[[dict[str, Any]], str] | None = None,
 ) -> dict[str, Path]:
     """Run a retrieval (+QA) benchmark, write its reports, print the Markdown table.
@@ -180,6 +186,7 @@ def run_retrieval_command(
             baselines=baseline_list,
             embedder=embedder,
             store_path=store,
+            servers=servers,
             qa=qa,
             qa_budget=qa_budget,
             progress=hook,
@@ -190,6 +197,8 @@ def run_retrieval_command(
         "conversations": [c.id for c in conversations] if len(conversations) <= 50 else len(conversations),
         "messages": sum(len(c.messages) for c in conversations),
         "embedder": embedder.name,
+        "record_store": "postgresql" if servers and servers.database_url else "sqlite",
+        "vector_store": "chroma server" if servers and servers.chroma_url else "embedded chroma",
         "methods": method_list,
         "baselines": baseline_list,
         "command": _command_line(),
@@ -242,6 +251,8 @@ def locomo(
     ] = None,
     out: OutOption = Path("bench-results"),
     store: StoreOption = None,
+    database_url: DatabaseUrl = None,
+    chroma_url: ChromaUrl = None,
     answer_model: AnswerModel = None,
     judge_model: JudgeModel = None,
     base_url: BaseUrl = None,
@@ -265,6 +276,7 @@ def locomo(
         baselines=baselines,
         out=out,
         store=store,
+        servers=Servers(database_url, chroma_url),
         qa=qa,
         qa_budget=qa_budget,
     )
@@ -285,6 +297,8 @@ def longmemeval(
     baselines: BaselinesOption = ALL_BASELINES,
     out: OutOption = Path("bench-results"),
     store: StoreOption = None,
+    database_url: DatabaseUrl = None,
+    chroma_url: ChromaUrl = None,
     answer_model: AnswerModel = None,
     judge_model: JudgeModel = None,
     base_url: BaseUrl = None,
@@ -315,6 +329,7 @@ def longmemeval(
         baselines=baselines,
         out=out,
         store=store,
+        servers=Servers(database_url, chroma_url),
         qa=qa,
         qa_budget=qa_budget,
     )

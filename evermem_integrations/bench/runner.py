@@ -34,26 +34,52 @@ ProgressHook = Callable[[str, int], None]
 """Called as ``hook(description, advance)``; the CLI binds it to a rich progress bar."""
 
 
-class EverMemStore:
-    """One EverMem instance shared by every method, ingesting each conversation once."""
+@dataclass(frozen=True)
+class Servers:
+    """Run EverMem on servers: records on PostgreSQL (``database_url``) and/or vectors on Chroma."""
 
-    def __init__(self, path: Path, embedder: Embedder) -> None:
+    database_url: str | None = None
+    chroma_url: str | None = None
+
+
+class EverMemStore:
+    """One EverMem instance shared by every method, ingesting each conversation once.
+
+    On servers the conversations are ingested into a database that must not hold them yet
+    (so ingestion is timed from empty), and deleted again at close, leaving it as it was.
+    """
+
+    def __init__(self, path: Path, embedder: Embedder, servers: Servers | None = None) -> None:
         from evermem_integrations import EverMem
 
-        self.mem = EverMem(path=path, embedder=embedder)
+        servers = servers or Servers()
+        self.mem = EverMem(
+            path=path, embedder=embedder, database_url=servers.database_url, chroma_url=servers.chroma_url
+        )
+        self._shared = servers.database_url is not None or servers.chroma_url is not None
         self._ingested: set[str] = set()
 
     def ingest(self, conversation: BenchConversation) -> None:
         """``add`` the whole conversation under ``group_id=<its id>``, then ``flush``."""
         if conversation.id in self._ingested:
             return
+        if self._shared and self.mem.stats(group_id=conversation.id).messages:
+            raise ConfigurationError(
+                f"the servers already hold conversation {conversation.id}: benchmark on an empty database "
+                "and Chroma server (or delete it: evermem delete --group ID)"
+            )
         self.mem.add(conversation.messages, group_id=conversation.id)
         self.mem.flush(group_id=conversation.id)
         self._ingested.add(conversation.id)
 
     def close(self) -> None:
-        """Release the store."""
-        self.mem.close()
+        """Release the store (on servers, after deleting what the benchmark stored)."""
+        try:
+            if self._shared:
+                for conversation_id in self._ingested:
+                    self.mem.delete(group_id=conversation_id)
+        finally:
+            self.mem.close()
 
 
 class EverMemSystem:
@@ -110,6 +136,7 @@ def run_retrieval(
     baselines: Sequence[str] = ("full", "bm25", "dense", "langchain"),
     embedder: Embedder | None = None,
     store_path: str | Path | None = None,
+    servers: Servers | None = None,
     qa: QAEvaluator | None = None,
     qa_budget: int | None = None,
     progress: ProgressHook | None = None,
@@ -123,6 +150,7 @@ def run_retrieval(
         baselines: any of ``full``, ``bm25``, ``dense``, ``langchain``.
         embedder: shared by EverMem and the dense baselines (default: the bundled model).
         store_path: where EverMem keeps its store (default: a temporary folder, removed after).
+        servers: a PostgreSQL and/or Chroma server for EverMem's store instead of local files.
         qa: answers and judges each question from every system's context at ``qa_budget``.
         qa_budget: the budget the QA benchmark uses (default: the largest budget <= 2000).
         progress: called with a description and the number of questions just finished.
@@ -138,7 +166,8 @@ def run_retrieval(
     embedder = embedder or StaticEmbedder()
     result = RunResult(qa_budget=qa_budget if qa is not None else None)
     with tempfile.TemporaryDirectory(prefix="evermem-bench-") as scratch:
-        store = EverMemStore(Path(store_path) if store_path else Path(scratch) / "store", embedder) if methods else None
+        path = Path(store_path) if store_path else Path(scratch) / "store"
+        store = EverMemStore(path, embedder, servers) if methods else None
         systems: list[RetrievalSystem] = [EverMemSystem(store, m) for m in methods] if store else []  # type: ignore[misc]
         systems += [make_baseline(name, embedder) for name in baselines]
         try:

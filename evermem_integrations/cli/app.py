@@ -72,6 +72,15 @@ ChromaOpt = Annotated[
         show_default=False,
     ),
 ]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL for the records, e.g. postgresql://user:pass@host:5432/db, with --chroma-url "
+        "(env EVERMEM_DATABASE_URL).",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show details (tracebacks) on errors.")]
 AfterOpt = Annotated[
     str | None, typer.Option("--after", help="Only from this time on (ISO date or time).", show_default=False)
@@ -173,7 +182,7 @@ def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -
     from evermem_integrations.inspector.snapshot import scope_label
 
     path = settings.get("path")
-    if settings.get("chroma_url") is None and path is not None and not Path(path).expanduser().exists():
+    if _local_store(settings) and path is not None and not Path(path).expanduser().exists():
         raise CliError(f"no store at {path}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
     mem = open_memory(settings, use_llm=use_llm)
     wanted = Scope.of(**ids)
@@ -186,6 +195,11 @@ def open_existing(settings: Settings, ids: ScopeIds, *, use_llm: bool = False) -
             f"no memories for {scope_label(ids)} in {path}; stored scopes: {known}{more} (see `evermem scopes`)"
         )
     return mem
+
+
+def _local_store(settings: Settings) -> bool:
+    """Whether the store is only on local disk (no server holds part of it)."""
+    return settings.get("chroma_url") is None and settings.get("database_url") is None
 
 
 def _label_of(scope: Scope) -> str:
@@ -222,6 +236,7 @@ def root(
     ] = None,
     path: PathOpt = None,
     chroma_url: ChromaOpt = None,
+    database_url: DatabaseOpt = None,
     embedder: Annotated[
         str | None,
         typer.Option(
@@ -253,6 +268,7 @@ def root(
     state.flags = {
         "path": path,
         "chroma_url": chroma_url,
+        "database_url": database_url,
         "embedder": embedder,
         "llm_base_url": llm_base_url,
         "llm_model": llm_model,
@@ -719,8 +735,8 @@ def scopes(ctx: typer.Context, path: PathOpt = None, chroma_url: ChromaOpt = Non
     from evermem_integrations.cli import render
 
     settings = settings_for(ctx, path, chroma_url, verbose)
-    store = settings.get("path")
-    if settings.get("chroma_url") is None and store and not Path(store).expanduser().exists():
+    store = settings.values["database_url"].shown() if settings.get("database_url") else settings.get("path")
+    if _local_store(settings) and store and not Path(store).expanduser().exists():
         raise CliError(f"no store at {store}; run `evermem ingest` first or point --path / EVERMEM_PATH at your store")
     table = Table(title=Text(f"scopes in {render.shorten(str(store), render.HEADING_WIDTH)}"), title_justify="left")
     for column in ("scope", "messages", "MemCells", "scenes", "facts", "profile", "foresight"):

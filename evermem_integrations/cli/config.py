@@ -4,6 +4,7 @@ Each effective value remembers its source so ``evermem config`` can say why a se
 it is. The config file is TOML, read with :mod:`tomllib`::
 
     path = "./.evermem"                  # or chroma_url = "http://127.0.0.1:8000"
+    # database_url = "postgresql://user:pass@host:5432/db"   (records on PostgreSQL, with chroma_url)
     embedder = "static"
     [llm]
     base_url = "http://localhost:11434/v1"
@@ -14,6 +15,7 @@ it is. The config file is TOML, read with :mod:`tomllib`::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ LOCAL_CONFIG = Path("evermem.toml")
 SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {
     "path": (("EVERMEM_PATH",), ("path",), DEFAULT_PATH),
     "chroma_url": (("EVERMEM_CHROMA_URL",), ("chroma_url",), None),
+    "database_url": (("EVERMEM_DATABASE_URL",), ("database_url",), None),
     "embedder": (("EVERMEM_EMBEDDER",), ("embedder",), "static"),
     "llm_base_url": (("EVERMEM_LLM_BASE_URL",), ("llm", "base_url"), None),
     "llm_model": (("EVERMEM_LLM_MODEL",), ("llm", "model"), None),
@@ -53,6 +56,8 @@ class Setting:
             return "-"
         if self.name in SECRET_SETTINGS:
             return mask(self.value)
+        if self.name == "database_url":  # postgresql://user:password@host/db: the password stays hidden
+            return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", self.value)
         return self.value
 
 

@@ -76,4 +76,10 @@ def open_memory(settings: Settings, *, use_llm: bool = False) -> EverMem:
     embedder = make_embedder(settings.get("embedder"), settings)
     llm = make_llm(settings) if use_llm else None
     # An unreachable Chroma server raises StoreUnavailableError naming the fix (the core maps it).
-    return EverMem(path=settings.get("path"), chroma_url=settings.get("chroma_url"), embedder=embedder, llm=llm)
+    return EverMem(
+        path=settings.get("path"),
+        chroma_url=settings.get("chroma_url"),
+        database_url=settings.get("database_url"),
+        embedder=embedder,
+        llm=llm,
+    )

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from evermem_integrations.engine.extraction import _TITLE_FILLER, ProfileDraft, message_text
 from evermem_integrations.engine.models import Fact, MemCell, MemScene, ProfileItem, stable_id
-from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.text import content_words, has_cjk, words
 from evermem_integrations.engine.timeparse import format_day, shift
 

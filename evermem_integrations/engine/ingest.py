@@ -32,7 +32,8 @@ from evermem_integrations.engine.consolidation import ProfileManager, SceneClust
 from evermem_integrations.engine.extraction import Extraction, Extractor, ProfileDraft, message_text
 from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
 from evermem_integrations.engine.profile_rules import attribute_questions
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.protocols import RecordStore
+from evermem_integrations.engine.records import Unit
 from evermem_integrations.engine.segmentation import BoundaryDetector
 from evermem_integrations.engine.text import pieces, split_sentences
 from evermem_integrations.engine.timeparse import resolve_relative_dates

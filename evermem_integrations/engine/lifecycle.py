@@ -25,7 +25,8 @@ import numpy as np
 
 from evermem_integrations.engine.consolidation import _merge_keywords, merge_terms, salient_terms, supersede_facts
 from evermem_integrations.engine.models import Fact, MemCell, Message, ProfileItem
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.protocols import RecordStore
+from evermem_integrations.engine.records import Unit
 from evermem_integrations.engine.vectors import VectorIndex
 from evermem_integrations.errors import NotFoundError, ScopeError
 

@@ -34,7 +34,8 @@ from evermem_integrations.engine.consolidation import profile_line
 from evermem_integrations.engine.embeddings import Embedder
 from evermem_integrations.engine.models import MemoryKind, ProfileItem, SearchItem, SearchMethod, SearchResult
 from evermem_integrations.engine.profile_rules import asked_attributes
-from evermem_integrations.engine.records import RecordStore, Unit, UnitKeys
+from evermem_integrations.engine.protocols import RecordStore
+from evermem_integrations.engine.records import Unit, UnitKeys
 from evermem_integrations.engine.text import words
 from evermem_integrations.engine.timeparse import find_time_expressions, format_day, parse_timestamp
 from evermem_integrations.engine.tokens import count_tokens

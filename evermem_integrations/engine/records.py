@@ -37,6 +37,7 @@ from evermem_integrations.engine.models import (
     Message,
     ProfileItem,
 )
+from evermem_integrations.engine.protocols import RecordStore as RecordStore  # the protocol, for old imports
 from evermem_integrations.engine.text import content_words, lexical_text
 from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, StoreVersionError
 
@@ -163,8 +164,8 @@ class PendingVector(NamedTuple):
     """``None`` for a delete."""
 
 
-class RecordStore:
-    """Thread-safe access to the SQLite file; every write is one transaction."""
+class SQLiteRecordStore:
+    """The embedded :class:`RecordStore`: thread-safe access to the SQLite file; every write is one transaction."""
 
     def __init__(self, path: str | Path | None) -> None:
         target = ":memory:" if path is None else str(path)

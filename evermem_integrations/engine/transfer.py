@@ -36,7 +36,8 @@ from evermem_integrations.engine.models import (
     ProfileItem,
     Scope,
 )
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.protocols import RecordStore
+from evermem_integrations.engine.records import Unit
 from evermem_integrations.errors import InputError
 
 EXPORT_FORMAT: Literal["evermem-export/2"] = "evermem-export/2"

@@ -14,6 +14,7 @@ from evermem_integrations.cli.demo import demo_memory, ingest_sample
 CONFIG_VARS = (
     "EVERMEM_PATH",
     "EVERMEM_CHROMA_URL",
+    "EVERMEM_DATABASE_URL",
     "EVERMEM_LLM_BASE_URL",
     "EVERMEM_LLM_MODEL",
     "EVERMEM_LLM_API_KEY",

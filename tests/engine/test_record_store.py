@@ -1,11 +1,12 @@
-"""The record store's lexical index: partitions, and what BM25 leaves out of large indexes."""
+"""The record store's lexical index: partitions, and what BM25 leaves out of large indexes (both backends)."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from evermem_integrations.engine import records
-from evermem_integrations.engine.records import RecordStore, Unit
+from evermem_integrations.engine.records import RecordStore, SQLiteRecordStore, Unit
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -14,14 +15,21 @@ def fact(scope: str, n: int, text: str) -> Unit:
     return Unit(id=f"{scope}-{n}", scope=scope, kind="fact", text=text, cell_id="c", timestamp=T0, data={})
 
 
-@pytest.fixture
-def store() -> RecordStore:
-    store = RecordStore(None)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest) -> Iterator[RecordStore]:
+    store: RecordStore
+    if request.param == "sqlite":
+        store = SQLiteRecordStore(None)
+    else:
+        from evermem_integrations.engine.postgres import PostgresRecordStore
+
+        store = PostgresRecordStore(request.getfixturevalue("database_url"))
     # "family" is in every unit, "kayak" in one: a common and a rare term.
     store.put_units([fact("a", n, f"Ana talked about family plans number {n}") for n in range(40)])
     store.put_units([fact("a", 40, "Ana bought a kayak for the family")])
     store.put_units([fact("b", 0, "Bo has a kayak and a family")])
-    return store
+    yield store
+    store.close()
 
 
 def test_bm25_stays_inside_its_scope(store: RecordStore) -> None:

@@ -1,6 +1,6 @@
 """A writer in a process of its own, for the concurrency and crash tests.
 
-    python writer_process.py PATH USER FIRST LAST BATCH [--chroma-url URL] [--flush] [--ready FILE]
+    python writer_process.py PATH USER FIRST LAST BATCH [--chroma-url URL] [--database-url URL] [--flush] [--ready FILE]
 
 adds messages FIRST..LAST-1 of ``conversation()`` to scope ``user_id=USER`` in batches of BATCH,
 then flushes if asked; prints one line per call so a parent can see progress.
@@ -29,13 +29,20 @@ def main() -> int:
     parser.add_argument("last", type=int)
     parser.add_argument("batch", type=int)
     parser.add_argument("--chroma-url")
+    parser.add_argument("--database-url", help="records on this PostgreSQL server (PATH is then unused)")
+    parser.add_argument("--collection-name", default="evermem")
     parser.add_argument("--flush", action="store_true")
     parser.add_argument("--total", type=int, default=0, help="conversation length (default: LAST)")
     parser.add_argument("--report", help="write the scope's vector ids here (JSON) before closing")
     args = parser.parse_args()
     messages = conversation(args.total or args.last)[args.first : args.last]
     try:
-        mem = EverMem(path=args.path, chroma_url=args.chroma_url)
+        mem = EverMem(
+            path=args.path,
+            chroma_url=args.chroma_url,
+            database_url=args.database_url,
+            collection_name=args.collection_name,
+        )
     except StoreBusyError as exc:
         print(f"busy: {exc}", flush=True)
         return 3
