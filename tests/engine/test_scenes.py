@@ -12,7 +12,7 @@ import pytest
 from evermem_integrations import EverMem
 from evermem_integrations.engine.consolidation import SceneClusterer, SceneConfig, salient_terms
 from evermem_integrations.engine.models import MemCell, MemScene, Message
-from evermem_integrations.engine.records import RecordStore
+from evermem_integrations.engine.records import RecordStore, SQLiteRecordStore
 
 START = datetime(2025, 10, 1, 9, tzinfo=UTC)
 DIM = 32
@@ -29,7 +29,7 @@ BACKGROUND = [
 
 @pytest.fixture
 def records() -> Iterator[RecordStore]:
-    store = RecordStore(None)
+    store = SQLiteRecordStore(None)
     yield store
     store.close()
 
