@@ -19,8 +19,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,18 @@ def _user(run: str, index: int) -> str:
     return f"bench-{run}-{index}"
 
 
+@contextmanager
+def _engine(options: Mapping[str, Any], shared: Any) -> Iterator[Any]:
+    """The shared engine (threads of one process), or one of this process's own, closed after."""
+    if shared is not None:
+        yield shared
+        return
+    from evermem_integrations import EverMem
+
+    with EverMem(**options) as mem:
+        yield mem
+
+
 def _client(
     options: Mapping[str, Any],
     run: str,
@@ -76,15 +89,12 @@ def _client(
     batch: int,
     engine: Any = None,
 ) -> ClientLog:
-    """Write the client's scopes, searching after every write, then read the others' (``engine``: a shared one)."""
-    from evermem_integrations import EverMem
-
+    """Write the client's scopes, searching a random scope after every write (``engine``: a shared one)."""
     log = ClientLog()
     owned = range(client, scopes, clients)
     questions = tenant_queries(len(owned) * (per_scope // batch + 2) + 8, scopes, seed=17 + client)
     asked = iter(questions)
-    mem = engine if engine is not None else EverMem(**options)
-    try:
+    with _engine(options, engine) as mem:
 
         def timed(target: list[float], call: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -104,25 +114,19 @@ def _client(
                 other, question = next(asked)
                 timed(log.search_ms, mem.search, question, user_id=_user(run, other))
             timed(log.add_ms, mem.flush, user_id=_user(run, index))
-        return log
-    finally:
-        if engine is None:
-            mem.close()
+    return log
 
 
 def _cross_reads(
     options: Mapping[str, Any], run: str, client: int, clients: int, scopes: int, engine: Any = None
 ) -> ClientLog:
     """Search scopes other clients wrote; a search that finds memories of that scope counts as found."""
-    from evermem_integrations import EverMem
-
     log = ClientLog()
     rng = random.Random(client)
     others = [i for i in range(scopes) if i % clients != client] or list(range(scopes))
-    mem = engine if engine is not None else EverMem(**options)
-    try:
-        for index, question in tenant_queries(8, scopes, seed=29 + client):
-            target = rng.choice(others) if others else index
+    with _engine(options, engine) as mem:
+        for _, question in tenant_queries(8, scopes, seed=29 + client):
+            target = rng.choice(others)
             log.cross_reads += 1
             try:
                 found = mem.search(question, user_id=_user(run, target))
@@ -130,22 +134,13 @@ def _cross_reads(
                 log.errors[type(exc).__name__] += 1
                 continue
             log.cross_found += bool(found.items)
-        return log
-    finally:
-        if engine is None:
-            mem.close()
+    return log
 
 
 def _delete(options: Mapping[str, Any], run: str, scopes: int, engine: Any = None) -> None:
-    from evermem_integrations import EverMem
-
-    mem = engine if engine is not None else EverMem(**options)
-    try:
+    with _engine(options, engine) as mem:
         for index in range(scopes):
             mem.delete(user_id=_user(run, index))
-    finally:
-        if engine is None:
-            mem.close()
 
 
 def run_concurrency(

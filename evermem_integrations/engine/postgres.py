@@ -519,12 +519,7 @@ class PostgresRecordStore:
             self._rows("SELECT pg_advisory_xact_lock(%s)", [_OUTBOX_LOCK])
         rows = self._rows("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
         state.drained = [row[0] for row in rows]
-        latest: dict[tuple[str, str], PendingVector] = {}
-        for seq, scope, unit_id, kind, blob in rows:
-            vector = None if blob is None else np.frombuffer(blob, dtype=np.float32)
-            latest.pop((scope, unit_id), None)
-            latest[(scope, unit_id)] = PendingVector(seq, scope, unit_id, kind, vector)
-        return list(latest.values())
+        return records.latest_vector_changes(rows)
 
     def clear_vectors(self, up_to_seq: int) -> None:
         """Forget the queued vector changes :meth:`pending_vectors` read, once the vector index holds them."""
@@ -720,21 +715,16 @@ class PostgresRecordStore:
         The MemCell leaves its scene (a scene left empty is deleted). Returns the ids of the
         scenes that lost it and still exist.
         """
-        kept: list[str] = []
         with self._writing(scope) as conn:
             for table in ("facts", "foresight"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = %s AND cell_id = %s", [scope, cell_id])
             conn.execute("UPDATE messages SET cell_id = NULL WHERE scope = %s AND cell_id = %s", [scope, cell_id])
             conn.execute("DELETE FROM cells WHERE scope = %s AND id = %s", [scope, cell_id])
-            for scene, centroid in self.scenes(scope):
-                if cell_id in scene.cell_ids:
-                    members = [c for c in scene.cell_ids if c != cell_id]
-                    if members:
-                        self.save_scene(scene.model_copy(update={"cell_ids": members}), centroid)
-                        kept.append(scene.id)
-                    else:
-                        conn.execute("DELETE FROM scenes WHERE scope = %s AND id = %s", [scope, scene.id])
-        return kept
+            kept, emptied = records.scenes_without(self.scenes(scope), cell_id)
+            for scene, centroid in kept:
+                self.save_scene(scene, centroid)
+            conn.execute("DELETE FROM scenes WHERE scope = %s AND id = ANY(%s)", [scope, emptied])
+        return [scene.id for scene, _ in kept]
 
     def delete_cell(self, scope: str, cell: MemCell) -> None:
         """Delete a MemCell with its facts, foresight and source messages; leave its scene."""

@@ -375,13 +375,9 @@ class SQLiteRecordStore:
 
     def pending_vectors(self) -> list[PendingVector]:
         """Queued vector changes, the last one per unit, oldest first."""
-        rows = self._tuples("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
-        latest: dict[tuple[str, str], PendingVector] = {}
-        for seq, scope, unit_id, kind, blob in rows:
-            vector = None if blob is None else np.frombuffer(blob, dtype=np.float32)
-            latest.pop((scope, unit_id), None)
-            latest[(scope, unit_id)] = PendingVector(seq, scope, unit_id, kind, vector)
-        return list(latest.values())
+        return latest_vector_changes(
+            self._tuples("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
+        )
 
     def clear_vectors(self, up_to_seq: int) -> None:
         """Forget queued vector changes once the vector index holds them."""
@@ -884,21 +880,16 @@ class SQLiteRecordStore:
         The MemCell leaves its scene (a scene left empty is deleted). Returns the ids of the
         scenes that lost it and still exist (their keywords may need rebuilding).
         """
-        kept: list[str] = []
         with self.transaction() as conn:
             for table in ("facts", "foresight"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell_id))
             conn.execute("UPDATE messages SET cell_id = NULL WHERE scope = ? AND cell_id = ?", (scope, cell_id))
             conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell_id))
-            for scene, centroid in self.scenes(scope):
-                if cell_id in scene.cell_ids:
-                    members = [c for c in scene.cell_ids if c != cell_id]
-                    if members:
-                        self.save_scene(scene.model_copy(update={"cell_ids": members}), centroid)
-                        kept.append(scene.id)
-                    else:
-                        conn.execute("DELETE FROM scenes WHERE id = ?", (scene.id,))
-        return kept
+            kept, emptied = scenes_without(self.scenes(scope), cell_id)
+            for scene, centroid in kept:
+                self.save_scene(scene, centroid)
+            conn.executemany("DELETE FROM scenes WHERE id = ?", [(scene_id,) for scene_id in emptied])
+        return [scene.id for scene, _ in kept]
 
     def delete_messages(self, scope: str, ids: Sequence[str]) -> None:
         """Delete stored messages by id (callers handle what was drawn from them)."""
@@ -960,6 +951,33 @@ class SQLiteRecordStore:
     def count(self, table: str, scope: str) -> int:
         """Rows of ``table`` in ``scope``."""
         return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
+
+
+def latest_vector_changes(rows: Iterable[tuple[int, str, str, str, bytes | None]]) -> list[PendingVector]:
+    """Outbox rows ``(seq, scope, unit id, kind, vector bytes)`` in commit order, folded to the last change per unit."""
+    latest: dict[tuple[str, str], PendingVector] = {}
+    for seq, scope, unit_id, kind, blob in rows:
+        vector = None if blob is None else np.frombuffer(blob, dtype=np.float32)
+        latest.pop((scope, unit_id), None)  # re-inserted last: the unit's place is its latest change
+        latest[(scope, unit_id)] = PendingVector(seq, scope, unit_id, kind, vector)
+    return list(latest.values())
+
+
+def scenes_without(
+    scenes: Iterable[tuple[MemScene, np.ndarray]], cell_id: str
+) -> tuple[list[tuple[MemScene, np.ndarray]], list[str]]:
+    """The scenes that held ``cell_id`` once it leaves: those kept (without it) and the ids of those left empty."""
+    kept: list[tuple[MemScene, np.ndarray]] = []
+    emptied: list[str] = []
+    for scene, centroid in scenes:
+        if cell_id not in scene.cell_ids:
+            continue
+        members = [c for c in scene.cell_ids if c != cell_id]
+        if members:
+            kept.append((scene.model_copy(update={"cell_ids": members}), centroid))
+        else:
+            emptied.append(scene.id)
+    return kept, emptied
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
