@@ -17,7 +17,7 @@ import numpy as np
 
 from evermem_integrations.engine.embeddings import Embedder
 from evermem_integrations.engine.models import SearchItem
-from evermem_integrations.engine.recollection import RecollectionConfig, pack, rrf
+from evermem_integrations.engine.recollection import RecollectionConfig, pack, ranking, rrf
 from evermem_integrations.engine.records import Unit
 from evermem_integrations.engine.text import content_words, lexical_text
 from evermem_integrations.errors import ConfigurationError
@@ -93,11 +93,18 @@ class FloorIndex:
         if terms.strip():
             searcher = self._lexical.searcher()
             hits = searcher.search(self._lexical.parse_query(terms, ["body"]), n).hits
-            rankings.append([self.units[searcher.doc(address)["row"][0]].id for _, address in hits])
+            # Equal scores ordered as the engine orders them (by id), so a tie cannot decide the comparison.
+            rankings.append(
+                ranking([(self.units[searcher.doc(address)["row"][0]].id, score) for score, address in hits])
+            )
         vector = self.embedder.embed([query])
         if np.any(vector):
-            labels, _ = self._dense.knn_query(vector, k=n)
-            rankings.append([self.units[int(label)].id for label in labels[0]])
+            labels, distances = self._dense.knn_query(vector, k=n)
+            rankings.append(
+                ranking(
+                    [(self.units[int(label)].id, -float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
+                )
+            )
         scores = rrf(rankings, self.config.rrf_k)
         items = [
             SearchItem(

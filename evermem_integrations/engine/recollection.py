@@ -130,7 +130,7 @@ class Selection:
         return filtering.is_empty(self.filter) or filtering.matches(self.filter, unit_target(unit))
 
 
-def _ranking(scored: Sequence[tuple[str, float]]) -> list[str]:
+def ranking(scored: Sequence[tuple[str, float]]) -> list[str]:
     """Ids best first, equal scores by id.
 
     Not by the order an index returned them in (a one-sentence message and its fact score the
@@ -370,7 +370,7 @@ class Recollector:
                     jobs["episodes_dense"] = self._pool.submit(
                         self.vectors.query, vector, scope, ["episode"], top_episodes
                     )
-        return {name: _ranking(job.result()) for name, job in jobs.items()}
+        return {name: ranking(job.result()) for name, job in jobs.items()}
 
     def _episode_prior(
         self,
