@@ -63,10 +63,12 @@ class Forgetting:
     # -- entry points --------------------------------------------------------------------------
     def delete_scope(self, scope: str) -> None:
         """Remove everything of a scope: records, lexical index, vectors."""
-        # Vectors first: a crash in between leaves records that a repeated delete still finds,
-        # never vectors that nothing names any more.
-        self.vectors.delete_scope(scope)
-        self.records.delete_scope(scope)
+        # One transaction: the records' delete waits out any outbox drain (which could otherwise
+        # write the scope's vectors after ours are gone) and keeps later drains out until the
+        # vectors are deleted; a crash before the commit leaves records a repeated delete finds.
+        with self.records.transaction():
+            self.records.delete_scope(scope)
+            self.vectors.delete_scope(scope)
 
     def delete_memory(self, memory_id: str, restrict: str | None) -> int:
         """Delete one memory by id (in scope ``restrict`` if given); returns 1."""

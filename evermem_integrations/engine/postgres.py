@@ -1071,8 +1071,9 @@ class PostgresRecordStore:
         return sorted(r[0] for r in rows)
 
     def delete_scope(self, scope: str) -> None:
-        """Remove everything stored for ``scope``."""
+        """Remove everything stored for ``scope``, after any drain of the outbox in progress."""
         with self._writing(scope) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_OUTBOX_LOCK])
             for table in (*_TABLES, "postings", "lexical_stats", "vector_outbox", "vector_refresh"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = %s", [scope])
 

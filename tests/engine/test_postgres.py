@@ -277,6 +277,50 @@ def test_a_drain_of_the_outbox_clears_only_the_changes_it_read(database_url: str
         store.close()
 
 
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_a_scope_deleted_during_another_engines_outbox_drain_leaves_no_vector(
+    backend: str, chroma_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A delete must not slip between a drain's read of the outbox and its write to Chroma."""
+    if backend == "postgres":
+        database_url = request.getfixturevalue("database_url")
+        where: dict[str, Any] = {"path": None, "database_url": database_url}
+    else:  # two engines on one SQLite file, as two processes of one machine with a Chroma server
+        where = {"path": tmp_path}
+    writer = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}")
+    deleter = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}")
+    draining, deleted = threading.Event(), threading.Event()
+    upsert = writer.vectors.upsert
+
+    def upsert_after_a_pause(*args: Any, **kwargs: Any) -> None:
+        # Hold the drain between its read and its write; a delete that can run now finishes first.
+        draining.set()
+        deleted.wait(timeout=3)
+        upsert(*args, **kwargs)
+
+    writer.vectors.upsert = upsert_after_a_pause  # type: ignore[method-assign]
+    adding = threading.Thread(
+        target=writer.add,
+        args=([{"sender": "Ada", "content": "I keep bees in Oslo.", "timestamp": 1_700_000_000}],),
+        kwargs={"user_id": "ada"},
+    )
+    try:
+        adding.start()
+        assert draining.wait(timeout=30)
+        deleter.delete(user_id="ada")
+        deleted.set()
+        adding.join(timeout=30)
+        assert vector_ids(deleter, "user=ada") == set()
+        assert deleter.stats(user_id="ada").messages == 0
+        if backend == "postgres":
+            assert set(scope_rows(database_url, "user=ada").values()) == {0}
+    finally:
+        deleted.set()
+        adding.join(timeout=30)
+        writer.close()
+        deleter.close()
+
+
 # -- several processes -----------------------------------------------------------------------------
 HOBBIES = [
     "I keep bees and harvest honey from the hives in my garden.",
