@@ -47,7 +47,6 @@ from evermem_integrations.engine.models import (
     Message,
     ProfileItem,
 )
-from evermem_integrations.engine.recollection import unit_target
 from evermem_integrations.engine.records import (
     PendingVector,
     Unit,
@@ -1056,7 +1055,7 @@ class PostgresRecordStore:
         for start in range(0, len(ranked), max(limit, 100)):
             chunk = ranked[start : start + max(limit, 100)]
             found = self.units(scope, [unit_id for unit_id, _ in chunk])
-            passed += [(i, s) for i, s in chunk if i in found and matches(where, unit_target(found[i]))]
+            passed += [(i, s) for i, s in chunk if i in found and matches(where, found[i].filter_target)]
             if len(passed) >= limit:
                 break
         return passed[:limit]

@@ -97,19 +97,6 @@ class QueryPlanner(Protocol):
         ...
 
 
-def unit_target(unit: Unit) -> filtering.Target:
-    """What a filter judges of a unit."""
-    subject = unit.data.get("subject") or unit.data.get("sender")
-    return filtering.Target(
-        kind=unit.kind,
-        subjects=(subject,) if subject else (),
-        timestamp=unit.timestamp,
-        metadata=unit.metadata,
-        scene_id=unit.data.get("scene_id"),
-        cell_id=unit.cell_id,
-    )
-
-
 def drawn_only_from(unit: Unit, excluded: frozenset[str]) -> bool:
     """Whether every message a unit was drawn from is in ``excluded``."""
     sources = unit.data.get("source_message_ids") or unit.data.get("evidence") or []
@@ -127,7 +114,7 @@ class Selection:
         """Whether ``unit`` may be returned."""
         if self.excluded and drawn_only_from(unit, self.excluded):
             return False
-        return filtering.is_empty(self.filter) or filtering.matches(self.filter, unit_target(unit))
+        return filtering.is_empty(self.filter) or filtering.matches(self.filter, unit.filter_target)
 
 
 def ranking(scored: Sequence[tuple[str, float]]) -> list[str]:

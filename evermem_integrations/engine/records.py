@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from evermem_integrations.engine.filters import Filter as UnitFilter
-from evermem_integrations.engine.filters import MetadataValues, chroma_metadata, merge_metadata, to_sql
+from evermem_integrations.engine.filters import MetadataValues, Target, chroma_metadata, merge_metadata, to_sql
 from evermem_integrations.engine.models import (
     EPISODE_KINDS,
     KIND_GROUPS,
@@ -144,6 +144,19 @@ class Unit:
     def indexed_text(self) -> str:
         """What the lexical and vector indexes see."""
         return f"{self.text} {self.context}" if self.context else self.text
+
+    @property
+    def filter_target(self) -> Target:
+        """What a metadata filter judges of this unit (the same on every backend)."""
+        subject = self.data.get("subject") or self.data.get("sender")
+        return Target(
+            kind=self.kind,
+            subjects=(subject,) if subject else (),
+            timestamp=self.timestamp,
+            metadata=self.metadata,
+            scene_id=self.data.get("scene_id"),
+            cell_id=self.cell_id,
+        )
 
 
 class UnitKeys(NamedTuple):

@@ -156,7 +156,6 @@ FILTERS = [
 
 @pytest.mark.parametrize("flt", FILTERS)
 def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, flt: dict[str, Any]) -> None:
-    from evermem_integrations.engine.recollection import unit_target
 
     parsed = filters.parse(flt)
     scope = "user=maya"
@@ -164,13 +163,13 @@ def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, flt: dict[str, A
     kinds = ["fact", "raw", "foresight", "profile"]
     everything = [u for u, _ in chat.records.bm25(scope, terms, kinds, 10_000)]
     units = chat.records.units(scope, everything)
-    passing = {u for u in everything if filters.matches(parsed, unit_target(units[u]))}
+    passing = {u for u in everything if filters.matches(parsed, units[u].filter_target)}
     assert {u for u, _ in chat.records.bm25(scope, terms, kinds, 10_000, parsed)} == passing
     # Chroma's where is a necessary condition: it keeps every passing vector.
     vector = chat.embedder.embed(["Denver"])[0]
     near = {u for u, _ in chat.vectors.query(vector, scope, kinds, 10_000, filters.to_chroma(parsed))}
     all_vectors = {u for u, _ in chat.vectors.query(vector, scope, kinds, 10_000)}
-    assert {u for u in all_vectors if filters.matches(parsed, unit_target(chat.records.units(scope, [u])[u]))} <= near
+    assert {u for u in all_vectors if filters.matches(parsed, chat.records.units(scope, [u])[u].filter_target)} <= near
 
 
 def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
