@@ -31,6 +31,7 @@ from evermem_integrations.errors import (
 
 if TYPE_CHECKING:
     from evermem_integrations.engine.consolidation import ProfileConfig, SceneConfig
+    from evermem_integrations.engine.database import DatabaseConfig
     from evermem_integrations.engine.embeddings import (
         CallableEmbedder,
         Embedder,
@@ -60,6 +61,7 @@ _HOMES = {
     "AddResult": "evermem_integrations.memory",
     "CallableEmbedder": "evermem_integrations.engine.embeddings",
     "ConversationMeta": "evermem_integrations.engine.models",
+    "DatabaseConfig": "evermem_integrations.engine.database",
     "Embedder": "evermem_integrations.engine.embeddings",
     "EverMem": "evermem_integrations.memory",
     "Fact": "evermem_integrations.engine.models",
@@ -89,6 +91,7 @@ __all__ = [
     "CallableEmbedder",
     "ConfigurationError",
     "ConversationMeta",
+    "DatabaseConfig",
     "Embedder",
     "EverMem",
     "EverMemError",

@@ -30,6 +30,7 @@ from evermem_integrations.engine.consolidation import (
     is_current_state,
     seed_drafts,
 )
+from evermem_integrations.engine.database import DatabaseConfig
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.engine.extraction import Extractor, OfflineExtractor
 from evermem_integrations.engine.ingest import IngestPipeline, profile_unit
@@ -104,6 +105,8 @@ class EverMem:
             instead of the SQLite side index, so processes on several machines share one memory;
             needs ``chroma_url`` (or a ``chroma_client`` of a server) for the vectors, and ``path``
             is then not used. Needs the ``postgres`` extra.
+        database: a :class:`~evermem_integrations.engine.database.DatabaseConfig` for
+            ``database_url``: the schema, connections per process, timeouts.
         chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
         collection_name: prefix of the Chroma collections (scopes share a fixed set of them).
         embedder: the embedding model; defaults to the bundled offline static model.
@@ -124,6 +127,7 @@ class EverMem:
         *,
         chroma_url: str | None = None,
         database_url: str | None = None,
+        database: DatabaseConfig | None = None,
         chroma_client: Any = None,
         collection_name: str = "evermem",
         embedder: Embedder | None = None,
@@ -150,7 +154,7 @@ class EverMem:
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or StaticEmbedder()
-        self.records = open_records(self.path, database_url)
+        self.records = open_records(self.path, database_url, database)
         try:
             client = chroma_client or chroma_client_for(self.path, chroma_url)
         except BaseException:  # a busy or unreachable vector store: leave no open SQLite connection
@@ -701,7 +705,7 @@ class EverMem:
         return await asyncio.to_thread(self.delete, memory_id, **scope)
 
 
-def open_records(path: Path | None, database_url: str | None) -> RecordStore:
+def open_records(path: Path | None, database_url: str | None, database: DatabaseConfig | None = None) -> RecordStore:
     """The record store: PostgreSQL at ``database_url``, else SQLite beside the vectors (or in memory).
 
     Raises:
@@ -711,7 +715,7 @@ def open_records(path: Path | None, database_url: str | None) -> RecordStore:
     if database_url is not None:
         from evermem_integrations.engine.postgres import PostgresRecordStore  # psycopg only when asked for
 
-        return PostgresRecordStore(database_url)
+        return PostgresRecordStore(database_url, database)
     return SQLiteRecordStore(path / SQLITE_FILE if path is not None else None)
 
 

@@ -5,6 +5,7 @@ it is. The config file is TOML, read with :mod:`tomllib`::
 
     path = "./.evermem"                  # or chroma_url = "http://127.0.0.1:8000"
     # database_url = "postgresql://user:pass@host:5432/db"   (records on PostgreSQL, with chroma_url)
+    # database_schema = "evermem"  database_pool_size = 8     (the PostgreSQL schema, connections per process)
     embedder = "static"
     [llm]
     base_url = "http://localhost:11434/v1"
@@ -32,6 +33,8 @@ SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {
     "path": (("EVERMEM_PATH",), ("path",), DEFAULT_PATH),
     "chroma_url": (("EVERMEM_CHROMA_URL",), ("chroma_url",), None),
     "database_url": (("EVERMEM_DATABASE_URL",), ("database_url",), None),
+    "database_schema": (("EVERMEM_DATABASE_SCHEMA",), ("database_schema",), None),
+    "database_pool_size": (("EVERMEM_DATABASE_POOL_SIZE",), ("database_pool_size",), None),
     "embedder": (("EVERMEM_EMBEDDER",), ("embedder",), "static"),
     "llm_base_url": (("EVERMEM_LLM_BASE_URL",), ("llm", "base_url"), None),
     "llm_model": (("EVERMEM_LLM_MODEL",), ("llm", "model"), None),

@@ -62,6 +62,20 @@ def make_llm(settings: Settings) -> Any:
     return LLMConfig(**options)
 
 
+def make_database(settings: Settings) -> Any:
+    """A ``DatabaseConfig`` from the settings that were given, else ``None`` (its defaults)."""
+    options = {
+        key: settings.get(f"database_{key}")
+        for key in ("schema", "pool_size")
+        if settings.get(f"database_{key}") is not None
+    }
+    if not options:
+        return None
+    from evermem_integrations.engine.database import DatabaseConfig
+
+    return DatabaseConfig.model_validate(options)
+
+
 def open_memory(settings: Settings, *, use_llm: bool = False) -> EverMem:
     """Open the store the settings point at.
 
@@ -80,6 +94,7 @@ def open_memory(settings: Settings, *, use_llm: bool = False) -> EverMem:
         path=settings.get("path"),
         chroma_url=settings.get("chroma_url"),
         database_url=settings.get("database_url"),
+        database=make_database(settings),
         embedder=embedder,
         llm=llm,
     )

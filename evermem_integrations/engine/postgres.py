@@ -36,6 +36,7 @@ import numpy as np
 import orjson
 
 from evermem_integrations.engine import records
+from evermem_integrations.engine.database import DatabaseConfig
 from evermem_integrations.engine.filters import Filter as UnitFilter
 from evermem_integrations.engine.filters import MetadataValues, chroma_metadata, matches, merge_metadata
 from evermem_integrations.engine.models import (
@@ -67,30 +68,20 @@ except ImportError as exc:  # pragma: no cover - the extra is part of `all`
         "database_url needs the postgres extra: pip install 'evermem-integrations[postgres]'"
     ) from exc
 
-SCHEMA = "evermem"
-"""The PostgreSQL schema holding the tables, so they never meet an application's own."""
 SCHEMA_VERSION = 1
 """The newest entry of the migrations table; a database of a newer layout is refused."""
 MIGRATIONS: dict[int, list[str]] = {}
 """Statements that bring a database of version ``n - 1`` to ``n`` (none yet: version 1 is the first)."""
-CONNECT_TIMEOUT_S = 10.0
-"""How long a call waits for a connection before it reports PostgreSQL unreachable."""
-LOCK_TIMEOUT_S = 60.0
-"""How long a writer waits for another writer of its scope (as the SQLite store's busy timeout)."""
-POOL_SIZE = 8
-"""Connections per process: searches run their lexical queries in parallel threads."""
 FTS5_TOKENIZER = "porter unicode61 remove_diacritics 2"
 """The tokenizer of the SQLite store's ``units_fts``: the PostgreSQL store cuts terms with it too."""
 BM25_K1 = 1.2
 BM25_B = 0.75
 """FTS5's BM25 parameters."""
-_OUTBOX_LOCK = 0x65766D6F7574  # one drain of the vector outbox at a time, in every process
 _SCHEMA_LOCK = 0x65766D736368  # one process creates or migrates the tables
 _TABLES = ("messages", "cells", "facts", "subjects", "foresight", "scenes", "profile", "meta", "units")
 _MEMORY_TABLES = ("cells", "facts", "foresight", "profile", "scenes", "messages")
 
 _DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     """CREATE TABLE messages (
         scope text NOT NULL, id text NOT NULL, seq bigserial NOT NULL, content_key text NOT NULL,
         ts double precision NOT NULL, cell_id text, data text NOT NULL, PRIMARY KEY (scope, id))""",
@@ -156,9 +147,13 @@ def _moment(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
-def _lock_key(scope: str) -> int:
-    """The advisory lock key of a scope: 64 bits of its hash, signed as PostgreSQL's bigint."""
-    return int.from_bytes(hashlib.sha1(scope.encode(), usedforsecurity=False).digest()[:8], "big", signed=True)
+def _lock_key(name: str) -> int:
+    """An advisory lock key: 64 bits of the name's hash, signed as PostgreSQL's bigint.
+
+    Advisory locks are per database, so names are qualified by the schema: deployments in
+    different schemas of one database never wait for each other.
+    """
+    return int.from_bytes(hashlib.sha1(name.encode(), usedforsecurity=False).digest()[:8], "big", signed=True)
 
 
 class _Terms:
@@ -229,17 +224,19 @@ class PostgresRecordStore:
 
     """
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, config: DatabaseConfig | None = None) -> None:
         try:
             info = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
             raise ConfigurationError(
                 f"database_url must look like 'postgresql://user:pass@host:5432/db' ({exc})"
             ) from exc
+        self.config = config or DatabaseConfig()
+        schema = self.config.schema_name
         self._where = f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+        self._outbox_lock = _lock_key(f"{schema}/outbox")
         self._local = threading.local()
         self._url = url
-        self._pool_size = pool_size
         self._pool_guard = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
         try:
@@ -252,18 +249,23 @@ class PostgresRecordStore:
     def _open_pool(self) -> ConnectionPool[Any]:
         with self._pool_guard:
             if self._pool is None:
-                options = f"-c search_path={SCHEMA} -c lock_timeout={int(LOCK_TIMEOUT_S * 1000)}"
+                config = self.config
+                options = f"-c search_path={config.schema_name} -c lock_timeout={int(config.lock_timeout_s * 1000)}"
                 pool: ConnectionPool[Any] = ConnectionPool(
                     self._url,
                     min_size=1,
-                    max_size=self._pool_size,
-                    kwargs={"autocommit": True, "options": options, "connect_timeout": max(1, int(CONNECT_TIMEOUT_S))},
-                    timeout=CONNECT_TIMEOUT_S,
+                    max_size=config.pool_size,
+                    kwargs={
+                        "autocommit": True,
+                        "options": options,
+                        "connect_timeout": max(1, round(config.connect_timeout_s)),
+                    },
+                    timeout=config.connect_timeout_s,
                     open=False,
                     name="evermem",
                 )
                 try:
-                    pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+                    pool.open(wait=True, timeout=config.connect_timeout_s)
                 except BaseException:
                     pool.close(timeout=0)
                     raise
@@ -272,7 +274,7 @@ class PostgresRecordStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; a pool that timed out is dropped.
+        """A pooled connection; a pool that timed out is dropped, unless every connection was busy.
 
         After an outage a pool's own reconnection backs off for minutes, while a new pool
         connects as soon as the server is back: the retry a user makes then works.
@@ -281,7 +283,14 @@ class PostgresRecordStore:
         try:
             with pool.connection() as conn:
                 yield conn
-        except PoolTimeout:
+        except PoolTimeout as exc:
+            stats = pool.get_stats()
+            if stats.get("pool_size", 0) >= self.config.pool_size and not stats.get("pool_available", 0):
+                raise StoreBusyError(
+                    f"all {self.config.pool_size} PostgreSQL connections of this process were in use for "
+                    f"{self.config.connect_timeout_s:g} s; nothing of this call was written. Retry, or raise "
+                    "DatabaseConfig(pool_size=...) (EVERMEM_DATABASE_POOL_SIZE) within the server's max_connections"
+                ) from exc
             with self._pool_guard:
                 if self._pool is pool:
                     self._pool = None
@@ -291,7 +300,7 @@ class PostgresRecordStore:
     def _create_or_migrate(self, conn: psycopg.Connection[Any]) -> None:
         # Processes opening a new database at once create it once: the others wait here.
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.config.schema_name}")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -402,7 +411,7 @@ class PostgresRecordStore:
     def _lock(self, state: _Transaction, scope: str) -> None:
         """Queue behind the other writers of ``scope`` until this transaction ends."""
         if scope not in state.locked and state.conn is not None:
-            state.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(scope)])
+            state.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(f"{self.config.schema_name}/{scope}")])
             state.locked.add(scope)
 
     @contextmanager
@@ -515,7 +524,7 @@ class PostgresRecordStore:
         """
         state = self._state()
         if state.conn is not None:
-            self._rows("SELECT pg_advisory_xact_lock(%s)", [_OUTBOX_LOCK])
+            self._rows("SELECT pg_advisory_xact_lock(%s)", [self._outbox_lock])
         rows = self._rows("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
         state.drained = [row[0] for row in rows]
         return records.latest_vector_changes(rows)
@@ -1072,7 +1081,7 @@ class PostgresRecordStore:
     def delete_scope(self, scope: str) -> None:
         """Remove everything stored for ``scope``, after any drain of the outbox in progress."""
         with self._writing(scope) as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_OUTBOX_LOCK])
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [self._outbox_lock])
             for table in (*_TABLES, "postings", "lexical_stats", "vector_outbox", "vector_refresh"):
                 conn.execute(f"DELETE FROM {table} WHERE scope = %s", [scope])
 

@@ -40,3 +40,23 @@ def test_the_password_of_a_database_url_is_never_shown() -> None:
     assert settings.get("database_url") == "postgresql://ana:s3cret@db:5432/mem"
     assert settings.values["database_url"].shown() == "postgresql://ana:****@db:5432/mem"
     assert settings.values["database_url"].source == "env EVERMEM_DATABASE_URL"
+
+
+def test_the_schema_and_pool_size_come_from_the_environment(
+    invoke, sample_store: Path, database_url: str, chroma_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    dump = tmp_path / "demo.json"
+    assert invoke("export", "--group", "demo", "--path", str(sample_store), "--out", str(dump)).exit_code == 0
+    monkeypatch.setenv("EVERMEM_DATABASE_SCHEMA", "cli_team")
+    monkeypatch.setenv("EVERMEM_DATABASE_POOL_SIZE", "3")
+    result = invoke("--database-url", database_url, "--chroma-url", chroma_url, "import", str(dump))
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(database_url) as conn:
+        found = conn.execute("SELECT count(*) FROM cli_team.messages WHERE scope = 'group=demo'").fetchone()
+    assert found and found[0] > 0
+    monkeypatch.setenv("EVERMEM_DATABASE_POOL_SIZE", "lots")
+    refused = invoke("--database-url", database_url, "--chroma-url", chroma_url, "scopes")
+    assert refused.exit_code != 0
+    assert "pool_size" in refused.output

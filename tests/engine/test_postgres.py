@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from pydantic import ValidationError
 
-from evermem_integrations import EverMem
+from evermem_integrations import DatabaseConfig, EverMem
 from evermem_integrations.datasets import LocomoConversation
 from evermem_integrations.engine import postgres as pg_store
 from evermem_integrations.engine import records
@@ -27,7 +28,7 @@ from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.postgres import PostgresRecordStore
 from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.records import SQLiteRecordStore, Unit
-from evermem_integrations.errors import ConfigurationError, StoreUnavailableError, StoreVersionError
+from evermem_integrations.errors import ConfigurationError, StoreBusyError, StoreUnavailableError, StoreVersionError
 from tests.conftest import PostgresServer
 from tests.engine.write_path_support import conversation, vector_ids
 
@@ -168,13 +169,12 @@ def test_a_database_url_needs_a_shared_vector_store(database_url: str) -> None:
         EverMem(path=None, database_url=database_url)
 
 
-def test_an_unreachable_server_is_a_store_error_that_says_what_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pg_store, "CONNECT_TIMEOUT_S", 1.0)
+def test_an_unreachable_server_is_a_store_error_that_says_what_to_start() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(StoreUnavailableError, match=f"cannot reach PostgreSQL at 127.0.0.1:{port}.*start the server"):
-        PostgresRecordStore(f"postgresql://postgres@127.0.0.1:{port}/none")
+        PostgresRecordStore(f"postgresql://postgres@127.0.0.1:{port}/none", DatabaseConfig(connect_timeout_s=1))
 
 
 def test_a_newer_layout_is_refused_and_an_older_one_migrated(
@@ -191,12 +191,10 @@ def test_a_newer_layout_is_refused_and_an_older_one_migrated(
         PostgresRecordStore(database_url)
 
 
-def test_a_restarted_server_gives_a_clear_error_then_a_retry_works(
-    postgres: PostgresServer, chroma_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pg_store, "CONNECT_TIMEOUT_S", 2.0)
+def test_a_restarted_server_gives_a_clear_error_then_a_retry_works(postgres: PostgresServer, chroma_url: str) -> None:
     url = postgres.new_database()
-    with EverMem(path=None, database_url=url, chroma_url=chroma_url, collection_name="restart") as mem:
+    quick = DatabaseConfig(connect_timeout_s=2)
+    with EverMem(path=None, database_url=url, database=quick, chroma_url=chroma_url, collection_name="restart") as mem:
         mem.add(conversation(6), user_id="r")
         postgres.stop()
         try:
@@ -218,6 +216,61 @@ def test_a_restarted_server_gives_a_clear_error_then_a_retry_works(
         postgres.start()
         assert mem.search("adopted a cat", user_id="r", method="keyword").items
         assert mem.add(conversation(14)[12:], user_id="r").added == 2
+
+
+def test_two_schemas_of_one_database_are_two_memories(database_url: str, chroma_url: str) -> None:
+    def engine(schema: str) -> EverMem:
+        return EverMem(
+            path=None,
+            database_url=database_url,
+            database=DatabaseConfig(schema=schema),
+            chroma_url=chroma_url,
+            collection_name=f"schemas-{schema}",
+        )
+
+    with engine("team_a") as a, engine("team_b") as b:
+        a.add(conversation(6), user_id="same")
+        a.flush(user_id="same")
+        assert a.search("Lisbon wedding", user_id="same", method="keyword").items
+        assert b.stats(user_id="same").messages == 0
+        assert not b.search("Lisbon wedding", user_id="same", method="keyword").items
+        b.add(conversation(2), user_id="same")  # a writer of the same scope name in the other schema
+        assert a.stats(user_id="same").messages == 6
+    schemas = {r[0] for r in rows(database_url, "SELECT table_schema FROM information_schema.tables")}
+    assert {"team_a", "team_b"} <= schemas and "evermem" not in schemas
+
+
+@pytest.mark.parametrize("schema", ["Team", "a-b", "x; DROP TABLE units", "", "9lives"])
+def test_a_schema_name_that_is_not_a_plain_identifier_is_refused(schema: str) -> None:
+    with pytest.raises(ValidationError, match="schema"):
+        DatabaseConfig(schema=schema)
+
+
+def test_an_exhausted_pool_is_busy_not_down_and_recovers(database_url: str) -> None:
+    store = PostgresRecordStore(database_url, DatabaseConfig(pool_size=2, connect_timeout_s=1))
+    holding, release = threading.Barrier(3), threading.Event()
+
+    def hold(scope: str) -> None:  # a long write transaction keeps its connection
+        with store.transaction():
+            store.count_buffered(scope)
+            holding.wait(timeout=10)
+            release.wait(timeout=10)
+
+    threads = [threading.Thread(target=hold, args=(f"held{n}",)) for n in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        holding.wait(timeout=10)
+        with pytest.raises(StoreBusyError, match=r"all 2 PostgreSQL connections.*pool_size"):
+            store.count_buffered("s")
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    try:
+        assert store.count_buffered("s") == 0  # the pool was kept: its connections serve the next call
+    finally:
+        store.close()
 
 
 def test_writers_of_one_scope_queue_and_see_what_the_one_before_claimed(database_url: str) -> None:
