@@ -13,6 +13,7 @@ HOMES = {
     "CallableEmbedder": "evermem_integrations.engine.embeddings",
     "ConfigurationError": "evermem_integrations.errors",
     "ConversationMeta": "evermem_integrations.engine.models",
+    "DatabaseConfig": "evermem_integrations.engine.database",
     "Embedder": "evermem_integrations.engine.embeddings",
     "EverMem": "evermem_integrations.memory",
     "EverMemError": "evermem_integrations.errors",
