@@ -61,36 +61,57 @@ def locomo_mem(locomo: list[LocomoConversation], tmp_path_factory: pytest.TempPa
     engine.close()
 
 
-@pytest.fixture(scope="session")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Chroma server (`chroma run`) on 127.0.0.1, started once for the test session."""
-    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    if not Path(chroma).exists():
-        pytest.skip("the `chroma` CLI (chromadb) is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    data = tmp_path_factory.mktemp("chroma-server")
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class ChromaServer:
+    """A `chroma run` server on 127.0.0.1 that a test may stop and start again (same port, same data)."""
+
+    def __init__(self, data: Path) -> None:
+        self.chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+        if not Path(self.chroma).exists():
+            pytest.skip("the `chroma` CLI (chromadb) is not installed")
+        self.data = data
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.chroma, "run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2):
+                    return
             except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
                     pytest.fail("chroma server did not start")
                 time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on 127.0.0.1, started once for the test session."""
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A Chroma server of this test alone, which it may stop and start."""
+    server = ChromaServer(tmp_path / "chroma-server")
+    yield server
+    server.stop()
 
 
 def _free_port() -> int:

@@ -29,7 +29,7 @@ from evermem_integrations.engine.postgres import PostgresRecordStore
 from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.records import SQLiteRecordStore, Unit
 from evermem_integrations.errors import ConfigurationError, StoreBusyError, StoreUnavailableError, StoreVersionError
-from tests.conftest import PostgresServer
+from tests.conftest import ChromaServer, PostgresServer
 from tests.engine.write_path_support import conversation, vector_ids
 
 pytestmark = pytest.mark.integration
@@ -271,6 +271,32 @@ def test_an_exhausted_pool_is_busy_not_down_and_recovers(database_url: str) -> N
         assert store.count_buffered("s") == 0  # the pool was kept: its connections serve the next call
     finally:
         store.close()
+
+
+def test_a_stopped_chroma_server_gives_a_clear_error_then_a_retry_works(
+    database_url: str, chroma_server: ChromaServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EverMem(path=None, database_url=database_url, chroma_url=chroma_server.url) as mem:
+        mem.add(conversation(6), user_id="c")
+        mem.flush(user_id="c")
+        chroma_server.stop()
+        try:
+            # The records commit on PostgreSQL; the vectors wait in the outbox with a warning.
+            assert mem.add(conversation(12)[6:9], user_id="c").added == 3
+            assert "vector index not updated" in caplog.text
+            assert mem.stats(user_id="c").messages == 9
+            assert mem.search("Lisbon wedding", user_id="c", method="keyword").items
+            with pytest.raises(StoreUnavailableError, match="chroma run"):
+                mem.search("Lisbon wedding", user_id="c")  # the vector half cannot answer
+            with pytest.raises(StoreUnavailableError, match="chroma run"):
+                mem.add(conversation(12)[9:], user_id="c")  # the queued vectors come first
+        finally:
+            chroma_server.start()
+        assert mem.stats(user_id="c").messages == 9  # the refused call wrote nothing
+        assert mem.add(conversation(12)[9:], user_id="c").added == 3  # the retry
+        mem.flush(user_id="c")
+        assert mem.search("Lisbon wedding", user_id="c").items
+        assert vector_ids(mem, "user=c") == pg_unit_ids(database_url, "user=c")  # the outbox was drained
 
 
 def test_writers_of_one_scope_queue_and_see_what_the_one_before_claimed(database_url: str) -> None:
