@@ -64,11 +64,7 @@ def make_llm(settings: Settings) -> Any:
 
 def make_database(settings: Settings) -> Any:
     """A ``DatabaseConfig`` from the settings that were given, else ``None`` (its defaults)."""
-    options = {
-        key: settings.get(f"database_{key}")
-        for key in ("schema", "pool_size")
-        if settings.get(f"database_{key}") is not None
-    }
+    options = {key: value for key in ("schema", "pool_size") if (value := settings.get(f"database_{key}")) is not None}
     if not options:
         return None
     from evermem_integrations.engine.database import DatabaseConfig

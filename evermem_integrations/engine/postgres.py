@@ -151,7 +151,9 @@ def _lock_key(name: str) -> int:
     """An advisory lock key: 64 bits of the name's hash, signed as PostgreSQL's bigint.
 
     Advisory locks are per database, so names are qualified by the schema: deployments in
-    different schemas of one database never wait for each other.
+    different schemas of one database never wait for each other. Scope locks are named
+    ``schema/scope`` and the outbox lock ``schema:outbox``: a schema holds neither separator,
+    so no scope key can name the outbox lock.
     """
     return int.from_bytes(hashlib.sha1(name.encode(), usedforsecurity=False).digest()[:8], "big", signed=True)
 
@@ -221,6 +223,8 @@ class PostgresRecordStore:
     Raises:
         StoreUnavailableError: PostgreSQL cannot be reached (on open and on any later call).
         StoreVersionError: the database holds a layout newer than this version reads.
+        StoreBusyError: a writer of the scope held its lock past ``lock_timeout_s``, or every pooled
+            connection stayed in use past ``connect_timeout_s``.
 
     """
 
@@ -234,7 +238,7 @@ class PostgresRecordStore:
         self.config = config or DatabaseConfig()
         schema = self.config.schema_name
         self._where = f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
-        self._outbox_lock = _lock_key(f"{schema}/outbox")
+        self._outbox_lock = _lock_key(f"{schema}:outbox")
         self._local = threading.local()
         self._url = url
         self._pool_guard = threading.Lock()
