@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from evermem_integrations import EverMem
-from evermem_integrations.datasets import LocomoConversation, load_locomo
+from evermem_integrations.datasets import LocomoConversation, LongMemEvalQuestion, load_locomo, load_longmemeval
 
 REPO = Path(__file__).resolve().parents[1]
 LOCOMO_PATH = REPO.parent / "shared" / "data" / "locomo" / "locomo-dev.json"
+LONGMEMEVAL_PATH = REPO.parent / "shared" / "data" / "longmemeval" / "longmemeval-s-dev60.json"
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,14 @@ def locomo() -> list[LocomoConversation]:
     if not LOCOMO_PATH.exists():
         pytest.skip(f"LoCoMo dev subset not found at {LOCOMO_PATH}")
     return load_locomo(LOCOMO_PATH)
+
+
+@pytest.fixture(scope="session")
+def longmemeval_question() -> LongMemEvalQuestion:
+    """The first question of the LongMemEval development subset, with its haystack (from ../shared)."""
+    if not LONGMEMEVAL_PATH.exists():
+        pytest.skip(f"LongMemEval dev subset not found at {LONGMEMEVAL_PATH}")
+    return load_longmemeval(LONGMEMEVAL_PATH, limit=1)[0]
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,14 @@ from evermem_integrations.bench.baselines import BASELINES
 from evermem_integrations.bench.corpus import BenchConversation
 from evermem_integrations.bench.qa import LOCOMO_JUDGE, LONGMEMEVAL_JUDGE, JudgeProtocol, QAConfig, QAEvaluator
 from evermem_integrations.bench.report import scale_markdown, scale_plot, write_json, write_retrieval_report
-from evermem_integrations.bench.runner import EVERMEM_METHODS, Servers, run_retrieval, score_rows, summarize
+from evermem_integrations.bench.runner import (
+    EVERMEM_METHODS,
+    Servers,
+    conversation_store_path,
+    run_retrieval,
+    score_rows,
+    summarize,
+)
 from evermem_integrations.bench.scale import (
     IngestPoint,
     SearchPoint,
@@ -391,7 +398,7 @@ def assistant(
         store_path = store or Path(scratch) / "store"
 
         def open_store() -> EverMem:
-            return EverMem(path=store_path, embedder=StaticEmbedder())
+            return EverMem(path=conversation_store_path(store_path, chat.id), embedder=StaticEmbedder())
 
         with open_store() as mem:  # the conversation's metadata, before anything is added
             mem.set_conversation_meta(group_id=chat.id, scene="assistant", user_details=chat.user_details)

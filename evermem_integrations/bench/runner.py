@@ -5,21 +5,24 @@ then asks every question of every system at every budget (timed: query latency),
 context with :mod:`~evermem_integrations.bench.metrics`, and, when a QA evaluator is given,
 answers and judges the questions from each system's context at the QA budget.
 
-EverMem is driven through its public API only: ``EverMem(path=tmpdir)``, ``add`` of the
-whole conversation with ``group_id=<conversation id>``, ``flush``, then ``search`` with each
-requested method. All systems share one embedder instance (the engine's default
+EverMem is driven through its public API only: ``EverMem(path=tmpdir)`` (a store per
+conversation, see :class:`EverMemStore`), ``add`` of the whole conversation with
+``group_id=<conversation id>``, ``flush``, then ``search`` with each requested method. All
+systems share one embedder instance (the engine's default
 :class:`~evermem_integrations.engine.embeddings.StaticEmbedder` unless told otherwise).
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evermem_integrations.bench.baselines import Retrieval, RetrievalSystem, make_baseline
 from evermem_integrations.bench.corpus import BenchConversation, BenchQuestion
@@ -27,6 +30,9 @@ from evermem_integrations.bench.metrics import QuestionScore, answer_recall, evi
 from evermem_integrations.bench.qa import QAEvaluator, QARecord, summarize_qa
 from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
 from evermem_integrations.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from evermem_integrations import EverMem
 
 EVERMEM_METHODS = ("keyword", "vector", "hybrid", "scene", "agentic")
 
@@ -42,44 +48,88 @@ class Servers:
     chroma_url: str | None = None
 
 
-class EverMemStore:
-    """One EverMem instance shared by every method, ingesting each conversation once.
+def conversation_store_path(path: Path, conversation_id: str) -> Path:
+    """Where an embedded run keeps one conversation's store, under the run's store ``path``."""
+    return path / re.sub(r"[^A-Za-z0-9_.-]", "_", conversation_id)
 
-    On servers the conversations are ingested into a database that must not hold them yet
-    (so ingestion is timed from empty), and deleted again at close, leaving it as it was.
+
+class EverMemStore:
+    """The EverMem instance every method searches, ingesting each conversation once.
+
+    Each conversation is measured as if it were the only one, as every baseline indexes one
+    conversation: embedded, it gets a store of its own (:func:`conversation_store_path`,
+    removed after its questions unless ``keep``), because FTS5's BM25 statistics span every scope of a
+    store and LongMemEval's haystacks share filler sessions, so one shared store ranked each
+    haystack by the others' words. On PostgreSQL the statistics are each scope's own, so one
+    database holds them all. What a server holds must not be there yet (so ingestion is
+    timed from empty), and is deleted again, leaving the server as it was.
     """
 
-    def __init__(self, path: Path, embedder: Embedder, servers: Servers | None = None) -> None:
+    def __init__(self, path: Path, embedder: Embedder, servers: Servers | None = None, *, keep: bool = False) -> None:
+        self._path = path
+        self._embedder = embedder
+        self._servers = servers or Servers()
+        self._keep = keep
+        self._one_store = self._servers.database_url is not None
+        self._mem: EverMem | None = self._open(path) if self._one_store else None
+        self._held: list[str] = []
+        """Conversations the open engine holds."""
+        self._folder: Path | None = None
+
+    def _open(self, path: Path) -> EverMem:
         from evermem_integrations import EverMem
 
-        servers = servers or Servers()
-        self.mem = EverMem(
-            path=path, embedder=embedder, database_url=servers.database_url, chroma_url=servers.chroma_url
+        return EverMem(
+            path=path,
+            embedder=self._embedder,
+            database_url=self._servers.database_url,
+            chroma_url=self._servers.chroma_url,
         )
-        self._shared = servers.database_url is not None or servers.chroma_url is not None
-        self._ingested: set[str] = set()
+
+    @property
+    def mem(self) -> EverMem:
+        """The engine holding the conversation ingested last."""
+        if self._mem is None:
+            raise RuntimeError("no conversation ingested yet")
+        return self._mem
 
     def ingest(self, conversation: BenchConversation) -> None:
         """``add`` the whole conversation under ``group_id=<its id>``, then ``flush``."""
-        if conversation.id in self._ingested:
+        if self._held and self._held[-1] == conversation.id:  # the second method on the same conversation
             return
-        if self._shared and self.mem.stats(group_id=conversation.id).messages:
+        if not self._one_store:
+            self._release()
+            self._folder = conversation_store_path(self._path, conversation.id)
+            self._mem = self._open(self._folder)
+        if (self._servers.database_url or self._servers.chroma_url) and self.mem.stats(
+            group_id=conversation.id
+        ).messages:
             raise ConfigurationError(
                 f"the servers already hold conversation {conversation.id}: benchmark on an empty database "
                 "and Chroma server (or delete it: evermem delete --group ID)"
             )
         self.mem.add(conversation.messages, group_id=conversation.id)
         self.mem.flush(group_id=conversation.id)
-        self._ingested.add(conversation.id)
+        self._held.append(conversation.id)
+
+    def _release(self) -> None:
+        """Close the open engine (deleting what it put on servers), and its folder unless kept."""
+        if self._mem is None:
+            return
+        try:
+            if self._servers.database_url or self._servers.chroma_url:
+                for conversation_id in self._held:
+                    self._mem.delete(group_id=conversation_id)
+        finally:
+            self._mem.close()
+            self._mem = None
+            self._held = []
+        if self._folder is not None and not self._keep:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def close(self) -> None:
         """Release the store (on servers, after deleting what the benchmark stored)."""
-        try:
-            if self._shared:
-                for conversation_id in self._ingested:
-                    self.mem.delete(group_id=conversation_id)
-        finally:
-            self.mem.close()
+        self._release()
 
 
 class EverMemSystem:
@@ -167,7 +217,7 @@ def run_retrieval(
     result = RunResult(qa_budget=qa_budget if qa is not None else None)
     with tempfile.TemporaryDirectory(prefix="evermem-bench-") as scratch:
         path = Path(store_path) if store_path else Path(scratch) / "store"
-        store = EverMemStore(path, embedder, servers) if methods else None
+        store = EverMemStore(path, embedder, servers, keep=store_path is not None) if methods else None
         systems: list[RetrievalSystem] = [EverMemSystem(store, m) for m in methods] if store else []  # type: ignore[misc]
         systems += [make_baseline(name, embedder) for name in baselines]
         try:

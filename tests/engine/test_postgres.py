@@ -21,9 +21,10 @@ import pytest
 from pydantic import ValidationError
 
 from evermem_integrations import DatabaseConfig, EverMem
-from evermem_integrations.datasets import LocomoConversation
+from evermem_integrations.datasets import LocomoConversation, LongMemEvalQuestion
 from evermem_integrations.engine import postgres as pg_store
 from evermem_integrations.engine import records
+from evermem_integrations.engine.ingest import message_units
 from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.postgres import PostgresRecordStore
 from evermem_integrations.engine.protocols import RecordStore
@@ -129,6 +130,32 @@ def test_bm25_ranks_and_scores_as_fts5_in_one_scope(database_url: str, locomo: l
                 assert expected, query
                 assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-6), query
                 assert {i for i, _ in got} == {i for i, _ in expected} or len(got) == 15
+    finally:
+        sqlite_store.close()
+        pg_store.close()
+
+
+def test_bm25_ranks_long_turns_cut_in_pieces_as_fts5(
+    database_url: str, longmemeval_question: LongMemEvalQuestion
+) -> None:
+    # A LongMemEval haystack: long assistant turns, each indexed as pieces of one message.
+    messages = longmemeval_question.messages()[:200]
+    units = [unit for m in messages for unit in message_units("s", m, kind="raw", cell_id=None)]
+    assert len(units) > len(messages)
+    sqlite_store, pg_store = SQLiteRecordStore(None), PostgresRecordStore(database_url)
+    try:
+        for store in (sqlite_store, pg_store):
+            store.put_units(units)
+        queries = [longmemeval_question.question, *(m.content[:80] for m in messages[::40] if m.role == "user")]
+        for query in queries:
+            terms = sqlite_store.lexical_terms(query)
+            assert pg_store.lexical_terms(query) == terms
+            expected = sqlite_store.bm25("s", terms, ["raw"], 40)
+            got = pg_store.bm25("s", terms, ["raw"], 40)
+            assert expected, query
+            assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-6), query
+            cutoff = expected[-1][1] * (1 + 1e-9)  # below it, ties may cut the two rankings apart
+            assert {i for i, s in got if s > cutoff} == {i for i, s in expected if s > cutoff}, query
     finally:
         sqlite_store.close()
         pg_store.close()
