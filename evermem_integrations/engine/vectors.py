@@ -291,11 +291,9 @@ class ChromaVectorIndex:
             # scope of 10,000 facts): a scope that fills its shard is served by an unfiltered
             # search of twice the limit, kept to the scope's own vectors; others fall back to it.
             probe = limit * 2
-            result = collection.query(
-                query_embeddings=embedding, n_results=probe, where=rest, include=["distances", "metadatas"]
-            )
-            rows = zip(result["ids"][0], result["distances"][0], result["metadatas"][0], strict=True)
-            own = [(i, d) for i, d, m in rows if (m or {}).get(SCOPE_KEY) == scope]
+            result = collection.query(query_embeddings=embedding, n_results=probe, where=rest, include=["distances"])
+            # The id's tag names the scope: no metadata to fetch and decode.
+            own = [(i, d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True) if i.startswith(tag)]
             if len(own) < limit and len(result["ids"][0]) == probe:  # the scope's vectors may lie further out
                 result = collection.query(
                     query_embeddings=embedding,
