@@ -344,12 +344,15 @@ def build_cell(
     cell_id = stable_id(scope, messages[0].id, messages[-1].id, len(messages), prefix="cell_")
     fact_ids = [stable_id(scope, f.subject, " ".join(f.text.lower().split()), prefix="fact_") for f in extraction.facts]
     seen.update(records.existing_fact_ids(scope, fact_ids))
+    roles = {m.id: m.role for m in messages}
     facts = []
     for fact_id, draft in zip(fact_ids, extraction.facts, strict=True):
         if fact_id in seen:  # the same statement again adds no new fact
             continue
         seen.add(fact_id)
-        facts.append(Fact(id=fact_id, cell_id=cell_id, **draft.model_dump()))
+        said_as = {roles.get(source) for source in draft.source_message_ids}
+        role = said_as.pop() if len(said_as) == 1 else None
+        facts.append(Fact(id=fact_id, cell_id=cell_id, role=role, **draft.model_dump()))
     foresight = [
         Foresight(id=stable_id(scope, f.subject, f.text, prefix="fore_"), cell_id=cell_id, **f.model_dump())
         for f in extraction.foresight
@@ -392,6 +395,7 @@ def message_units(scope: str, message: Message, *, kind: str, cell_id: str | Non
                 data={
                     "sender": message.sender,
                     "subject": message.sender,
+                    "role": message.role,
                     "source_message_ids": [message.id],
                     "piece": index + 1,
                     "pieces": len(parts),

@@ -107,12 +107,16 @@ class Scope(BaseModel):
         return cls(user_id=fields.get("user"), group_id=fields.get("group"), agent_id=fields.get("agent"))
 
 
+Role = Literal["user", "assistant", "system", "tool"]
+"""What a message's author is to the application (OpenAI's chat roles)."""
+
+
 class Message(BaseModel):
     """One chat message. ``id`` defaults to a hash of sender, content and time."""
 
     id: str = ""
     sender: str
-    role: Literal["user", "assistant", "system", "tool"] | None = None
+    role: Role | None = None
     content: str
     timestamp: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -188,6 +192,9 @@ class Fact(BaseModel):
     valid_until: datetime | None = None
     superseded_by: str | None = None
     source_message_ids: list[str] = Field(default_factory=list)
+    role: Role | None = None
+    """The role of the messages it was drawn from (``assistant`` for what the assistant said);
+    ``None`` when they differ or were not given."""
 
 
 class Foresight(BaseModel):

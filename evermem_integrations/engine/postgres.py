@@ -959,13 +959,14 @@ class PostgresRecordStore:
         return found
 
     def unit_keys(self, scope: str, ids: Sequence[str]) -> dict[str, UnitKeys]:
-        """The cell and subject of units by id, without parsing their records."""
+        """The cell, subject and role of units by id, without parsing their records."""
         rows = self._rows(
-            "SELECT id, cell_id, data::jsonb ->> 'subject' FROM units WHERE scope = %s AND id = ANY(%s)",
+            "SELECT id, cell_id, data::jsonb ->> 'subject', data::jsonb ->> 'role' FROM units "
+            "WHERE scope = %s AND id = ANY(%s)",
             [scope, list(ids)],
             scope=scope,
         )
-        return {unit_id: UnitKeys(cell_id, subject) for unit_id, cell_id, subject in rows}
+        return {unit_id: UnitKeys(cell_id, subject, role) for unit_id, cell_id, subject, role in rows}
 
     def unit_ids_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[tuple[str, str]]:
         """``(unit id, cell id)`` of the units of the given MemCells, in time order."""

@@ -19,7 +19,7 @@ A query is answered with the necessary and sufficient memories:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +46,19 @@ DEFAULT_KINDS: tuple[MemoryKind, ...] = ("fact", "message", "raw", "foresight", 
 MIN_LINE_TOKENS = 6
 """No rendered line ("- " + a few words + newline) costs fewer tokens."""
 
+FIRST_PERSON = frozenset({"i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself"})
+SECOND_PERSON = frozenset({"you", "you're", "you've", "you'd", "you'll", "your", "yours", "yourself"})
+
+
+def asks_about_the_user(query_words: Sequence[str]) -> bool:
+    """Whether a question asks about its asker ("What book am I reading?") and not about the assistant.
+
+    A question is put by the application's user, so "I" and "my" are the user; one that also
+    says "you" may be about what the assistant said ("what did you recommend me?"), and is left alone.
+    """
+    said = {w.lower() for w in query_words}
+    return bool(said & FIRST_PERSON) and not said & SECOND_PERSON
+
 
 class RecollectionConfig(BaseModel):
     """Retrieval settings."""
@@ -65,7 +78,12 @@ class RecollectionConfig(BaseModel):
     )
     top_episodes: int = Field(default=3, ge=1, description="episodes ranked for the episode prior")
     episode_pool: bool = Field(default=True, description="also pool unranked facts of the top episodes")
-    subject_boost: float = Field(default=0.6, ge=0, description="score bonus for units about a person the query names")
+    subject_boost: float = Field(
+        default=0.6,
+        ge=0,
+        description="score bonus for units about a person the query names, or, for a question about its asker "
+        "('what am I reading?'), for what was not said by the assistant",
+    )
     profile_first: bool = Field(
         default=True,
         description="put the current profile entries of the attribute a question asks about before everything else",
@@ -192,7 +210,7 @@ class ScopeReader:
         return {i: self._units[i] for i in ids if i in self._units}
 
     def keys(self, ids: Sequence[str]) -> dict[str, UnitKeys]:
-        """The cell and subject of units by id."""
+        """The cell, subject and role of units by id."""
         missing = [i for i in ids if i not in self._keys and i not in self._units]
         if missing:
             self._keys.update(self.records.unit_keys(self.scope, missing))
@@ -200,7 +218,7 @@ class ScopeReader:
         for unit_id in ids:
             if unit_id in self._units:
                 unit = self._units[unit_id]
-                found[unit_id] = UnitKeys(unit.cell_id, unit.data.get("subject"))
+                found[unit_id] = UnitKeys(unit.cell_id, unit.data.get("subject"), unit.data.get("role"))
             elif unit_id in self._keys:
                 found[unit_id] = self._keys[unit_id]
         return found
@@ -314,7 +332,11 @@ class Recollector:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
             fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), reader, fused, kinds)
         if named:
-            fused = self._subject_prior(named, reader, fused)
+            fused = self._subject_prior(lambda keys: keys.subject in named, reader, fused)
+        elif asks_about_the_user(query_words):
+            # In a chat with an assistant most of what is stored is the assistant's long answers;
+            # the user's own statements answer a question about the user.
+            fused = self._subject_prior(lambda keys: keys.role != "assistant", reader, fused)
         if self.config.profile_first and "profile" in kinds:
             fused = self._asked_profile_first(query, named, reader.scope, fused)
         if method == "scene":
@@ -396,11 +418,13 @@ class Recollector:
                 naming |= hits
         return named, naming
 
-    def _subject_prior(self, named: set[str], reader: ScopeReader, scores: dict[str, float]) -> dict[str, float]:
-        """Favour what the people a question names said or did themselves."""
+    def _subject_prior(
+        self, favoured: Callable[[UnitKeys], bool], reader: ScopeReader, scores: dict[str, float]
+    ) -> dict[str, float]:
+        """Favour the units of the people a question is about (those it names, or its asker)."""
         factor = 1.0 + self.config.subject_boost
         keys = reader.keys(list(scores))
-        return {i: s * factor if i in keys and keys[i].subject in named else s for i, s in scores.items()}
+        return {i: s * factor if i in keys and favoured(keys[i]) else s for i, s in scores.items()}
 
     def _asked_profile_first(
         self, query: str, named: set[str], scope: str, scores: dict[str, float]
@@ -550,10 +574,14 @@ class Recollector:
     def _with_message_siblings(
         self, reader: ScopeReader, items: list[SearchItem], moment: datetime, top: int
     ) -> list[SearchItem]:
-        """Follow each fact with the other facts said in the same message.
+        """Rank the other facts said in the same message as a hit fact at a share of its score.
 
         A fact is one sentence; read alone it often loses what the rest of the message said
         about it ("It was so powerful."), so the reader gets the message's statements together.
+        Only a message's best fact keeps its own rank, the others come at the share even when
+        they rank well alone: one long answer of many matching sentences would otherwise fill
+        the budget, leaving out the other messages a question needs (measured: evidence recall
+        on LongMemEval 95.7 with the share, 93.5 with each fact at its own rank, at 2,000 tokens).
         """
         # Only the best hits can bring their siblings into the budget (~25 tokens a line).
         messages = list(

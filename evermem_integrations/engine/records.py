@@ -164,6 +164,8 @@ class UnitKeys(NamedTuple):
 
     cell_id: str | None
     subject: str | None
+    role: str | None
+    """The role of the message a unit was drawn from (``assistant``, ``user``), if known."""
 
 
 class PendingVector(NamedTuple):
@@ -742,15 +744,16 @@ class SQLiteRecordStore:
         return found
 
     def unit_keys(self, scope: str, ids: Sequence[str]) -> dict[str, UnitKeys]:
-        """The cell and subject of units by id, without parsing their records."""
+        """The cell, subject and role of units by id, without parsing their records."""
         found: dict[str, UnitKeys] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for unit_id, cell_id, subject in self._tuples(
-                f"SELECT id, cell_id, json_extract(data, '$.subject') FROM units WHERE id IN ({marks}) AND +scope = ?",
+            for unit_id, cell_id, subject, role in self._tuples(
+                f"SELECT id, cell_id, json_extract(data, '$.subject'), json_extract(data, '$.role') FROM units "
+                f"WHERE id IN ({marks}) AND +scope = ?",
                 [*chunk, scope],
             ):
-                found[unit_id] = UnitKeys(cell_id, subject)
+                found[unit_id] = UnitKeys(cell_id, subject, role)
         return found
 
     def unit_ids_of_cells(self, scope: str, cell_ids: Sequence[str], kinds: Sequence[str]) -> list[tuple[str, str]]:

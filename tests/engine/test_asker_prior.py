@@ -1,0 +1,101 @@
+"""A question about its asker ("What book am I reading?") favours what the user said over the assistant's answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from evermem_integrations import EverMem
+from evermem_integrations.engine.recollection import RecollectionConfig, asks_about_the_user
+
+START = datetime(2023, 5, 1, 9, 0, tzinfo=UTC)
+ADVICE = (  # an assistant's long answers: many sentences about books and reading, none about the user's book
+    "Reading a good book before bed is a great habit. A book club keeps your reading on track. "
+    "Audio books let you keep reading while you commute. Many readers track every book they finish. "
+    "A reading challenge currently popular online is fifty books a year."
+)
+CHAT = [
+    ("user", "How do I fit more time for it into a busy week?"),
+    ("assistant", ADVICE),
+    ("user", "By the way, I'm currently devouring Piranesi and it's hard to put down!"),
+    ("assistant", ADVICE.replace("great", "lovely")),
+    ("user", "Thanks, that helps."),
+    ("assistant", ADVICE.replace("great", "fine")),
+]
+
+
+def _engine(*, roles: bool = True, servers: tuple[str, str] | None = None, **config: float) -> EverMem:
+    database_url, chroma_url = servers or (None, None)
+    mem = EverMem(
+        path=None,
+        database_url=database_url,
+        chroma_url=chroma_url,
+        collection_name="asker",
+        recollection=RecollectionConfig(**config),
+    )
+    mem.add(
+        [
+            {
+                "sender": role,
+                "role": role if roles else None,
+                "content": text,
+                "timestamp": START + timedelta(minutes=n),
+            }
+            for n, (role, text) in enumerate(CHAT)
+        ],
+        user_id="u",
+    )
+    mem.flush(user_id="u")
+    return mem
+
+
+def _ranking(mem: EverMem, question: str) -> list[str]:
+    return [item.text for item in mem.search(question, user_id="u", kinds=["fact", "message"]).items]
+
+
+def _places(ranking: list[str]) -> tuple[int, int]:
+    """Where the user's book comes, and where the assistant's first line does."""
+    book = next(n for n, text in enumerate(ranking) if "Piranesi" in text)
+    return book, next(n for n, text in enumerate(ranking) if text.startswith("assistant:"))
+
+
+def test_the_users_own_statement_comes_before_the_assistants_answers() -> None:
+    with _engine() as mem:
+        book, first_answer = _places(_ranking(mem, "What book am I currently reading?"))
+        assert book < first_answer
+
+
+@pytest.mark.integration
+def test_the_servers_keep_the_role_for_ranking(database_url: str, chroma_url: str) -> None:
+    with _engine(servers=(database_url, chroma_url)) as mem:
+        book, first_answer = _places(_ranking(mem, "What book am I currently reading?"))
+        assert book < first_answer
+
+
+def test_without_the_prior_the_assistants_answers_drown_it() -> None:
+    # The control: ranked by words alone, the assistant's sentences about books come first.
+    with _engine(subject_boost=0) as mem:
+        book, first_answer = _places(_ranking(mem, "What book am I currently reading?"))
+        assert book > first_answer
+
+
+def test_facts_keep_the_role_they_were_said_in() -> None:
+    with _engine() as mem:
+        facts = mem.get(user_id="u", kind="fact", limit=100)
+        assert {f.role for f in facts if f.subject == "assistant"} == {"assistant"}
+        assert {f.role for f in facts if f.subject == "user"} == {"user"}
+
+
+def test_without_roles_the_prior_changes_nothing() -> None:
+    # A chat between people (no assistant role): every unit is the asker's side, so the order is the words' own.
+    with _engine(roles=False) as plain, _engine(roles=False, subject_boost=0) as control:
+        question = "What book am I currently reading?"
+        assert _ranking(plain, question) == _ranking(control, question)
+
+
+def test_a_question_about_the_assistant_is_not_about_the_user() -> None:
+    assert asks_about_the_user(["what", "book", "am", "i", "reading"])
+    assert asks_about_the_user(["where", "did", "i", "put", "my", "keys"])
+    assert not asks_about_the_user(["what", "did", "you", "recommend", "me"])
+    assert not asks_about_the_user(["when", "is", "ana's", "birthday"])
