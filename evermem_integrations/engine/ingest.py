@@ -441,7 +441,6 @@ def cell_units(cell: MemCell) -> list[Unit]:
     units += [
         unit
         for m in cell.messages
-        if m.role != "assistant"
         for unit in message_units(cell.scope, m, kind="message", cell_id=cell.id, context=questions.get(m.id, ""))
     ]
     units += [record_unit("fact", f, f.timestamp) for f in cell.facts]

@@ -82,7 +82,7 @@ class RecollectionConfig(BaseModel):
         default=0.6,
         ge=0,
         description="score bonus for units about a person the query names, or, for a question about its asker "
-        "('what am I reading?'), for what was not said by the assistant",
+        "('what am I reading?'), for what was not said by the assistant (0 turns both off)",
     )
     profile_first: bool = Field(
         default=True,
@@ -327,13 +327,16 @@ class Recollector:
                 query, lexical_query, reader.scope, method, kinds, filtering.AllOf((flt, period)), episodes=False
             )
             ranked += [within.get("lexical", []), within.get("dense", [])]
+        asker = self.config.subject_boost > 0 and not named and asks_about_the_user(query_words)
+        if asker:
+            ranked += self._asker_lookups(query, lexical_query, reader, method, kinds, flt, ranked)
         fused = rrf(ranked, self.config.rrf_k)
         if self.config.episode_weight > 0:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]
             fused = self._episode_prior(rrf(episode_rankings, self.config.rrf_k), reader, fused, kinds)
         if named:
             fused = self._subject_prior(lambda keys: keys.subject in named, reader, fused)
-        elif asks_about_the_user(query_words):
+        elif asker:
             # In a chat with an assistant most of what is stored is the assistant's long answers;
             # the user's own statements answer a question about the user.
             fused = self._subject_prior(lambda keys: keys.role != "assistant", reader, fused)
@@ -380,6 +383,33 @@ class Recollector:
                         self.vectors.query, vector, scope, ["episode"], top_episodes
                     )
         return {name: ranking(job.result()) for name, job in jobs.items()}
+
+    def _asker_lookups(
+        self,
+        query: str,
+        lexical_query: str,
+        reader: ScopeReader,
+        method: SearchMethod,
+        kinds: Sequence[str],
+        flt: filtering.Filter,
+        ranked: Sequence[Sequence[str]],
+    ) -> list[list[str]]:
+        """For a question about its asker, the same lookups among what was not said by an assistant.
+
+        An assistant's long answers are most of a chat's units and share its topic's words, so
+        the user's one sentence that answers ("I'm currently devouring ...") can rank below every
+        candidate; ranked among the others' words it comes first. The assistants are the speakers
+        of the candidates said in the assistant role (none among them: nothing to set apart); the
+        others are named with ``$in``, which Chroma judges in the vector search itself.
+        """
+        candidates = reader.keys(list(dict.fromkeys(unit_id for ids in ranked for unit_id in ids)))
+        assistants = {k.subject for k in candidates.values() if k.role == "assistant" and k.subject}
+        speakers = tuple(sorted(set(self.records.subjects(reader.scope)) - assistants))
+        if not assistants or not speakers:
+            return []
+        others = filtering.AllOf((flt, filtering.Condition("subject", True, "$in", speakers)))
+        found = self._lookups(query, lexical_query, reader.scope, method, kinds, others, episodes=False)
+        return [found.get("lexical", []), found.get("dense", [])]
 
     def _episode_prior(
         self,

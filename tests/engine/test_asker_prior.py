@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evermem_integrations import EverMem
-from evermem_integrations.engine.recollection import RecollectionConfig, asks_about_the_user
+from evermem_integrations.engine.filters import AllOf
+from evermem_integrations.engine.models import Scope
+from evermem_integrations.engine.recollection import (
+    DEFAULT_KINDS,
+    RecollectionConfig,
+    ScopeReader,
+    asks_about_the_user,
+)
 
 START = datetime(2023, 5, 1, 9, 0, tzinfo=UTC)
 ADVICE = (  # an assistant's long answers: many sentences about books and reading, none about the user's book
@@ -18,7 +25,7 @@ ADVICE = (  # an assistant's long answers: many sentences about books and readin
 CHAT = [
     ("user", "How do I fit more time for it into a busy week?"),
     ("assistant", ADVICE),
-    ("user", "By the way, I'm currently devouring Piranesi and it's hard to put down!"),
+    ("user", "By the way, the book I'm devouring these days, on the train and at lunch, is Piranesi!"),
     ("assistant", ADVICE.replace("great", "lovely")),
     ("user", "Thanks, that helps."),
     ("assistant", ADVICE.replace("great", "fine")),
@@ -71,6 +78,30 @@ def test_the_servers_keep_the_role_for_ranking(database_url: str, chroma_url: st
     with _engine(servers=(database_url, chroma_url)) as mem:
         book, first_answer = _places(_ranking(mem, "What book am I currently reading?"))
         assert book < first_answer
+
+
+def _asker_rankings(mem: EverMem, candidates: list[str]) -> list[list[str]]:
+    scope = Scope.of("u", None, None).key
+    reader = ScopeReader(mem.records, scope)
+    question = "What book am I currently reading?"
+    return mem.recollector._asker_lookups(question, question, reader, "hybrid", DEFAULT_KINDS, AllOf(()), [candidates])
+
+
+def test_the_asker_lookups_rank_only_what_the_assistant_did_not_say() -> None:
+    # However many of the assistant's sentences fill the rankers' candidates, the user's
+    # statement is ranked among the others' words.
+    with _engine() as mem:
+        answers = [f.id for f in mem.get(user_id="u", kind="fact", limit=100) if f.role == "assistant"]
+        rankings = _asker_rankings(mem, answers)
+        assert len(rankings) == 2 and all(rankings)
+        texts = [[u.text for u in mem.records.units(Scope.of("u", None, None).key, ids).values()] for ids in rankings]
+        assert all(not t.startswith("assistant:") for ranking in texts for t in ranking)
+        assert any("Piranesi" in t for t in texts[0])
+
+
+def test_without_an_assistant_among_the_candidates_there_is_nothing_to_set_apart() -> None:
+    with _engine(roles=False) as mem:
+        assert _asker_rankings(mem, [f.id for f in mem.get(user_id="u", kind="fact", limit=100)]) == []
 
 
 def test_without_the_prior_the_assistants_answers_drown_it() -> None:
