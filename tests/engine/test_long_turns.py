@@ -1,8 +1,8 @@
 """Long turns (a pasted document, a log) are stored whole and searched in pieces that point back at them.
 
-Every message, short or long, is also indexed as said (with its dates made absolute), so a
-question that several of its sentences answer together finds the whole turn, not only one
-sentence of it.
+Every message of a person, short or long, and each long answer of the assistant, is also
+indexed as said (with its dates made absolute), so a question that several of its sentences
+answer together finds the whole turn, not only one sentence of it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evermem_integrations import EverMem
+from evermem_integrations.engine.ingest import ANSWER_CHARS
 from evermem_integrations.engine.models import MAX_MESSAGE_CHARS
 from evermem_integrations.engine.text import pieces
 from evermem_integrations.engine.tokens import count_tokens
@@ -134,3 +135,31 @@ def test_a_message_and_its_facts_are_not_both_in_the_context(mem: EverMem) -> No
     lines = [line for line in result.context.splitlines() if "adopted a beagle" in line]
     assert len(lines) == 1, result.context
     assert "(9 March 2025)" in lines[0]  # the message is shown with its dates made absolute
+
+
+def test_a_long_answer_of_the_assistant_is_indexed_as_said_a_short_reply_by_its_facts(mem: EverMem) -> None:
+    answer = (
+        "Here are three studies you could read. In the journal Music and Medicine, 38 subjects listened "
+        "to binaural beats for 30 minutes daily for three weeks. Their anxiety fell, and so did their "
+        "stress. A second study, in Alternative Therapies, followed 15 subjects for four weeks and found "
+        "improvements in mood. A third one found no effect on sleep. Each of them was small, so read "
+        "them as hints rather than proof, and talk to a doctor before you rely on any of them for your "
+        "anxiety or for your sleep at night."
+    )
+    assert len(answer) >= ANSWER_CHARS
+    mem.add(
+        [
+            {"id": "q", "sender": "user", "role": "user", "content": "Which studies tested binaural beats?"},
+            {"id": "long", "sender": "assistant", "role": "assistant", "content": answer},
+            {"id": "t", "sender": "user", "role": "user", "content": "Thanks!"},
+            {"id": "short", "sender": "assistant", "role": "assistant", "content": "You're welcome. Sleep well!"},
+        ],
+        user_id="mara",
+    )
+    mem.flush(user_id="mara")
+    messages = mem.search("binaural beats studies subjects welcome", user_id="mara", kinds=["message"]).items
+    assert {i.source_message_ids[0] for i in messages} == {"q", "long", "t"}
+    whole = next(i for i in messages if i.source_message_ids == ["long"])
+    assert whole.text == f"assistant: {answer}"
+    facts = mem.search("welcome sleep", user_id="mara", kinds=["fact"]).items
+    assert any(i.source_message_ids == ["short"] for i in facts)
