@@ -18,6 +18,7 @@ A query is answered with the necessary and sufficient memories:
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,17 +48,48 @@ MIN_LINE_TOKENS = 6
 """No rendered line ("- " + a few words + newline) costs fewer tokens."""
 
 FIRST_PERSON = frozenset({"i", "i'm", "i've", "i'd", "i'll", "me", "my", "mine", "myself"})
-SECOND_PERSON = frozenset({"you", "you're", "you've", "you'd", "you'll", "your", "yours", "yourself"})
+SAYING = frozenset(
+    {"say", "tell", "recommend", "suggest", "mention", "provide", "write", "give", "share", "list", "explain"}
+)
+SAID = frozenset(
+    {
+        "said",
+        "told",
+        "recommended",
+        "suggested",
+        "mentioned",
+        "provided",
+        "wrote",
+        "gave",
+        "shared",
+        "listed",
+        "explained",
+    }
+)
+"""Verbs of saying, as asked ("did you recommend") and as said ("you recommended")."""
 
 
 def asks_about_the_user(query_words: Sequence[str]) -> bool:
-    """Whether a question asks about its asker ("What book am I reading?") and not about the assistant.
+    """Whether a question asks about its asker ("What book am I reading?") and not about the assistant's words.
 
-    A question is put by the application's user, so "I" and "my" are the user; one that also
-    says "you" may be about what the assistant said ("what did you recommend me?"), and is left alone.
+    A question is put by the application's user, so "I" and "my" are the user. "You" in a
+    request ("Do you have any tips?", "Can you suggest ...") leaves it about the user; a
+    question about what the assistant said ("the sealant you recommended", "what did you
+    suggest", "remind me ...", "our previous conversation") is about the assistant's words.
     """
-    said = {w.lower() for w in query_words}
-    return bool(said & FIRST_PERSON) and not said & SECOND_PERSON
+    said = [w.lower() for w in query_words]
+    if not FIRST_PERSON.intersection(said):
+        return False
+    recalls_the_assistant = (
+        "remind" in said
+        or ("our" in said and ("conversation" in said or "chat" in said))
+        or any(you == "you" and verb in SAID for you, verb in itertools.pairwise(said))
+        or any(
+            did == "did" and you == "you" and verb in SAYING
+            for did, you, verb in zip(said, said[1:], said[2:], strict=False)
+        )
+    )
+    return not recalls_the_assistant
 
 
 class RecollectionConfig(BaseModel):

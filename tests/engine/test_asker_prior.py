@@ -15,6 +15,7 @@ from evermem_integrations.engine.recollection import (
     ScopeReader,
     asks_about_the_user,
 )
+from evermem_integrations.engine.text import words
 
 START = datetime(2023, 5, 1, 9, 0, tzinfo=UTC)
 ADVICE = (  # an assistant's long answers: many sentences about books and reading, none about the user's book
@@ -128,5 +129,12 @@ def test_without_roles_the_prior_changes_nothing() -> None:
 def test_a_question_about_the_assistant_is_not_about_the_user() -> None:
     assert asks_about_the_user(["what", "book", "am", "i", "reading"])
     assert asks_about_the_user(["where", "did", "i", "put", "my", "keys"])
-    assert not asks_about_the_user(["what", "did", "you", "recommend", "me"])
     assert not asks_about_the_user(["when", "is", "ana's", "birthday"])
+    # a request to the assistant is still about the user
+    assert asks_about_the_user(words("I'm anxious about getting around Tokyo. Do you have any tips?"))
+    assert asks_about_the_user(words("Can you recommend a restaurant for my trip?"))
+    # what the assistant said is about the assistant's words
+    assert not asks_about_the_user(words("What sealant did you recommend for my table?"))
+    assert not asks_about_the_user(words("Which restaurant in Rome you recommended did I like?"))
+    assert not asks_about_the_user(words("Can you remind me how many subjects were in the study?"))
+    assert not asks_about_the_user(words("I was looking back at our previous chat: which bottles were they?"))
