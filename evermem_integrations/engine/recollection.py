@@ -233,6 +233,13 @@ class ScopeReader:
         self.scope = scope
         self._units: dict[str, Unit] = {}
         self._keys: dict[str, UnitKeys] = {}
+        self._subjects: list[str] | None = None
+
+    def subjects(self) -> list[str]:
+        """The people of the scope (read once: the query's names and its asker both need them)."""
+        if self._subjects is None:
+            self._subjects = self.records.subjects(self.scope)
+        return self._subjects
 
     def units(self, ids: Sequence[str]) -> dict[str, Unit]:
         """Units by id (ids not in the scope are left out)."""
@@ -342,9 +349,7 @@ class Recollector:
             rankings = self._lookups(query, query, reader.scope, method, kinds, flt)
             return rrf([rankings.get("lexical", []), rankings.get("dense", [])], self.config.rrf_k)
         query_words = words(query)
-        named, naming_words = (
-            self._named(query_words, reader.scope) if self.config.subject_boost > 0 else (set(), set())
-        )
+        named, naming_words = self._named(query_words, reader) if self.config.subject_boost > 0 else (set(), set())
         # A name that every fact of its person repeats tells BM25 little and matches a large part
         # of the scope (all of the cost); the subject prior weighs it instead.
         kept = [w for w in query_words if w.split("'")[0] not in naming_words]
@@ -436,7 +441,7 @@ class Recollector:
         """
         candidates = reader.keys(list(dict.fromkeys(unit_id for ids in ranked for unit_id in ids)))
         assistants = {k.subject for k in candidates.values() if k.role == "assistant" and k.subject}
-        speakers = tuple(sorted(set(self.records.subjects(reader.scope)) - assistants))
+        speakers = tuple(sorted(set(reader.subjects()) - assistants))
         if not assistants or not speakers:
             return []
         others = filtering.AllOf((flt, filtering.Condition("subject", True, "$in", speakers)))
@@ -468,12 +473,12 @@ class Recollector:
                     boosted[unit_id] = self.config.episode_weight * cell_prior[cell_id] * self.config.pooled_weight
         return boosted
 
-    def _named(self, query_words: Sequence[str], scope: str) -> tuple[set[str], set[str]]:
+    def _named(self, query_words: Sequence[str], reader: ScopeReader) -> tuple[set[str], set[str]]:
         """The people of the scope a query's words name ("Mel" names Melanie), and the words naming them."""
         candidates = {w.split("'")[0] for w in query_words}
         named: set[str] = set()
         naming: set[str] = set()
-        for person in self.records.subjects(scope):
+        for person in reader.subjects():
             hits = {w for w in candidates if len(w) >= 3 and any(p.lower().startswith(w) for p in person.split())}
             if hits:
                 named.add(person)
