@@ -55,7 +55,13 @@ from evermem_integrations.engine.recollection import QueryPlanner, RecollectionC
 from evermem_integrations.engine.records import SQLiteRecordStore
 from evermem_integrations.engine.segmentation import BoundaryDetector, OfflineBoundaryDetector, SegmentationConfig
 from evermem_integrations.engine.timeparse import parse_timestamp
-from evermem_integrations.engine.vectors import ChromaVectorIndex, VectorIndex, chroma_client
+from evermem_integrations.engine.vectors import (
+    EXACT_SCOPE_VECTORS,
+    ChromaVectorIndex,
+    TieredVectorIndex,
+    VectorIndex,
+    chroma_client,
+)
 from evermem_integrations.errors import (
     ConfigurationError,
     InputError,
@@ -109,6 +115,9 @@ class EverMem:
             ``database_url``: the schema, connections per process, timeouts.
         chroma_client: a ready Chroma client (overrides ``path``/``chroma_url`` for vectors).
         collection_name: prefix of the Chroma collections (scopes share a fixed set of them).
+        exact_search_vectors: a scope of up to this many vectors is searched exactly in the
+            record store (SQLite or PostgreSQL), in the same transaction as its records; past
+            it, its vectors move to Chroma's HNSW index once. ``0`` keeps every scope in Chroma.
         embedder: the embedding model; defaults to the bundled offline static model.
         llm: an :class:`~evermem_integrations.engine.llm.LLMConfig` (or a ready
             :class:`~evermem_integrations.engine.llm.ChatLLM`) to extract with an
@@ -130,6 +139,7 @@ class EverMem:
         database: DatabaseConfig | None = None,
         chroma_client: Any = None,
         collection_name: str = "evermem",
+        exact_search_vectors: int = EXACT_SCOPE_VECTORS,
         embedder: Embedder | None = None,
         llm: Any = None,
         extractor: Extractor | None = None,
@@ -163,7 +173,9 @@ class EverMem:
         self._ephemeral = self.path is None and database_url is None and chroma_url is None and chroma_client is None
         if self._ephemeral:  # Chroma's in-memory client is one per process: keep instances apart
             collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
-        self.vectors: VectorIndex = ChromaVectorIndex(client, collection_name)
+        self.vectors: VectorIndex = TieredVectorIndex(
+            self.records, ChromaVectorIndex(client, collection_name), exact_search_vectors
+        )
         self.extractor: Extractor = extractor or OfflineExtractor()
         self.boundary_detector: BoundaryDetector = boundary_detector or OfflineBoundaryDetector(
             self._embed, segmentation

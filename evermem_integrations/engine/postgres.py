@@ -68,10 +68,21 @@ except ImportError as exc:  # pragma: no cover - the extra is part of `all`
         "database_url needs the postgres extra: pip install 'evermem-integrations[postgres]'"
     ) from exc
 
-SCHEMA_VERSION = 1
+_EXACT_VECTORS = [
+    """CREATE TABLE exact_vectors (
+        scope text NOT NULL, id text NOT NULL, kind text NOT NULL, vector bytea NOT NULL, PRIMARY KEY (scope, id))""",
+    "CREATE TABLE indexed_scopes (scope text PRIMARY KEY)",
+]
+SCHEMA_VERSION = 2
 """The newest entry of the migrations table; a database of a newer layout is refused."""
-MIGRATIONS: dict[int, list[str]] = {}
-"""Statements that bring a database of version ``n - 1`` to ``n`` (none yet: version 1 is the first)."""
+MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        *_EXACT_VECTORS,
+        # The vectors written before live in the vector index.
+        "INSERT INTO indexed_scopes SELECT scope FROM units UNION SELECT scope FROM vector_outbox",
+    ]
+}
+"""Statements that bring a database of version ``n - 1`` to ``n`` (2: the vectors of small scopes)."""
 FTS5_TOKENIZER = "porter unicode61 remove_diacritics 2"
 """The tokenizer of the SQLite store's ``units_fts``: the PostgreSQL store cuts terms with it too."""
 BM25_K1 = 1.2
@@ -136,6 +147,7 @@ _DDL = [
     """CREATE TABLE vector_outbox (
         seq bigserial PRIMARY KEY, scope text NOT NULL, unit_id text NOT NULL, kind text NOT NULL, vector bytea)""",
     "CREATE TABLE vector_refresh (seq bigserial PRIMARY KEY, scope text NOT NULL, unit_id text NOT NULL)",
+    *_EXACT_VECTORS,
 ]
 
 
@@ -539,6 +551,61 @@ class PostgresRecordStore:
             conn.execute(
                 "DELETE FROM vector_outbox WHERE seq = ANY(%s) AND seq <= %s", [self._state().drained, up_to_seq]
             )
+
+    # -- the vectors of small scopes ----------------------------------------------------------
+    def put_exact_vectors(self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> int:
+        """Store (or replace) vectors of a scope searched exactly; returns how many the scope holds."""
+        rows = [(scope, i, k, b) for i, k, b in zip(ids, kinds, records.exact_vector_blobs(vectors), strict=True)]
+        with self._writing(scope) as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO exact_vectors (scope, id, kind, vector) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (scope, id) DO UPDATE SET kind = EXCLUDED.kind, vector = EXCLUDED.vector",
+                    rows,
+                )
+            found = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope]).fetchone()
+        return int(found[0]) if found else 0
+
+    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
+        """Remove vectors of a scope searched exactly (``None``: all of them)."""
+        with self._writing(scope) as conn:
+            if ids is None:
+                conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
+            else:
+                conn.execute("DELETE FROM exact_vectors WHERE scope = %s AND id = ANY(%s)", [scope, list(ids)])
+
+    def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
+        """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
+        rows = self._rows(
+            "SELECT id, kind, vector FROM exact_vectors WHERE scope = %s ORDER BY id", [scope], scope=scope
+        )
+        return [r[0] for r in rows], [r[1] for r in rows], records.exact_matrix([bytes(r[2]) for r in rows])
+
+    def nearest_exact(
+        self, scope: str, vector: np.ndarray, kinds: Sequence[str], limit: int, where: UnitFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` vectors of ``scope`` nearest ``vector`` (cosine), of ``kinds``, whose units pass ``where``.
+
+        ``where`` is judged as the engine judges memories, walking the ranking until ``limit`` units pass.
+        """
+        sql = "SELECT id, vector FROM exact_vectors WHERE scope = %s"
+        params: list[Any] = [scope]
+        if kinds:
+            sql, params = sql + " AND kind = ANY(%s)", [scope, list(kinds)]
+        rows = self._rows(sql + " ORDER BY id", params, scope=scope)
+        ids = [r[0] for r in rows]
+        ranked = records.rank_exact(ids, [bytes(r[1]) for r in rows], vector, len(ids) if where else limit)
+        return ranked if where is None else self._passing(scope, ranked, where, limit)
+
+    def indexed_scope(self, scope: str) -> bool:
+        """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
+        return bool(self._rows("SELECT 1 FROM indexed_scopes WHERE scope = %s", [scope], scope=scope))
+
+    def mark_indexed(self, scope: str) -> None:
+        """Record that the scope's vectors moved to the vector index, and drop them here."""
+        with self._writing(scope) as conn:
+            conn.execute("INSERT INTO indexed_scopes (scope) VALUES (%s) ON CONFLICT DO NOTHING", [scope])
+            conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
 
     def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
@@ -1064,8 +1131,14 @@ class PostgresRecordStore:
         }
         if where is None:
             return [(unit_id, float(score)) for unit_id, score in self._rows(ranking + " LIMIT %(limit)s", params)]
-        passed: list[tuple[str, float]] = []
         ranked = [(unit_id, float(score)) for unit_id, score in self._rows(ranking, params)]
+        return self._passing(scope, ranked, where, limit)
+
+    def _passing(
+        self, scope: str, ranked: Sequence[tuple[str, float]], where: UnitFilter, limit: int
+    ) -> list[tuple[str, float]]:
+        """The first ``limit`` of a ranking whose units pass ``where``, judged as the engine judges memories."""
+        passed: list[tuple[str, float]] = []
         for start in range(0, len(ranked), max(limit, 100)):
             chunk = ranked[start : start + max(limit, 100)]
             found = self.units(scope, [unit_id for unit_id, _ in chunk])
@@ -1087,7 +1160,15 @@ class PostgresRecordStore:
         """Remove everything stored for ``scope``, after any drain of the outbox in progress."""
         with self._writing(scope) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [self._outbox_lock])
-            for table in (*_TABLES, "postings", "lexical_stats", "vector_outbox", "vector_refresh"):
+            for table in (
+                *_TABLES,
+                "postings",
+                "lexical_stats",
+                "vector_outbox",
+                "vector_refresh",
+                "exact_vectors",
+                "indexed_scopes",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = %s", [scope])
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:

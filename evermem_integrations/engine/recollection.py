@@ -402,7 +402,6 @@ class Recollector:
         facts are filtered one by one), so they stay whole.
         """
         where = None if filtering.is_empty(flt) else flt
-        chroma_where = None if where is None else filtering.to_chroma(where)
         n, top_episodes = self.config.candidates, self.config.top_episodes
         with_episodes = episodes and method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
@@ -414,7 +413,7 @@ class Recollector:
         if method != "keyword":
             vector = self.embedder.embed([query])[0]
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
-                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n, chroma_where)
+                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n, where)
                 if with_episodes:
                     jobs["episodes_dense"] = self._pool.submit(
                         self.vectors.query, vector, scope, ["episode"], top_episodes

@@ -45,11 +45,12 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3)
+MIGRATABLE_VERSIONS = (2, 3, 4)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
-the units' source metadata and the queue that writes it to the vectors' metadata)."""
+the units' source metadata and the queue that writes it to the vectors' metadata, version 5
+the vectors of small scopes, searched exactly)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -108,6 +109,10 @@ CREATE TABLE IF NOT EXISTS vector_outbox (
 CREATE TABLE IF NOT EXISTS vector_refresh (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS exact_vectors (
+    scope TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (scope, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
 
@@ -215,6 +220,11 @@ class SQLiteRecordStore:
                 conn.execute(statement)
             if not empty and version < 4:
                 self._add_unit_metadata(conn)
+            if not empty and version < 5:  # the vectors written before live in Chroma
+                conn.execute(
+                    "INSERT OR IGNORE INTO indexed_scopes SELECT DISTINCT scope FROM units "
+                    "UNION SELECT DISTINCT scope FROM vector_outbox"
+                )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -398,6 +408,61 @@ class SQLiteRecordStore:
         """Forget queued vector changes once the vector index holds them."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM vector_outbox WHERE seq <= ?", (up_to_seq,))
+
+    # -- the vectors of small scopes ----------------------------------------------------------
+    def put_exact_vectors(self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> int:
+        """Store (or replace) vectors of a scope searched exactly; returns how many the scope holds."""
+        blobs = exact_vector_blobs(vectors)
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO exact_vectors (scope, id, kind, vector) VALUES (?, ?, ?, ?)",
+                [(scope, i, k, b) for i, k, b in zip(ids, kinds, blobs, strict=True)],
+            )
+            return int(conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0])
+
+    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
+        """Remove vectors of a scope searched exactly (``None``: all of them)."""
+        with self.transaction() as conn:
+            if ids is None:
+                conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
+            for chunk in _chunks(ids or []):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND id IN ({marks})", [scope, *chunk])
+
+    def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
+        """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
+        rows = self._tuples("SELECT id, kind, vector FROM exact_vectors WHERE scope = ? ORDER BY id", [scope])
+        return [r[0] for r in rows], [r[1] for r in rows], exact_matrix([r[2] for r in rows])
+
+    def nearest_exact(
+        self, scope: str, vector: np.ndarray, kinds: Sequence[str], limit: int, where: UnitFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` vectors of ``scope`` nearest ``vector`` (cosine), of ``kinds``, whose units pass ``where``."""
+        sql = "SELECT v.id, v.vector FROM exact_vectors AS v"
+        params: list[Any] = []
+        conditions = ["v.scope = ?"]
+        if where is not None:
+            condition, params = to_sql(where)
+            sql += " JOIN units ON units.id = v.id AND units.scope = v.scope"
+            conditions.append(f"({condition})")
+        if kinds:
+            conditions.append(f"v.kind IN ({','.join('?' * len(kinds))})")
+        rows = self._tuples(
+            # The fragment is built of placeholders and validated names; every value is bound.
+            f"{sql} WHERE {' AND '.join(conditions)} ORDER BY v.id",
+            [scope, *params, *kinds],
+        )
+        return rank_exact([r[0] for r in rows], [r[1] for r in rows], vector, limit)
+
+    def indexed_scope(self, scope: str) -> bool:
+        """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
+        return bool(self._tuples("SELECT 1 FROM indexed_scopes WHERE scope = ?", [scope]))
+
+    def mark_indexed(self, scope: str) -> None:
+        """Record that the scope's vectors moved to the vector index, and drop them here."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO indexed_scopes (scope) VALUES (?)", (scope,))
+            conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
 
     def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
@@ -871,6 +936,8 @@ class SQLiteRecordStore:
                 "meta",
                 "vector_outbox",
                 "vector_refresh",
+                "exact_vectors",
+                "indexed_scopes",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
 
@@ -967,6 +1034,38 @@ class SQLiteRecordStore:
     def count(self, table: str, scope: str) -> int:
         """Rows of ``table`` in ``scope``."""
         return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
+
+
+def exact_vector_blobs(vectors: np.ndarray) -> list[bytes]:
+    """Vectors as stored for exact search: scaled to unit length (a dot product is their cosine), float16.
+
+    Half precision halves the bytes of a small scope (256 dimensions: 512 bytes a vector) and
+    moves a cosine by about 1e-3, well under the gaps between neighbours that matter.
+    """
+    matrix = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return [row.tobytes() for row in unit.astype(np.float16)]
+
+
+def exact_matrix(blobs: Sequence[bytes]) -> np.ndarray:
+    """The float32 matrix of stored exact-search vectors (one row each)."""
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
+
+
+def rank_exact(ids: Sequence[str], blobs: Sequence[bytes], vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
+    """``(id, cosine)`` of the ``limit`` stored vectors nearest ``vector``, best first (ties in the given order)."""
+    if not ids or limit <= 0:
+        return []
+    query = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(query))
+    if norm == 0:
+        return []
+    scores = exact_matrix(blobs) @ (query / norm)
+    order = np.argsort(-scores, kind="stable")[:limit]
+    return [(ids[n], float(scores[n])) for n in order]
 
 
 def latest_vector_changes(rows: Iterable[tuple[int, str, str, str, bytes | None]]) -> list[PendingVector]:

@@ -5,12 +5,13 @@ import sqlite3
 from pathlib import Path
 
 import chromadb
+import pytest
 from chromadb.config import Settings
 
 from evermem_integrations import EverMem
 from evermem_integrations.engine.embeddings import StaticEmbedder
 from evermem_integrations.engine.models import stable_id
-from evermem_integrations.engine.vectors import ChromaVectorIndex
+from evermem_integrations.engine.vectors import EXACT_SCOPE_VECTORS, ChromaVectorIndex
 from evermem_integrations.memory import SQLITE_FILE
 from tests.engine.test_lifecycle import BOSTON, DENVER
 
@@ -30,8 +31,14 @@ TEXT_COLUMNS = {
 }
 
 
-def stored(path: Path) -> EverMem:
-    mem = EverMem(path=path)
+@pytest.fixture(params=[0, EXACT_SCOPE_VECTORS], ids=["chroma", "exact"])
+def exact_limit(request: pytest.FixtureRequest) -> int:
+    """Each test runs with its vectors in Chroma, and searched exactly in the record store."""
+    return int(request.param)
+
+
+def stored(path: Path, exact_limit: int = EXACT_SCOPE_VECTORS) -> EverMem:
+    mem = EverMem(path=path, exact_search_vectors=exact_limit)
     mem.add(BOSTON + DENVER, user_id="ana")  # the 150-day gap closes the BOSTON episode at once
     mem.flush(user_id="ana")
     return mem
@@ -74,6 +81,9 @@ def chroma_residue(path: Path, ids: set[str], words: tuple[str, ...] = ()) -> li
         hits = client.get_collection(collection.name).get(ids=sorted(ids), include=[])["ids"] if ids else []
         found += [f"collection {collection.name}: {i}" for i in hits]
     marks = ",".join("?" * len(ids))
+    with sqlite3.connect(path / SQLITE_FILE) as conn:
+        rows = conn.execute(f"SELECT id FROM exact_vectors WHERE id IN ({marks})", sorted(ids)).fetchall()
+        found += [f"exact_vectors: {r[0]}" for r in rows]
     with sqlite3.connect(path / "chroma" / "chroma.sqlite3") as conn:
         for table, column in (("embeddings", "embedding_id"), ("embeddings_queue", "id")):
             rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", sorted(ids)).fetchall()
@@ -90,8 +100,8 @@ def segment_folders(path: Path) -> set[str]:
     return {p.name for p in (path / "chroma").iterdir() if p.is_dir()}
 
 
-def test_deleting_a_message_of_a_memcell_leaves_nothing_of_it(tmp_path: Path) -> None:
-    mem = stored(tmp_path)
+def test_deleting_a_message_of_a_memcell_leaves_nothing_of_it(tmp_path: Path, exact_limit: int) -> None:
+    mem = stored(tmp_path, exact_limit)
     (old,) = [c for c in mem.get(user_id="ana", kind="episode") if "m0" in c.source_message_ids]
     derived = units_from(mem, {"m0"}) | {f"{old.id}:episode"}
     assert sqlite_residue(tmp_path, M0_WORDS) and derived  # there is something to forget
@@ -116,18 +126,21 @@ def test_deleting_a_message_of_a_memcell_leaves_nothing_of_it(tmp_path: Path) ->
         marks = ",".join("?" * len(derived))
         assert conn.execute(f"SELECT id FROM units WHERE id IN ({marks})", sorted(derived)).fetchall() == []
     assert chroma_residue(tmp_path, derived, M0_WORDS) == []
+    live = [ANA_TAG + i for i in live] if exact_limit == 0 else live
+    if exact_limit:  # the re-derived vectors stay where the scope's vectors are
+        assert {f"exact_vectors: {i}" for i in live} <= set(vectors_of(tmp_path, "user=ana"))
+        return
     # The re-derived vectors stay, in the index and in the log Chroma replays them from.
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
-    items = client.get_collection(mem.vectors._name("user=ana", "items"))  # type: ignore[attr-defined]
-    live = [ANA_TAG + i for i in live]
+    items = client.get_collection(mem.vectors.index._name("user=ana", "items"))  # type: ignore[attr-defined]
     assert sorted(items.get(ids=live, include=[])["ids"]) == sorted(live)
     with sqlite3.connect(tmp_path / "chroma" / "chroma.sqlite3") as conn:
         logged = {r[0] for r in conn.execute("SELECT id FROM embeddings_queue WHERE operation = 2")}
     assert set(live) <= logged
 
 
-def test_deleting_the_last_message_of_a_memcell_drops_the_memcell(tmp_path: Path) -> None:
-    mem = stored(tmp_path)
+def test_deleting_the_last_message_of_a_memcell_drops_the_memcell(tmp_path: Path, exact_limit: int) -> None:
+    mem = stored(tmp_path, exact_limit)
     (old,) = [c for c in mem.get(user_id="ana", kind="episode") if "d0" in c.source_message_ids]
     for message in ("d0", "d1", "d2"):
         mem.delete(message, user_id="ana")
@@ -138,8 +151,8 @@ def test_deleting_the_last_message_of_a_memcell_drops_the_memcell(tmp_path: Path
     assert chroma_residue(tmp_path, {f"{old.id}:episode", *(f.id for f in old.facts)}) == []
 
 
-def test_deleting_a_memcell_removes_what_was_drawn_from_it(tmp_path: Path) -> None:
-    mem = stored(tmp_path)
+def test_deleting_a_memcell_removes_what_was_drawn_from_it(tmp_path: Path, exact_limit: int) -> None:
+    mem = stored(tmp_path, exact_limit)
     (old,) = [c for c in mem.get(user_id="ana", kind="episode") if "m0" in c.source_message_ids]
     sources = set(old.source_message_ids)
     derived = units_from(mem, sources) | {f"{old.id}:episode"} | {f.id for f in old.facts + old.foresight}
@@ -180,10 +193,17 @@ def chroma_rows_of(path: Path, scope: str) -> list[str]:
     return found
 
 
-def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path) -> None:
-    mem = stored(tmp_path)
+def vectors_of(path: Path, scope: str) -> list[str]:
+    """Vectors of ``scope`` anywhere: searched exactly in the record store, or in Chroma (index and log)."""
+    with sqlite3.connect(path / SQLITE_FILE) as conn:
+        rows = conn.execute("SELECT id FROM exact_vectors WHERE scope = ?", [scope]).fetchall()
+    return [f"exact_vectors: {r[0]}" for r in rows] + chroma_rows_of(path, scope)
+
+
+def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path, exact_limit: int) -> None:
+    mem = stored(tmp_path, exact_limit)
     mem.add([{"id": "o1", "sender": "Bo", "content": "I live in Oslo."}], user_id="bo")
-    assert chroma_rows_of(tmp_path, "user=ana") and chroma_rows_of(tmp_path, "user=bo")
+    assert vectors_of(tmp_path, "user=ana") and vectors_of(tmp_path, "user=bo")
 
     assert mem.delete(user_id="ana") == 1
     mem.close()
@@ -195,9 +215,9 @@ def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path) -> None:
             if "scope" in columns:
                 assert conn.execute(f"SELECT count(*) FROM {table} WHERE scope = 'user=ana'").fetchone() == (0,), table
     assert sqlite_residue(tmp_path, ("Boston", "Denver", *BOSTON_WORDS)) == []
-    assert chroma_rows_of(tmp_path, "user=ana") == []
+    assert vectors_of(tmp_path, "user=ana") == []
     assert chroma_residue(tmp_path, set(), ("Boston", "Denver", *BOSTON_WORDS)) == []
-    assert chroma_rows_of(tmp_path, "user=bo")  # the other tenant is untouched
+    assert vectors_of(tmp_path, "user=bo")  # the other tenant is untouched
     with EverMem(path=tmp_path) as reopened:
         assert reopened.search("Oslo", user_id="bo").items
 
@@ -213,8 +233,8 @@ def test_vector_deletes_accept_an_id_twice(tmp_path: Path) -> None:
 def test_log_purge_keeps_a_persisted_index_consistent_after_a_restart(tmp_path: Path) -> None:
     """With an HNSW index persisted mid-way, Chroma replays the purged log to the same vectors."""
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
-    mem = EverMem(path=tmp_path, chroma_client=client)
-    items = mem.vectors._name("user=ana", "items")  # type: ignore[attr-defined]
+    mem = EverMem(path=tmp_path, chroma_client=client, exact_search_vectors=0)
+    items = mem.vectors.index._name("user=ana", "items")  # type: ignore[attr-defined]
     client.create_collection(  # persisted every 10 writes instead of 1,000
         items, configuration={"hnsw": {"space": "cosine", "sync_threshold": 10, "batch_size": 10}}
     )

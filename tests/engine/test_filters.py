@@ -24,6 +24,15 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EverMem]:
         yield mem
 
 
+@pytest.fixture(scope="module")
+def indexed_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EverMem]:
+    """The same chat with its vectors in Chroma (as a scope past the exact-search limit keeps them)."""
+    with EverMem(path=tmp_path_factory.mktemp("indexed"), exact_search_vectors=0) as mem:
+        mem.add(filtered_chat.messages(), user_id="maya")
+        mem.flush(user_id="maya")
+        yield mem
+
+
 def sources(items: Any) -> set[str]:
     return {i for item in items for i in item.source_message_ids}
 
@@ -155,7 +164,7 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("flt", FILTERS)
-def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, flt: dict[str, Any]) -> None:
+def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, indexed_chat: EverMem, flt: dict[str, Any]) -> None:
 
     parsed = filters.parse(flt)
     scope = "user=maya"
@@ -165,27 +174,37 @@ def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, flt: dict[str, A
     units = chat.records.units(scope, everything)
     passing = {u for u in everything if filters.matches(parsed, units[u].filter_target)}
     assert {u for u, _ in chat.records.bm25(scope, terms, kinds, 10_000, parsed)} == passing
-    # Chroma's where is a necessary condition: it keeps every passing vector.
+    # A small scope's exact search keeps the passing vectors, no more.
     vector = chat.embedder.embed(["Denver"])[0]
-    near = {u for u, _ in chat.vectors.query(vector, scope, kinds, 10_000, filters.to_chroma(parsed))}
     all_vectors = {u for u, _ in chat.vectors.query(vector, scope, kinds, 10_000)}
-    assert {u for u in all_vectors if filters.matches(parsed, chat.records.units(scope, [u])[u].filter_target)} <= near
+    targets = chat.records.units(scope, sorted(all_vectors))
+    assert {u for u, _ in chat.vectors.query(vector, scope, kinds, 10_000, parsed)} == {
+        u for u in all_vectors if filters.matches(parsed, targets[u].filter_target)
+    }
+    # Chroma's where is a necessary condition: it keeps every passing vector.
+    index = indexed_chat.vectors
+    near = {u for u, _ in index.query(vector, scope, kinds, 10_000, parsed)}
+    in_chroma = {u for u, _ in index.query(vector, scope, kinds, 10_000)}
+    targets = indexed_chat.records.units(scope, sorted(in_chroma))
+    assert {u for u in in_chroma if filters.matches(parsed, targets[u].filter_target)} <= near
 
 
 def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
-    with EverMem(path=tmp_path) as mem:
+    with EverMem(path=tmp_path, exact_search_vectors=0) as mem:  # version 3 kept every vector in Chroma
         mem.add(filtered_chat.messages()[:18], user_id="maya")
         mem.flush(user_id="maya")
     with sqlite3.connect(tmp_path / "evermem.sqlite3") as conn:  # the layout of version 3
         conn.execute("ALTER TABLE units DROP COLUMN meta")
         conn.execute("DROP TABLE vector_refresh")
+        conn.execute("DROP TABLE exact_vectors")
+        conn.execute("DROP TABLE indexed_scopes")
         conn.execute("PRAGMA user_version = 3")
     email = filtered_chat.ids_where(lambda m: m["channel"] == "email")
     with EverMem(path=tmp_path) as mem:
         result = mem.search("half marathon goal", user_id="maya", method="vector", filters={"channel": "email"})
         assert result.items and sources(result.items) <= email
         vector = mem.embedder.embed(["half marathon goal"])[0]
-        where = filters.to_chroma(filters.parse({"channel": "email"}))
+        where = filters.parse({"channel": "email"})
         assert len(mem.vectors.query(vector, "user=maya", ["fact"], 100, where)) == len(
             mem.get(user_id="maya", kind="fact", filters={"channel": "email"}, limit=100)
         )

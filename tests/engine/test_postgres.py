@@ -208,13 +208,25 @@ def test_a_newer_layout_is_refused_and_an_older_one_migrated(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     PostgresRecordStore(database_url).close()
-    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(pg_store, "MIGRATIONS", {2: ["CREATE INDEX units_ts ON units (scope, ts)"]})
+    # Back to version 1, with a scope written then.
+    with psycopg.connect(database_url, autocommit=True, options="-c search_path=evermem") as conn:
+        conn.execute("DROP TABLE exact_vectors, indexed_scopes")
+        conn.execute("UPDATE schema_migrations SET version = 1")
+        conn.execute(
+            "INSERT INTO units (scope, id, kind, ts, text, data, meta, doc_len) "
+            "VALUES ('user=old', 'f1', 'fact', 0, 'Ana: hi', '{}', '{}', 2)"
+        )
     PostgresRecordStore(database_url).close()
     assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+    assert rows(database_url, "SELECT scope FROM indexed_scopes") == [("user=old",)]  # its vectors are in Chroma
+    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 3)
+    later = {**pg_store.MIGRATIONS, 3: ["CREATE INDEX units_ts ON units (scope, ts)"]}
+    monkeypatch.setattr(pg_store, "MIGRATIONS", later)
+    PostgresRecordStore(database_url).close()
+    assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
     assert rows(database_url, "SELECT 1 FROM pg_indexes WHERE indexname = 'units_ts'")
-    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 1)
-    with pytest.raises(StoreVersionError, match="layout version 2"):
+    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 2)
+    with pytest.raises(StoreVersionError, match="layout version 3"):
         PostgresRecordStore(database_url)
 
 
@@ -303,7 +315,7 @@ def test_an_exhausted_pool_is_busy_not_down_and_recovers(database_url: str) -> N
 def test_a_stopped_chroma_server_gives_a_clear_error_then_a_retry_works(
     database_url: str, chroma_server: ChromaServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with EverMem(path=None, database_url=database_url, chroma_url=chroma_server.url) as mem:
+    with EverMem(path=None, database_url=database_url, chroma_url=chroma_server.url, exact_search_vectors=0) as mem:
         mem.add(conversation(6), user_id="c")
         mem.flush(user_id="c")
         chroma_server.stop()

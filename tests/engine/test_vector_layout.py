@@ -47,10 +47,10 @@ def test_scopes_of_one_shard_never_see_each_other() -> None:
 
 
 def test_many_scopes_share_a_fixed_number_of_collections(tmp_path: Path) -> None:
-    with EverMem(path=tmp_path) as mem:
+    with EverMem(path=tmp_path, exact_search_vectors=0) as mem:
         for n in range(60):
             mem.add([{"id": "m1", "sender": "Ana", "content": f"I keep {n} plants."}], user_id=f"u{n}")
-        names = {c.name for c in mem.vectors.client.list_collections()}  # type: ignore[attr-defined]
+        names = {c.name for c in mem.vectors.index.client.list_collections()}  # type: ignore[attr-defined]
         assert len(names) <= 2 * SHARDS
         assert "3 plants" in mem.search("How many plants?", user_id="u3").context
         assert "3 plants" not in mem.search("How many plants?", user_id="u4").context
@@ -78,7 +78,7 @@ def to_old_layout(path: Path) -> int:
 
 
 def test_a_store_of_per_scope_collections_stays_searchable(tmp_path: Path) -> None:
-    with EverMem(path=tmp_path) as mem:
+    with EverMem(path=tmp_path, exact_search_vectors=0) as mem:
         mem.add(BOSTON + DENVER, user_id="ana")
         mem.flush(user_id="ana")
         mem.add([{"id": "o1", "sender": "Bo", "content": "I live in Oslo."}], user_id="bo")
@@ -87,7 +87,7 @@ def test_a_store_of_per_scope_collections_stays_searchable(tmp_path: Path) -> No
     assert to_old_layout(tmp_path) > 10
 
     with EverMem(path=tmp_path) as reopened:
-        names = sorted(c.name for c in reopened.vectors.client.list_collections())  # type: ignore[attr-defined]
+        names = sorted(c.name for c in reopened.vectors.index.client.list_collections())  # type: ignore[attr-defined]
         assert all(n.split("-")[1] in ("episodes", "items") for n in names)  # the old collections are gone
         after = reopened.search("Where does Ana work?", user_id="ana", method="vector")
         assert [i.id for i in after.items] == [i.id for i in before.items]

@@ -105,11 +105,12 @@ def snapshot(path: Path) -> dict[str, Any]:
 
 
 def vector_ids(mem: EverMem, scope: str) -> set[str]:
-    """Every id the vector index holds for a scope (both collections)."""
-    found: set[str] = set()
-    tag = mem.vectors._tag(scope)  # type: ignore[attr-defined]
+    """Every id the vector index holds for a scope: searched exactly in the record store, or in Chroma."""
+    found = set(mem.records.exact_vectors(scope)[0])
+    index = mem.vectors.index  # type: ignore[attr-defined]
+    tag = index._tag(scope)
     for group in ("episodes", "items"):
-        collection = mem.vectors._collection(scope, group)  # type: ignore[attr-defined]
+        collection = index._collection(scope, group)
         found.update(i.removeprefix(tag) for i in collection.get(where={"scope": scope}, include=[])["ids"])
     return found
 

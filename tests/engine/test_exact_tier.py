@@ -1,0 +1,227 @@
+"""Small scopes are searched exactly in the record store; a scope past the limit moves to Chroma once."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evermem_integrations import EverMem
+from evermem_integrations.engine.filters import matches, parse
+from evermem_integrations.engine.records import rank_exact
+from evermem_integrations.engine.vectors import TieredVectorIndex
+from evermem_integrations.errors import ConfigurationError
+from evermem_integrations.memory import SQLITE_FILE
+
+START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+LINES = [
+    "I adopted a grey cat called Miso last spring.",
+    "My sister Lena lives in Porto and teaches chemistry.",
+    "I am training for the Lisbon half marathon in October.",
+    "We painted the kitchen a pale green colour on Sunday.",
+    "My favourite dessert is a lemon tart with meringue.",
+    "I started learning the cello with a teacher downtown.",
+]
+
+
+def _chat(n: int, user: str = "Ana") -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"{user}-{k}",
+            "sender": user,
+            "content": LINES[k % len(LINES)] + ("" if k < len(LINES) else f" (note {k})"),
+            "timestamp": START + timedelta(minutes=k),
+            "metadata": {"topic": "pets" if "cat" in LINES[k % len(LINES)] else "life"},
+        }
+        for k in range(n)
+    ]
+
+
+def _chroma_ids(mem: EverMem, scope: str) -> list[str]:
+    index = mem.vectors.index  # type: ignore[attr-defined]
+    found: list[str] = []
+    for group in ("episodes", "items"):
+        found += index._collection(scope, group).get(where={"scope": scope}, include=[])["ids"]
+    return [i.removeprefix(index._tag(scope)) for i in found]
+
+
+def _exact_ids(mem: EverMem, scope: str) -> list[str]:
+    return mem.records.exact_vectors(scope)[0]
+
+
+def test_a_small_scope_is_searched_exactly_without_chroma() -> None:
+    with EverMem(path=None) as mem:
+        mem.add(_chat(6), user_id="ana")
+        mem.flush(user_id="ana")
+        assert _exact_ids(mem, "user=ana")
+        assert _chroma_ids(mem, "user=ana") == []
+        assert not mem.records.indexed_scope("user=ana")
+        found = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+        assert "Miso" in found.context
+
+
+def test_exact_search_ranks_every_vector_by_cosine() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((50, 16)).astype(np.float32)
+    with EverMem(path=None) as mem:
+        ids = [f"u{n:02d}" for n in range(50)]
+        mem.vectors.upsert(ids, vectors, "user=x", ["fact"] * 50)
+        query = vectors[7] + 0.1 * rng.standard_normal(16).astype(np.float32)
+        found = mem.vectors.query(query, "user=x", ["fact"], 5)
+    cosines = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    expected = [ids[n] for n in np.argsort(-cosines)[:5]]
+    assert [i for i, _ in found] == expected
+    assert found[0][1] == pytest.approx(float(cosines.max()), abs=2e-3)  # float16 storage
+    assert rank_exact([], [], query, 5) == []
+
+
+def test_a_zero_query_and_kinds_narrow_the_exact_ranking() -> None:
+    with EverMem(path=None) as mem:
+        vectors = np.eye(3, dtype=np.float32)
+        mem.vectors.upsert(["a", "b", "c"], vectors, "user=x", ["fact", "message", "fact"])
+        assert [i for i, _ in mem.vectors.query(vectors[1], "user=x", ["fact"], 5)] == ["a", "c"]
+        assert [i for i, _ in mem.vectors.query(vectors[1], "user=x", [], 1)] == ["b"]
+        assert mem.vectors.query(np.zeros(3, dtype=np.float32), "user=x", ["fact"], 5) == []
+
+
+def test_tenants_never_see_each_others_exact_vectors() -> None:
+    with EverMem(path=None) as mem:
+        mem.add(_chat(6, "Ana"), user_id="ana")
+        mem.add(_chat(6, "Bo"), user_id="bo")
+        mem.flush(user_id="ana")
+        mem.flush(user_id="bo")
+        vector = mem.embedder.embed(["cat called Miso"])[0]
+        ana = {i for i, _ in mem.vectors.query(vector, "user=ana", [], 1_000)}
+        bo = {i for i, _ in mem.vectors.query(vector, "user=bo", [], 1_000)}
+        assert ana and bo and not ana & bo
+        assert ana == set(_exact_ids(mem, "user=ana"))
+
+
+def _passing_exactly(mem: EverMem, vector: np.ndarray) -> list[str]:
+    """The filtered ranking is the whole ranking's units that pass, in order; returns them."""
+    pets = parse({"topic": "pets"})
+    kinds = ["fact", "message"]
+    hits = [i for i, _ in mem.vectors.query(vector, "user=ana", kinds, 100, pets)]
+    every = [i for i, _ in mem.vectors.query(vector, "user=ana", kinds, 100)]
+    units = mem.records.units("user=ana", every)
+    assert hits == [i for i in every if matches(pets, units[i].filter_target)]
+    assert len(hits) < len(every)
+    return hits
+
+
+def test_filters_are_judged_exactly_in_the_record_store() -> None:
+    with EverMem(path=None) as mem:
+        mem.add(_chat(12), user_id="ana")
+        mem.flush(user_id="ana")
+        vector = mem.embedder.embed(["chemistry teacher in Porto"])[0]
+        assert _passing_exactly(mem, vector)
+        result = mem.search("Where does Lena live?", user_id="ana", filters={"topic": "pets"})
+        assert "Porto" not in result.context
+
+
+def test_a_scope_past_the_limit_moves_to_chroma_once_with_the_same_ranking() -> None:
+    with EverMem(path=None, exact_search_vectors=40) as mem:
+        mem.add(_chat(8), user_id="ana")
+        mem.flush(user_id="ana")
+        assert not mem.records.indexed_scope("user=ana")
+        vector = mem.embedder.embed(["half marathon training"])[0]
+        before = [i for i, _ in mem.vectors.query(vector, "user=ana", [], 5)]
+
+        mem.add(_chat(40)[8:], user_id="ana")
+        mem.flush(user_id="ana")
+
+        assert mem.records.indexed_scope("user=ana")
+        assert _exact_ids(mem, "user=ana") == []
+        held = set(_chroma_ids(mem, "user=ana"))
+        assert len(held) > 40
+        after = [i for i, _ in mem.vectors.query(vector, "user=ana", [], 50)]
+        assert set(before) <= set(after)  # what was there is still found, now by Chroma
+        assert "Lisbon" in mem.search("Which race is Ana training for?", user_id="ana").context
+        mem.add(_chat(6, "Bo"), user_id="bo")  # another tenant stays small, searched exactly
+        mem.flush(user_id="bo")
+        assert not mem.records.indexed_scope("user=bo") and _exact_ids(mem, "user=bo")
+
+
+def test_zero_keeps_every_scope_in_chroma_and_a_negative_limit_is_refused() -> None:
+    with EverMem(path=None, exact_search_vectors=0) as mem:
+        mem.add(_chat(6), user_id="ana")
+        mem.flush(user_id="ana")
+        assert _exact_ids(mem, "user=ana") == [] and _chroma_ids(mem, "user=ana")
+        assert "Miso" in mem.search("What is the name of Ana's cat?", user_id="ana", method="vector").context
+    with pytest.raises(ConfigurationError, match="exact_search_vectors"):
+        EverMem(path=None, exact_search_vectors=-1)
+
+
+def test_a_failed_move_to_chroma_keeps_the_queue_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    with EverMem(path=None, exact_search_vectors=20) as mem:
+        mem.add(_chat(6), user_id="ana")
+        mem.flush(user_id="ana")
+        held = set(_exact_ids(mem, "user=ana"))
+        index = mem.vectors.index  # type: ignore[attr-defined]
+        real = index.upsert
+
+        def down(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("vector server down")
+
+        monkeypatch.setattr(index, "upsert", down)
+        mem.add(_chat(30)[6:], user_id="ana")  # crosses the limit: the move fails, the call's records stay
+        assert mem.stats(user_id="ana").messages == 30
+        assert not mem.records.indexed_scope("user=ana")
+        assert mem.records.has_pending_vectors()
+        assert held <= set(_exact_ids(mem, "user=ana"))  # the move rolled back: the old vectors are where they were
+        monkeypatch.setattr(index, "upsert", real)
+        mem.ingest.apply_outbox()
+        assert mem.records.indexed_scope("user=ana") and not mem.records.has_pending_vectors()
+        assert held - {i for i in held if i.startswith("raw_")} <= set(_chroma_ids(mem, "user=ana"))
+
+
+def test_a_store_written_before_the_tiers_keeps_its_vectors_in_chroma(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path, exact_search_vectors=0) as mem:
+        mem.add(_chat(6), user_id="ana")
+        mem.flush(user_id="ana")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 4
+        conn.execute("DROP TABLE exact_vectors")
+        conn.execute("DROP TABLE indexed_scopes")
+        conn.execute("PRAGMA user_version = 4")
+    with EverMem(path=tmp_path) as mem:
+        assert mem.records.indexed_scope("user=ana")
+        assert "Miso" in mem.search("What is the name of Ana's cat?", user_id="ana", method="vector").context
+        mem.add(_chat(6, "Bo"), user_id="bo")
+        mem.flush(user_id="bo")
+        assert not mem.records.indexed_scope("user=bo")
+
+
+def test_deleting_a_scope_removes_its_exact_vectors(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(_chat(6), user_id="ana")
+        mem.add(_chat(6, "Bo"), user_id="bo")
+        mem.flush(user_id="ana")
+        mem.flush(user_id="bo")
+        episode = mem.get(user_id="ana", kind="episode")[0]
+        mem.delete(episode.id)
+        assert not {f.id for f in episode.facts} & set(_exact_ids(mem, "user=ana"))
+        mem.delete(user_id="ana")
+        assert _exact_ids(mem, "user=ana") == [] and _exact_ids(mem, "user=bo")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = 'user=ana'").fetchone() == (0,)
+
+
+def test_the_servers_search_small_scopes_exactly_too(database_url: str, chroma_url: str) -> None:
+    with EverMem(path=None, database_url=database_url, chroma_url=chroma_url, collection_name="tiers") as mem:
+        mem.add(_chat(12), user_id="ana")
+        mem.flush(user_id="ana")
+        assert mem.records.exact_vectors("user=ana")[0] and not mem.records.indexed_scope("user=ana")
+        vector = mem.embedder.embed(["chemistry teacher in Porto"])[0]
+        assert _passing_exactly(mem, vector)
+        assert "Lena" in mem.search("Where does Ana's sister live?", user_id="ana").context
+    with EverMem(
+        path=None, database_url=database_url, chroma_url=chroma_url, collection_name="tiers", exact_search_vectors=30
+    ) as mem:
+        mem.add(_chat(40)[12:], user_id="ana")
+        mem.flush(user_id="ana")
+        assert mem.records.indexed_scope("user=ana") and mem.records.exact_vectors("user=ana")[0] == []
+        assert "Lisbon" in mem.search("Which race is Ana training for?", user_id="ana").context
+        assert isinstance(mem.vectors, TieredVectorIndex)
