@@ -74,7 +74,7 @@ def test_exact_search_ranks_every_vector_by_cosine() -> None:
     cosines = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
     expected = [ids[n] for n in np.argsort(-cosines)[:5]]
     assert [i for i, _ in found] == expected
-    assert found[0][1] == pytest.approx(float(cosines.max()), abs=2e-3)  # float16 storage
+    assert found[0][1] == pytest.approx(float(cosines.max()), abs=1e-5)
     assert rank_exact([], [], query, 5) == []
 
 
