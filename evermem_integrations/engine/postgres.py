@@ -553,10 +553,12 @@ class PostgresRecordStore:
             )
 
     # -- the vectors of small scopes ----------------------------------------------------------
+    # Written only by the outbox's drain and by delete_scope, which both hold the outbox lock:
+    # taking a scope's lock here too, after the outbox lock, would invert delete_scope's order.
     def put_exact_vectors(self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> int:
         """Store (or replace) vectors of a scope searched exactly; returns how many the scope holds."""
         rows = [(scope, i, k, b) for i, k, b in zip(ids, kinds, records.exact_vector_blobs(vectors), strict=True)]
-        with self._writing(scope) as conn:
+        with self._writing() as conn:
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO exact_vectors (scope, id, kind, vector) VALUES (%s, %s, %s, %s) "
@@ -568,7 +570,7 @@ class PostgresRecordStore:
 
     def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
         """Remove vectors of a scope searched exactly (``None``: all of them)."""
-        with self._writing(scope) as conn:
+        with self._writing() as conn:
             if ids is None:
                 conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
             else:
@@ -576,9 +578,7 @@ class PostgresRecordStore:
 
     def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
         """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
-        rows = self._rows(
-            "SELECT id, kind, vector FROM exact_vectors WHERE scope = %s ORDER BY id", [scope], scope=scope
-        )
+        rows = self._rows("SELECT id, kind, vector FROM exact_vectors WHERE scope = %s ORDER BY id", [scope])
         return [r[0] for r in rows], [r[1] for r in rows], records.exact_matrix([bytes(r[2]) for r in rows])
 
     def nearest_exact(
@@ -592,18 +592,18 @@ class PostgresRecordStore:
         params: list[Any] = [scope]
         if kinds:
             sql, params = sql + " AND kind = ANY(%s)", [scope, list(kinds)]
-        rows = self._rows(sql + " ORDER BY id", params, scope=scope)
+        rows = self._rows(sql + " ORDER BY id", params)
         ids = [r[0] for r in rows]
         ranked = records.rank_exact(ids, [bytes(r[1]) for r in rows], vector, len(ids) if where else limit)
         return ranked if where is None else self._passing(scope, ranked, where, limit)
 
     def indexed_scope(self, scope: str) -> bool:
         """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
-        return bool(self._rows("SELECT 1 FROM indexed_scopes WHERE scope = %s", [scope], scope=scope))
+        return bool(self._rows("SELECT 1 FROM indexed_scopes WHERE scope = %s", [scope]))
 
     def mark_indexed(self, scope: str) -> None:
         """Record that the scope's vectors moved to the vector index, and drop them here."""
-        with self._writing(scope) as conn:
+        with self._writing() as conn:
             conn.execute("INSERT INTO indexed_scopes (scope) VALUES (%s) ON CONFLICT DO NOTHING", [scope])
             conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
 

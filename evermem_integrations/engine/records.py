@@ -1046,7 +1046,7 @@ def exact_vector_blobs(vectors: np.ndarray) -> list[bytes]:
     matrix = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    return [row.tobytes() for row in unit.astype(np.float32)]
+    return [row.tobytes() for row in unit]
 
 
 def exact_matrix(blobs: Sequence[bytes]) -> np.ndarray:
