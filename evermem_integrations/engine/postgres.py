@@ -72,6 +72,7 @@ _EXACT_VECTORS = [
     """CREATE TABLE exact_vectors (
         scope text NOT NULL, id text NOT NULL, kind text NOT NULL, vector bytea NOT NULL, PRIMARY KEY (scope, id))""",
     "CREATE TABLE indexed_scopes (scope text PRIMARY KEY)",
+    "CREATE TABLE exact_versions (scope text PRIMARY KEY, version bigint NOT NULL)",
 ]
 SCHEMA_VERSION = 2
 """The newest entry of the migrations table; a database of a newer layout is refused."""
@@ -565,37 +566,37 @@ class PostgresRecordStore:
                     "ON CONFLICT (scope, id) DO UPDATE SET kind = EXCLUDED.kind, vector = EXCLUDED.vector",
                     rows,
                 )
+            self._new_exact_version(conn, scope)
             found = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope]).fetchone()
         return int(found[0]) if found else 0
 
     def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
         """Remove vectors of a scope searched exactly (``None``: all of them)."""
         with self._writing() as conn:
-            if ids is None:
+            if ids is None:  # nothing held, no version
                 conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
-            else:
-                conn.execute("DELETE FROM exact_vectors WHERE scope = %s AND id = ANY(%s)", [scope, list(ids)])
+                conn.execute("DELETE FROM exact_versions WHERE scope = %s", [scope])
+                return
+            conn.execute("DELETE FROM exact_vectors WHERE scope = %s AND id = ANY(%s)", [scope, list(ids)])
+            self._new_exact_version(conn, scope)
+
+    @staticmethod
+    def _new_exact_version(conn: psycopg.Connection[Any], scope: str) -> None:
+        conn.execute(
+            "INSERT INTO exact_versions (scope, version) VALUES (%s, %s) "
+            "ON CONFLICT (scope) DO UPDATE SET version = EXCLUDED.version",
+            [scope, records.new_exact_version()],
+        )
+
+    def exact_version(self, scope: str) -> int | None:
+        """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""
+        rows = self._rows("SELECT version FROM exact_versions WHERE scope = %s", [scope])
+        return int(rows[0][0]) if rows else None
 
     def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
         """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
         rows = self._rows("SELECT id, kind, vector FROM exact_vectors WHERE scope = %s ORDER BY id", [scope])
         return [r[0] for r in rows], [r[1] for r in rows], records.exact_matrix([bytes(r[2]) for r in rows])
-
-    def nearest_exact(
-        self, scope: str, vector: np.ndarray, kinds: Sequence[str], limit: int, where: UnitFilter | None = None
-    ) -> list[tuple[str, float]]:
-        """The ``limit`` vectors of ``scope`` nearest ``vector`` (cosine), of ``kinds``, whose units pass ``where``.
-
-        ``where`` is judged as the engine judges memories, walking the ranking until ``limit`` units pass.
-        """
-        sql = "SELECT id, vector FROM exact_vectors WHERE scope = %s"
-        params: list[Any] = [scope]
-        if kinds:
-            sql, params = sql + " AND kind = ANY(%s)", [scope, list(kinds)]
-        rows = self._rows(sql + " ORDER BY id", params)
-        ids = [r[0] for r in rows]
-        ranked = records.rank_exact(ids, [bytes(r[1]) for r in rows], vector, len(ids) if where else limit)
-        return ranked if where is None else self._passing(scope, ranked, where, limit)
 
     def indexed_scope(self, scope: str) -> bool:
         """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
@@ -606,6 +607,7 @@ class PostgresRecordStore:
         with self._writing() as conn:
             conn.execute("INSERT INTO indexed_scopes (scope) VALUES (%s) ON CONFLICT DO NOTHING", [scope])
             conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
+            conn.execute("DELETE FROM exact_versions WHERE scope = %s", [scope])
 
     def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
@@ -1132,15 +1134,14 @@ class PostgresRecordStore:
         if where is None:
             return [(unit_id, float(score)) for unit_id, score in self._rows(ranking + " LIMIT %(limit)s", params)]
         ranked = [(unit_id, float(score)) for unit_id, score in self._rows(ranking, params)]
-        return self._passing(scope, ranked, where, limit)
+        return self.passing(scope, ranked, where, limit)
 
-    def _passing(
+    def passing(
         self, scope: str, ranked: Sequence[tuple[str, float]], where: UnitFilter, limit: int
     ) -> list[tuple[str, float]]:
         """The first ``limit`` of a ranking whose units pass ``where``, judged as the engine judges memories."""
         passed: list[tuple[str, float]] = []
-        for start in range(0, len(ranked), max(limit, 100)):
-            chunk = ranked[start : start + max(limit, 100)]
+        for chunk in records.doubling(ranked, max(limit, 100)):
             found = self.units(scope, [unit_id for unit_id, _ in chunk])
             passed += [(i, s) for i, s in chunk if i in found and matches(where, found[i].filter_target)]
             if len(passed) >= limit:
@@ -1167,6 +1168,7 @@ class PostgresRecordStore:
                 "vector_outbox",
                 "vector_refresh",
                 "exact_vectors",
+                "exact_versions",
                 "indexed_scopes",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = %s", [scope])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -113,6 +114,7 @@ CREATE TABLE IF NOT EXISTS exact_vectors (
     scope TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE (scope, id)
 );
 CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exact_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
 
@@ -193,6 +195,9 @@ class SQLiteRecordStore:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0  # transaction() nesting of the thread holding the lock
+        self._target = None if path is None else target
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         if path is not None:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -271,15 +276,40 @@ class SQLiteRecordStore:
         return [merge_metadata(found[i] for i in ids if i in found) for ids in sources]
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._conn.close()
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """The calling thread's read-only connection (``None``: read on the writer's, inside its transaction).
+
+        WAL lets readers run beside each other and beside the writer, so a search's lookups
+        (BM25 of the items and of the episodes, the exact vectors) overlap instead of queueing
+        for one connection; each reads what was committed when its statement began. An
+        in-memory store has one connection only.
+        """
+        depth: int = getattr(self._local, "depth", 0)
+        if self._target is None or depth:
+            return None
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            uri = f"{Path(self._target).resolve().as_uri()}?mode=ro"
+            reader = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+            reader.row_factory = sqlite3.Row
+            self._local.reader = reader
+            with self._lock:
+                self._readers.append(reader)
+        return reader
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (nested use joins the outer one)."""
         with self._lock:
             self._depth += 1
+            self._local.depth = getattr(self._local, "depth", 0) + 1  # this thread reads on the writer's connection
             try:
                 if self._conn.in_transaction:
                     yield self._conn
@@ -287,6 +317,7 @@ class SQLiteRecordStore:
                 yield from self._outermost()
             finally:
                 self._depth -= 1
+                self._local.depth -= 1
 
     def _outermost(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock at once: writers of several processes queue here.
@@ -313,11 +344,19 @@ class SQLiteRecordStore:
         return self._depth > 1
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        reader = self._reader()
+        if reader is not None:
+            return reader.execute(sql, params).fetchall()
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
     def _tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Plain tuples, for the hot reads of search (``sqlite3.Row`` access by name costs more)."""
+        reader = self._reader()
+        if reader is not None:
+            cursor = reader.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, params).fetchall()
         with self._lock:
             cursor = self._conn.cursor()
             cursor.row_factory = None
@@ -418,41 +457,66 @@ class SQLiteRecordStore:
                 "INSERT OR REPLACE INTO exact_vectors (scope, id, kind, vector) VALUES (?, ?, ?, ?)",
                 [(scope, i, k, b) for i, k, b in zip(ids, kinds, blobs, strict=True)],
             )
+            self._new_exact_version(conn, scope)
             return int(conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0])
 
     def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
         """Remove vectors of a scope searched exactly (``None``: all of them)."""
         with self.transaction() as conn:
-            if ids is None:
+            if ids is None:  # nothing held, no version
                 conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
-            for chunk in _chunks(ids or []):
+                conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
+                return
+            for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND id IN ({marks})", [scope, *chunk])
+            self._new_exact_version(conn, scope)
+
+    @staticmethod
+    def _new_exact_version(conn: sqlite3.Connection, scope: str) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, new_exact_version())
+        )
+
+    def exact_version(self, scope: str) -> int | None:
+        """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""
+        rows = self._tuples("SELECT version FROM exact_versions WHERE scope = ?", [scope])
+        return int(rows[0][0]) if rows else None
 
     def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
         """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
         rows = self._tuples("SELECT id, kind, vector FROM exact_vectors WHERE scope = ? ORDER BY id", [scope])
         return [r[0] for r in rows], [r[1] for r in rows], exact_matrix([r[2] for r in rows])
 
-    def nearest_exact(
-        self, scope: str, vector: np.ndarray, kinds: Sequence[str], limit: int, where: UnitFilter | None = None
+    def passing(
+        self, scope: str, ranked: Sequence[tuple[str, float]], where: UnitFilter, limit: int
     ) -> list[tuple[str, float]]:
-        """The ``limit`` vectors of ``scope`` nearest ``vector`` (cosine), of ``kinds``, whose units pass ``where``."""
-        sql = "SELECT v.id, v.vector FROM exact_vectors AS v"
-        params: list[Any] = []
-        conditions = ["v.scope = ?"]
-        if where is not None:
-            condition, params = to_sql(where)
-            sql += " JOIN units ON units.id = v.id AND units.scope = v.scope"
-            conditions.append(f"({condition})")
-        if kinds:
-            conditions.append(f"v.kind IN ({','.join('?' * len(kinds))})")
-        rows = self._tuples(
-            # The fragment is built of placeholders and validated names; every value is bound.
-            f"{sql} WHERE {' AND '.join(conditions)} ORDER BY v.id",
-            [scope, *params, *kinds],
-        )
-        return rank_exact([r[0] for r in rows], [r[1] for r in rows], vector, limit)
+        """The first ``limit`` of a ranking of units whose units pass ``where`` (the SQL of BM25's filter)."""
+        condition, params = to_sql(where)
+        if len(ranked) > 4 * max(limit, 100):  # one pass over the scope's units beats many long IN lists
+            found = {
+                row[0]
+                for row in self._tuples(
+                    f"SELECT id FROM units WHERE scope = ? AND ({condition})",
+                    [scope, *params],
+                )
+            }
+            return [(i, score) for i, score in ranked if i in found][:limit]
+        passed: list[tuple[str, float]] = []
+        for chunk in doubling(ranked, max(limit, 100)):
+            marks = ",".join("?" * len(chunk))
+            found = {
+                row[0]
+                for row in self._tuples(
+                    # The fragment is built of placeholders and validated names; every value is bound.
+                    f"SELECT id FROM units WHERE scope = ? AND id IN ({marks}) AND ({condition})",
+                    [scope, *(unit_id for unit_id, _ in chunk), *params],
+                )
+            }
+            passed += [(i, score) for i, score in chunk if i in found]
+            if len(passed) >= limit:
+                break
+        return passed[:limit]
 
     def indexed_scope(self, scope: str) -> bool:
         """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
@@ -463,6 +527,7 @@ class SQLiteRecordStore:
         with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO indexed_scopes (scope) VALUES (?)", (scope,))
             conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
+            conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
 
     def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
@@ -937,6 +1002,7 @@ class SQLiteRecordStore:
                 "vector_outbox",
                 "vector_refresh",
                 "exact_vectors",
+                "exact_versions",
                 "indexed_scopes",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
@@ -1056,17 +1122,13 @@ def exact_matrix(blobs: Sequence[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
 
 
-def rank_exact(ids: Sequence[str], blobs: Sequence[bytes], vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
-    """``(id, cosine)`` of the ``limit`` stored vectors nearest ``vector``, best first (ties in the given order)."""
-    if not ids or limit <= 0:
-        return []
-    query = np.asarray(vector, dtype=np.float32)
-    norm = float(np.linalg.norm(query))
-    if norm == 0:
-        return []
-    scores = exact_matrix(blobs) @ (query / norm)
-    order = np.argsort(-scores, kind="stable")[:limit]
-    return [(ids[n], float(scores[n])) for n in order]
+def new_exact_version() -> int:
+    """A fresh version token for a scope's exact vectors.
+
+    Random, not a counter: a deleted scope's row goes with it, and a scope written again under
+    the same key must not meet a version a cache still holds.
+    """
+    return secrets.randbits(62)
 
 
 def latest_vector_changes(rows: Iterable[tuple[int, str, str, str, bytes | None]]) -> list[PendingVector]:
@@ -1094,6 +1156,20 @@ def scenes_without(
         else:
             emptied.append(scene.id)
     return kept, emptied
+
+
+def doubling(
+    ranked: Sequence[tuple[str, float]], first: int, most: int = 8_000
+) -> Iterator[Sequence[tuple[str, float]]]:
+    """A ranking in slices of doubling length, up to ``most`` (under SQLite's bound parameters).
+
+    A filter that passes few of the first units is judged over the rest in a few queries, not
+    one per slice.
+    """
+    start, size = 0, first
+    while start < len(ranked):
+        yield ranked[start : start + size]
+        start, size = start + size, min(2 * size, most)
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:

@@ -11,7 +11,6 @@ import pytest
 
 from evermem_integrations import EverMem
 from evermem_integrations.engine.filters import matches, parse
-from evermem_integrations.engine.records import rank_exact
 from evermem_integrations.engine.vectors import TieredVectorIndex
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
@@ -75,7 +74,6 @@ def test_exact_search_ranks_every_vector_by_cosine() -> None:
     expected = [ids[n] for n in np.argsort(-cosines)[:5]]
     assert [i for i, _ in found] == expected
     assert found[0][1] == pytest.approx(float(cosines.max()), abs=1e-5)
-    assert rank_exact([], [], query, 5) == []
 
 
 def test_a_zero_query_and_kinds_narrow_the_exact_ranking() -> None:
@@ -184,6 +182,7 @@ def test_a_store_written_before_the_tiers_keeps_its_vectors_in_chroma(tmp_path: 
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 4
         conn.execute("DROP TABLE exact_vectors")
+        conn.execute("DROP TABLE exact_versions")
         conn.execute("DROP TABLE indexed_scopes")
         conn.execute("PRAGMA user_version = 4")
     with EverMem(path=tmp_path) as mem:
@@ -225,3 +224,35 @@ def test_the_servers_search_small_scopes_exactly_too(database_url: str, chroma_u
         assert mem.records.indexed_scope("user=ana") and mem.records.exact_vectors("user=ana")[0] == []
         assert "Lisbon" in mem.search("Which race is Ana training for?", user_id="ana").context
         assert isinstance(mem.vectors, TieredVectorIndex)
+
+
+def test_a_scope_written_by_another_engine_is_read_again(tmp_path: Path) -> None:
+    """Each engine keeps the matrices it searched; the record store's version tells when they changed."""
+    with EverMem(path=tmp_path) as reader, EverMem(path=tmp_path) as writer:
+        writer.add(_chat(6), user_id="ana")
+        writer.flush(user_id="ana")
+        vector = reader.embedder.embed(["a pottery class on Thursdays"])[0]
+        before = {i for i, _ in reader.vectors.query(vector, "user=ana", [], 1_000)}
+        assert reader.vectors._matrices  # type: ignore[attr-defined]
+        writer.add(
+            [{"id": "p1", "sender": "Ana", "content": "I signed up for a pottery class on Thursdays."}], user_id="ana"
+        )
+        after = {i for i, _ in reader.vectors.query(vector, "user=ana", [], 1_000)}
+        assert after - before  # the buffered message's vector, written by the other engine
+        writer.delete(user_id="ana")
+        assert reader.vectors.query(vector, "user=ana", [], 1_000) == []
+        writer.add([{"id": "n1", "sender": "Ana", "content": "New start."}], user_id="ana")
+        again = {i for i, _ in reader.vectors.query(vector, "user=ana", [], 1_000)}
+        assert again and not again & after  # the scope written again is not the one held in memory
+
+
+def test_the_matrices_held_in_memory_stay_under_their_budget() -> None:
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        vectors = np.random.default_rng(1).standard_normal((100, 16)).astype(np.float32)
+        tiers.cache_bytes = 2 * vectors.nbytes
+        for user in ("a", "b", "c"):
+            tiers.upsert([f"u{n}" for n in range(100)], vectors, f"user={user}", ["fact"] * 100)
+            assert tiers.query(vectors[0], f"user={user}", ["fact"], 1)[0][0] == "u0"
+        assert list(tiers._matrices) == ["user=b", "user=c"]  # the least recently searched went first

@@ -197,6 +197,7 @@ def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
         conn.execute("ALTER TABLE units DROP COLUMN meta")
         conn.execute("DROP TABLE vector_refresh")
         conn.execute("DROP TABLE exact_vectors")
+        conn.execute("DROP TABLE exact_versions")
         conn.execute("DROP TABLE indexed_scopes")
         conn.execute("PRAGMA user_version = 3")
     email = filtered_chat.ids_where(lambda m: m["channel"] == "email")

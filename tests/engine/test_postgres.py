@@ -210,7 +210,7 @@ def test_a_newer_layout_is_refused_and_an_older_one_migrated(
     PostgresRecordStore(database_url).close()
     # Back to version 1, with a scope written then.
     with psycopg.connect(database_url, autocommit=True, options="-c search_path=evermem") as conn:
-        conn.execute("DROP TABLE exact_vectors, indexed_scopes")
+        conn.execute("DROP TABLE exact_vectors, indexed_scopes, exact_versions")
         conn.execute("UPDATE schema_migrations SET version = 1")
         conn.execute(
             "INSERT INTO units (scope, id, kind, ts, text, data, meta, doc_len) "
