@@ -160,6 +160,20 @@ def _moment(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
+def _doubling(
+    ranked: Sequence[tuple[str, float]], first: int, most: int = 8_000
+) -> Iterator[Sequence[tuple[str, float]]]:
+    """A ranking in slices of doubling length, up to ``most``.
+
+    A filter that passes few of the first units is judged over the rest in a few queries, not
+    one per slice.
+    """
+    start, size = 0, first
+    while start < len(ranked):
+        yield ranked[start : start + size]
+        start, size = start + size, min(2 * size, most)
+
+
 def _lock_key(name: str) -> int:
     """An advisory lock key: 64 bits of the name's hash, signed as PostgreSQL's bigint.
 
@@ -1141,7 +1155,7 @@ class PostgresRecordStore:
     ) -> list[tuple[str, float]]:
         """The first ``limit`` of a ranking whose units pass ``where``, judged as the engine judges memories."""
         passed: list[tuple[str, float]] = []
-        for chunk in records.doubling(ranked, max(limit, 100)):
+        for chunk in _doubling(ranked, max(limit, 100)):
             found = self.units(scope, [unit_id for unit_id, _ in chunk])
             passed += [(i, s) for i, s in chunk if i in found and matches(where, found[i].filter_target)]
             if len(passed) >= limit:

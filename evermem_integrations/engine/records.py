@@ -491,31 +491,24 @@ class SQLiteRecordStore:
     def passing(
         self, scope: str, ranked: Sequence[tuple[str, float]], where: UnitFilter, limit: int
     ) -> list[tuple[str, float]]:
-        """The first ``limit`` of a ranking of units whose units pass ``where`` (the SQL of BM25's filter)."""
+        """The first ``limit`` of a ranking of units whose units pass ``where`` (the SQL of BM25's filter).
+
+        The head of the ranking is judged by id; when too few of it pass, one pass over the
+        scope's units judges the rest, which costs less than long lists of ids.
+        """
         condition, params = to_sql(where)
-        if len(ranked) > 4 * max(limit, 100):  # one pass over the scope's units beats many long IN lists
-            found = {
-                row[0]
-                for row in self._tuples(
-                    f"SELECT id FROM units WHERE scope = ? AND ({condition})",
-                    [scope, *params],
-                )
-            }
-            return [(i, score) for i, score in ranked if i in found][:limit]
-        passed: list[tuple[str, float]] = []
-        for chunk in doubling(ranked, max(limit, 100)):
+        # The fragments are built of placeholders and validated names; every value is bound.
+        head = ranked[: 4 * max(limit, 100)]
+        found: set[str] = set()
+        for chunk in _chunks([unit_id for unit_id, _ in head]):
             marks = ",".join("?" * len(chunk))
-            found = {
-                row[0]
-                for row in self._tuples(
-                    # The fragment is built of placeholders and validated names; every value is bound.
-                    f"SELECT id FROM units WHERE scope = ? AND id IN ({marks}) AND ({condition})",
-                    [scope, *(unit_id for unit_id, _ in chunk), *params],
-                )
-            }
-            passed += [(i, score) for i, score in chunk if i in found]
-            if len(passed) >= limit:
-                break
+            sql = f"SELECT id FROM units WHERE scope = ? AND id IN ({marks}) AND ({condition})"
+            found.update(row[0] for row in self._tuples(sql, [scope, *chunk, *params]))
+        passed = [(i, score) for i, score in head if i in found]
+        if len(passed) < limit and len(ranked) > len(head):
+            sql = f"SELECT id FROM units WHERE scope = ? AND ({condition})"
+            found = {row[0] for row in self._tuples(sql, [scope, *params])}
+            passed += [(i, score) for i, score in ranked[len(head) :] if i in found]
         return passed[:limit]
 
     def indexed_scope(self, scope: str) -> bool:
@@ -1156,20 +1149,6 @@ def scenes_without(
         else:
             emptied.append(scene.id)
     return kept, emptied
-
-
-def doubling(
-    ranked: Sequence[tuple[str, float]], first: int, most: int = 8_000
-) -> Iterator[Sequence[tuple[str, float]]]:
-    """A ranking in slices of doubling length, up to ``most`` (under SQLite's bound parameters).
-
-    A filter that passes few of the first units is judged over the rest in a few queries, not
-    one per slice.
-    """
-    start, size = 0, first
-    while start < len(ranked):
-        yield ranked[start : start + size]
-        start, size = start + size, min(2 * size, most)
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:

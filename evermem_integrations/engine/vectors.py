@@ -578,17 +578,19 @@ class TieredVectorIndex:
             metadatas = [payloads.get(i, (k, {"kind": k}))[1] for i, k in zip(held, held_kinds, strict=True)]
             self.index.upsert(held, matrix, scope, held_kinds, metadatas)
             self.records.mark_indexed(scope)
+        with self._guard:  # searched in the index from now on
+            self._matrices.pop(scope, None)
 
     def query(
         self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int, where: Filter | None = None
     ) -> list[tuple[str, float]]:
         """Exact cosine ranking of a small scope (``where`` judged exactly), else the index's search."""
-        if self._indexed(scope):
-            return self.index.query(vector, scope, kinds, limit, where)
+        held = self._matrix(scope)  # a scope searched exactly has a version; one in the index has none
+        if held is None:
+            return self.index.query(vector, scope, kinds, limit, where) if self._indexed(scope) else []
         query = np.asarray(vector, dtype=np.float32)
         norm = float(np.linalg.norm(query))
-        held = self._matrix(scope)
-        if held is None or norm == 0 or limit <= 0:
+        if norm == 0 or limit <= 0:
             return []
         rows = held.rows(kinds)
         matrix = held.matrix if rows is None else held.matrix[rows]
@@ -603,12 +605,7 @@ class TieredVectorIndex:
 
         if where is None:
             return ranked(order[:limit])
-        # Most filters pass enough of the nearest: judge those first, the rest only if needed.
-        window = max(4 * limit, 400)
-        passed = self.records.passing(scope, ranked(order[:window]), where, limit)
-        if len(passed) < limit and len(order) > window:
-            passed += self.records.passing(scope, ranked(order[window:]), where, limit - len(passed))
-        return passed
+        return self.records.passing(scope, ranked(order), where, limit)
 
     def _matrix(self, scope: str) -> ScopeMatrix | None:
         """The scope's exact vectors, from memory while their version holds (``None``: it holds none)."""
