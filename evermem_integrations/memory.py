@@ -165,17 +165,17 @@ class EverMem:
             self.path.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or StaticEmbedder()
         self.records = open_records(self.path, database_url, database)
-        try:
-            client = chroma_client or chroma_client_for(self.path, chroma_url)
-        except BaseException:  # a busy or unreachable vector store: leave no open SQLite connection
-            self.records.close()
-            raise
         self._ephemeral = self.path is None and database_url is None and chroma_url is None and chroma_client is None
         if self._ephemeral:  # Chroma's in-memory client is one per process: keep instances apart
             collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
-        self.vectors: VectorIndex = TieredVectorIndex(
-            self.records, ChromaVectorIndex(client, collection_name), exact_search_vectors
-        )
+        try:
+            client = chroma_client or chroma_client_for(self.path, chroma_url)
+            self.vectors: VectorIndex = TieredVectorIndex(
+                self.records, ChromaVectorIndex(client, collection_name), exact_search_vectors
+            )
+        except BaseException:  # a busy or unreachable vector store, a wrong limit: leave no open connection
+            self.records.close()
+            raise
         self.extractor: Extractor = extractor or OfflineExtractor()
         self.boundary_detector: BoundaryDetector = boundary_detector or OfflineBoundaryDetector(
             self._embed, segmentation

@@ -544,8 +544,8 @@ class TieredVectorIndex:
         exact_limit: int = EXACT_SCOPE_VECTORS,
         cache_bytes: int = MATRIX_CACHE_BYTES,
     ) -> None:
-        if exact_limit < 0:
-            raise ConfigurationError(f"exact_search_vectors must be 0 or more, got {exact_limit}")
+        if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 0:
+            raise ConfigurationError(f"exact_search_vectors must be a whole number, 0 or more, got {exact_limit!r}")
         self.records = records
         self.index = index
         self.exact_limit = exact_limit

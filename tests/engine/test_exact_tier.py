@@ -149,8 +149,9 @@ def test_zero_keeps_every_scope_in_chroma_and_a_negative_limit_is_refused() -> N
         mem.flush(user_id="ana")
         assert _exact_ids(mem, "user=ana") == [] and _chroma_ids(mem, "user=ana")
         assert "Miso" in mem.search("What is the name of Ana's cat?", user_id="ana", method="vector").context
-    with pytest.raises(ConfigurationError, match="exact_search_vectors"):
-        EverMem(path=None, exact_search_vectors=-1)
+    for wrong in (-1, "2000", 2.5, True):
+        with pytest.raises(ConfigurationError, match="exact_search_vectors must be a whole number"):
+            EverMem(path=None, exact_search_vectors=wrong)  # type: ignore[arg-type]
 
 
 def test_a_failed_move_to_chroma_keeps_the_queue_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
