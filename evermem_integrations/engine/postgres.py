@@ -570,8 +570,10 @@ class PostgresRecordStore:
     # -- the vectors of small scopes ----------------------------------------------------------
     # Written only by the outbox's drain and by delete_scope, which both hold the outbox lock:
     # taking a scope's lock here too, after the outbox lock, would invert delete_scope's order.
-    def put_exact_vectors(self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> int:
-        """Store (or replace) vectors of a scope searched exactly; returns how many the scope holds."""
+    def put_exact_vectors(
+        self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray
+    ) -> records.ExactWrite:
+        """Store (or replace) vectors of a scope searched exactly."""
         rows = [(scope, i, k, b) for i, k, b in zip(ids, kinds, records.exact_vector_blobs(vectors), strict=True)]
         with self._writing() as conn:
             with conn.cursor() as cur:
@@ -580,27 +582,30 @@ class PostgresRecordStore:
                     "ON CONFLICT (scope, id) DO UPDATE SET kind = EXCLUDED.kind, vector = EXCLUDED.vector",
                     rows,
                 )
-            self._new_exact_version(conn, scope)
-            found = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope]).fetchone()
-        return int(found[0]) if found else 0
+            return self._new_exact_version(conn, scope)
 
-    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
+    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> records.ExactWrite:
         """Remove vectors of a scope searched exactly (``None``: all of them)."""
         with self._writing() as conn:
             if ids is None:  # nothing held, no version
                 conn.execute("DELETE FROM exact_vectors WHERE scope = %s", [scope])
                 conn.execute("DELETE FROM exact_versions WHERE scope = %s", [scope])
-                return
+                return records.ExactWrite(None, None, 0)
             conn.execute("DELETE FROM exact_vectors WHERE scope = %s AND id = ANY(%s)", [scope, list(ids)])
-            self._new_exact_version(conn, scope)
+            return self._new_exact_version(conn, scope)
 
     @staticmethod
-    def _new_exact_version(conn: psycopg.Connection[Any], scope: str) -> None:
+    def _new_exact_version(conn: psycopg.Connection[Any], scope: str) -> records.ExactWrite:
+        """Draw the scope's next version, and count what it holds."""
+        found = conn.execute("SELECT version FROM exact_versions WHERE scope = %s FOR UPDATE", [scope]).fetchone()
+        after = records.new_exact_version()
         conn.execute(
             "INSERT INTO exact_versions (scope, version) VALUES (%s, %s) "
             "ON CONFLICT (scope) DO UPDATE SET version = EXCLUDED.version",
-            [scope, records.new_exact_version()],
+            [scope, after],
         )
+        held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope]).fetchone()
+        return records.ExactWrite(None if found is None else int(found[0]), after, int(held[0]) if held else 0)
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""

@@ -11,6 +11,7 @@ itself, not by a post-filter; the kind has its own token for the rare query on s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import sqlite3
@@ -173,6 +174,19 @@ class UnitKeys(NamedTuple):
     subject: str | None
     role: str | None
     """The role of the message a unit was drawn from (``assistant``, ``user``), if known."""
+
+
+class ExactWrite(NamedTuple):
+    """What a write of a scope's exact vectors changed: its version before and after, what it holds.
+
+    A cache holding the scope at ``before`` may apply the write itself and hold it at ``after``;
+    any other version means another write came between, and the cache reads the scope again.
+    """
+
+    before: int | None
+    after: int | None
+    """``None``: the scope holds no exact vectors any more."""
+    held: int
 
 
 class PendingVector(NamedTuple):
@@ -449,34 +463,41 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM vector_outbox WHERE seq <= ?", (up_to_seq,))
 
     # -- the vectors of small scopes ----------------------------------------------------------
-    def put_exact_vectors(self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> int:
-        """Store (or replace) vectors of a scope searched exactly; returns how many the scope holds."""
+    def put_exact_vectors(
+        self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray
+    ) -> ExactWrite:
+        """Store (or replace) vectors of a scope searched exactly."""
         blobs = exact_vector_blobs(vectors)
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO exact_vectors (scope, id, kind, vector) VALUES (?, ?, ?, ?)",
                 [(scope, i, k, b) for i, k, b in zip(ids, kinds, blobs, strict=True)],
             )
-            self._new_exact_version(conn, scope)
-            return int(conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0])
+            before, after = self._new_exact_version(conn, scope)
+            held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
+            return ExactWrite(before, after, int(held))
 
-    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> None:
+    def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> ExactWrite:
         """Remove vectors of a scope searched exactly (``None``: all of them)."""
         with self.transaction() as conn:
             if ids is None:  # nothing held, no version
                 conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
                 conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
-                return
+                return ExactWrite(None, None, 0)
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND id IN ({marks})", [scope, *chunk])
-            self._new_exact_version(conn, scope)
+            before, after = self._new_exact_version(conn, scope)
+            held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
+            return ExactWrite(before, after, int(held))
 
     @staticmethod
-    def _new_exact_version(conn: sqlite3.Connection, scope: str) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, new_exact_version())
-        )
+    def _new_exact_version(conn: sqlite3.Connection, scope: str) -> tuple[int | None, int]:
+        """Draw the scope's next version; ``(the one it replaces, the new one)``."""
+        found = conn.execute("SELECT version FROM exact_versions WHERE scope = ?", (scope,)).fetchone()
+        after = new_exact_version()
+        conn.execute("INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, after))
+        return (None if found is None else int(found[0])), after
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""
@@ -508,7 +529,8 @@ class SQLiteRecordStore:
         if len(passed) < limit and len(ranked) > len(head):
             sql = f"SELECT id FROM units WHERE scope = ? AND ({condition})"
             found = {row[0] for row in self._tuples(sql, [scope, *params])}
-            passed += [(i, score) for i, score in ranked[len(head) :] if i in found]
+            rest = (ranked[n] for n in range(len(head), len(ranked)))  # read only until enough pass
+            passed += itertools.islice(((i, score) for i, score in rest if i in found), limit - len(passed))
         return passed[:limit]
 
     def indexed_scope(self, scope: str) -> bool:

@@ -257,3 +257,51 @@ def test_the_matrices_held_in_memory_stay_under_their_budget() -> None:
             tiers.upsert([f"u{n}" for n in range(100)], vectors, f"user={user}", ["fact"] * 100)
             assert tiers.query(vectors[0], f"user={user}", ["fact"], 1)[0][0] == "u0"
         assert list(tiers._matrices) == ["user=b", "user=c"]  # the least recently searched went first
+
+
+def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chat adds and searches by turns: a search after this engine's own write reads nothing again."""
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        mem.add(_chat(8), user_id="ana")
+        mem.flush(user_id="ana")
+        vector = mem.embedder.embed(["a cello teacher downtown"])[0]
+        tiers.query(vector, "user=ana", [], 5)
+        reads: list[str] = []
+        read = tiers.records.exact_vectors
+        monkeypatch.setattr(tiers.records, "exact_vectors", lambda scope: reads.append(scope) or read(scope))
+        mem.add(_chat(14)[8:], user_id="ana")  # new vectors, and MemCells replacing buffered ones
+        mem.flush(user_id="ana")
+        found = tiers.query(vector, "user=ana", [], 1_000)
+        assert reads == []
+        held = tiers._matrices["user=ana"]
+        ids, kinds, matrix = read("user=ana")
+        assert (held.ids, held.kinds) == (ids, kinds)
+        np.testing.assert_array_equal(held.matrix, matrix)
+        fresh = TieredVectorIndex(tiers.records, tiers.index)  # reads the store
+        assert found == fresh.query(vector, "user=ana", [], 1_000)
+        reads.clear()
+        gone = mem.get(user_id="ana", kind="fact")[0].id
+        mem.delete(gone, user_id="ana")
+        assert gone not in {i for i, _ in tiers.query(vector, "user=ana", [], 1_000)}
+        assert reads == [] and tiers._matrices["user=ana"].ids == read("user=ana")[0]
+
+
+def test_a_write_rolled_back_is_not_served_from_memory() -> None:
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        vectors = np.eye(4, dtype=np.float32)
+        tiers.upsert(["a", "b"], vectors[:2], "user=x", ["fact", "fact"])
+        assert [i for i, _ in tiers.query(vectors[2], "user=x", [], 5)] == ["a", "b"]
+        with pytest.raises(RuntimeError), mem.records.transaction():
+            tiers.upsert(["c"], vectors[2:3], "user=x", ["fact"])
+            assert tiers.query(vectors[2], "user=x", [], 1)[0][0] == "c"  # seen inside the transaction
+            raise RuntimeError("rolled back")
+        assert [i for i, _ in tiers.query(vectors[2], "user=x", [], 5)] == ["a", "b"]
+        tiers.delete("user=x", ["a", "b"])
+        assert tiers.query(vectors[0], "user=x", [], 5) == []
+        assert TieredVectorIndex(tiers.records, tiers.index).query(vectors[0], "user=x", [], 5) == []
