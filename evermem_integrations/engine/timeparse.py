@@ -431,7 +431,10 @@ _TRIGGER_WORDS = frozenset(
     )
 )
 _TRIGGER_CHAR_RE = re.compile(f"[{_CHINESE_FIRST}]")
-_WORD_RE = re.compile("[a-z]+")
+_TOKEN_RE = re.compile(f"[a-z]+|[{_CHINESE_FIRST}]", re.IGNORECASE)
+EXPRESSION_REACH = 48
+"""Characters an expression spans from its nearest trigger, and more: "several times a week"
+reaches 16 before "week", "until the 3rd of" 10 before "3"."""
 _LEADING_PREP_RE = re.compile(
     r"(?:on|in|since|until|till|by|during|through|throughout|from|before|after|over|at|for)\s+", re.I
 )
@@ -836,11 +839,10 @@ def find_time_expressions(text: str, reference: datetime) -> list[TimeExpression
     9999, "5000 years ago") is left out.
     """
     found: list[TimeExpression] = []
-    if _TRIGGER_CHAR_RE.search(text) is None and _TRIGGER_WORDS.isdisjoint(_WORD_RE.findall(text.lower())):
-        return found
     ctx: _Context | None = None
     tz = reference.tzinfo
-    for match in _EXPRESSION_RE.finditer(text):
+    matches = (match for start, end in _trigger_windows(text) for match in _EXPRESSION_RE.finditer(text, start, end))
+    for match in matches:
         kind = match.lastgroup
         if kind is None:
             continue
@@ -868,6 +870,32 @@ def find_time_expressions(text: str, reference: datetime) -> list[TimeExpression
                            until, reading.precision, False, (), reading.absolute, reading.annotate)
         )  # fmt: skip
     return found
+
+
+def _trigger_windows(text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` around its trigger words, cut at whitespace, that hold every expression.
+
+    Every expression holds a trigger (a weekday, month, unit, holiday word, digit or Chinese
+    trigger character) and lies within :data:`EXPRESSION_REACH` of it, so scanning these
+    finds what scanning the whole text finds; the big regex costs by the character, and a
+    long turn has few triggers.
+    """
+    windows: list[tuple[int, int]] = []
+    length = len(text)
+    for token in _TOKEN_RE.finditer(text):
+        word = token.group(0)
+        if word.lower() not in _TRIGGER_WORDS and _TRIGGER_CHAR_RE.match(word) is None:
+            continue
+        start, end = max(0, token.start() - EXPRESSION_REACH), min(length, token.end() + EXPRESSION_REACH)
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < length and not text[end].isspace():
+            end += 1
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
+        else:
+            windows.append((start, end))
+    return windows
 
 
 _DATED_ALREADY = re.compile(r"\s*\([^()]*\b\d{4}\)")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evermem_integrations.engine import timeparse
 from evermem_integrations.engine.timeparse import (
     TimeExpression,
     find_time_expressions,
@@ -349,3 +351,36 @@ def test_a_bare_weekday_in_the_present_is_the_coming_one() -> None:
 def test_may_the_verb_after_this_is_no_month() -> None:
     text = "This may be hard."
     assert resolve_relative_dates(text, datetime(2023, 5, 8, tzinfo=UTC)) == (text, [])
+
+
+SAID = [
+    "three weeks ago", "the day before yesterday", "several times a week", "every other Monday and Thursday",
+    "between the 3rd and the 5th of May, 2023", "on the 21st at noon", "in early September", "this coming weekend",
+    "last Christmas Eve", "a couple of days earlier", "Monday, Wednesday and Friday", "2023-04-17", "5-19 April",
+    "until the 3rd of June", "next month", "mother's day", "twice a month", "上个月", "每周三和周五", "三天前",
+    "2023年5月3日", "over the weekend", "tonight", "on Tuesdays", "in two years",
+]  # fmt: skip
+FILLER = (
+    "The assistant explained the recipe in detail, listing flour sugar butter and eggs, then described how the "
+    "dough should rest before baking; it also suggested variations with cinnamon, cardamom or orange zest."
+).split()
+
+
+def test_scanning_around_trigger_words_finds_what_scanning_the_whole_text_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long turns are scanned only near their triggers; the expressions found must not change."""
+    rng = random.Random(7)
+    texts = []
+    for _ in range(300):
+        parts: list[str] = []
+        for _ in range(rng.randint(1, 6)):
+            parts += rng.choices(FILLER, k=rng.choice([0, 1, 3, 12, 40, 90]))
+            parts.append(rng.choice(SAID) + rng.choice(["", ",", ".", "!", " and", "\n\n"]))
+        texts.append(" ".join(parts))
+    reference = datetime(2023, 5, 8, 15, 0, tzinfo=UTC)
+    windowed = [find_time_expressions(text, reference) for text in texts]
+    monkeypatch.setattr(timeparse, "_trigger_windows", lambda text: [(0, len(text))])
+    whole = [find_time_expressions(text, reference) for text in texts]
+    assert windowed == whole
+    assert sum(map(len, whole)) > 600
