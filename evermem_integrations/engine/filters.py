@@ -124,6 +124,30 @@ def is_empty(flt: Filter) -> bool:
     return isinstance(flt, AllOf) and not flt.parts
 
 
+def split_subjects(flt: Filter) -> tuple[frozenset[str] | None, Filter]:
+    """``(subjects, rest)``: what passes ``flt`` is what is about one of ``subjects`` and passes ``rest``.
+
+    ``subjects`` is ``None`` when the filter names none at its top (``$eq`` / ``$in`` on
+    ``subject``, alone or among ``$and``'s parts); the exact tier judges it from memory.
+    """
+    if isinstance(flt, Condition):
+        if flt.builtin and flt.field == "subject" and flt.op in ("$eq", "$in"):
+            wanted = flt.value if isinstance(flt.value, tuple) else (flt.value,)
+            return frozenset(v for v in wanted if isinstance(v, str)), MATCH_ALL
+        return None, flt
+    if isinstance(flt, AnyOf):
+        return None, flt
+    subjects: frozenset[str] | None = None
+    rest: list[Filter] = []
+    for part in flt.parts:
+        named, remainder = split_subjects(part)
+        if named is not None:
+            subjects = named if subjects is None else subjects & named
+        if not is_empty(remainder):
+            rest.append(remainder)
+    return subjects, rest[0] if len(rest) == 1 else AllOf(tuple(rest))
+
+
 def _count(flt: Filter) -> int:
     return 1 if isinstance(flt, Condition) else sum(_count(p) for p in flt.parts)
 
@@ -339,7 +363,7 @@ def matches(flt: Filter, target: Target) -> bool:
 _SQL_COLUMNS = {
     "kind": "{u}.kind",
     "cell_id": "{u}.cell_id",
-    "subject": "json_extract({u}.data, '$.subject')",
+    "subject": "{u}.subject",
     "scene_id": "json_extract({u}.data, '$.scene_id')",
     "timestamp": "{u}.ts",
 }

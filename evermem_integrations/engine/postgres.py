@@ -612,10 +612,19 @@ class PostgresRecordStore:
         rows = self._rows("SELECT version FROM exact_versions WHERE scope = %s", [scope])
         return int(rows[0][0]) if rows else None
 
-    def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
-        """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
-        rows = self._rows("SELECT id, kind, vector FROM exact_vectors WHERE scope = %s ORDER BY id", [scope])
-        return [r[0] for r in rows], [r[1] for r in rows], records.exact_matrix([bytes(r[2]) for r in rows])
+    def exact_vectors(self, scope: str) -> records.ExactVectors:
+        """Every vector a scope searched exactly holds, by id."""
+        rows = self._rows(
+            "SELECT e.id, e.kind, u.data::jsonb ->> 'subject', e.vector FROM exact_vectors AS e "
+            'LEFT JOIN units AS u ON u.scope = e.scope AND u.id = e.id WHERE e.scope = %s ORDER BY e.id COLLATE "C"',
+            [scope],
+        )
+        return records.ExactVectors(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            records.exact_matrix([bytes(r[3]) for r in rows]),
+        )
 
     def indexed_scope(self, scope: str) -> bool:
         """Whether the scope's vectors are in the vector index (else here, searched exactly)."""

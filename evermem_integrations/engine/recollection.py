@@ -280,6 +280,12 @@ class Recollector:
         self.config = config or RecollectionConfig()
         self.planner = planner
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="evermem-search")
+        # A search looks its query up two or three times (whole, in its period, among its asker's
+        # words); an embedder behind an API is paid once for it.
+        self._query_vector = lru_cache(maxsize=256)(self._embed_query)
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        return self.embedder.embed([query])[0]
 
     def close(self) -> None:
         """Stop the lookup threads."""
@@ -411,7 +417,7 @@ class Recollector:
             if with_episodes:
                 jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, terms, ["episode"], top_episodes)
         if method != "keyword":
-            vector = self.embedder.embed([query])[0]
+            vector = self._query_vector(query)
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
                 jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n, where)
                 if with_episodes:

@@ -47,12 +47,12 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
-the vectors of small scopes, searched exactly)."""
+the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -96,7 +96,8 @@ CREATE INDEX IF NOT EXISTS profile_key ON profile (scope, subject, attribute, st
 CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
-    ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}'
+    ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}',
+    subject TEXT, role TEXT
 );
 CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
@@ -189,6 +190,16 @@ class ExactWrite(NamedTuple):
     held: int
 
 
+class ExactVectors(NamedTuple):
+    """A scope's exact vectors by id, with who each one's unit is about (what filters name most)."""
+
+    ids: list[str]
+    kinds: list[str]
+    subjects: list[str | None]
+    matrix: np.ndarray
+    """Unit vectors, float32, one row per id."""
+
+
 class PendingVector(NamedTuple):
     """A vector change committed in SQLite and not yet applied to the vector index."""
 
@@ -244,6 +255,8 @@ class SQLiteRecordStore:
                     "INSERT OR IGNORE INTO indexed_scopes SELECT DISTINCT scope FROM units "
                     "UNION SELECT DISTINCT scope FROM vector_outbox"
                 )
+            if not empty and version < 6:
+                self._add_unit_columns(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -271,6 +284,19 @@ class SQLiteRecordStore:
                 ]
             conn.executemany("UPDATE units SET meta = ? WHERE id = ?", updates)
         conn.execute("INSERT INTO vector_refresh (scope, unit_id) SELECT scope, id FROM units")
+
+    @staticmethod
+    def _add_unit_columns(conn: sqlite3.Connection) -> None:
+        """Migration to version 6: who a unit is about and the role it was said in, as columns.
+
+        Filters, the asker lookups and the priors read them for thousands of units a search;
+        ``json_extract`` parses the whole record (a long turn's included) for each.
+        """
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(units)")}
+        for column in ("subject", "role"):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE units ADD COLUMN {column} TEXT")
+        conn.execute("UPDATE units SET subject = json_extract(data, '$.subject'), role = json_extract(data, '$.role')")
 
     @staticmethod
     def _metadata_of_sources(
@@ -504,10 +530,16 @@ class SQLiteRecordStore:
         rows = self._tuples("SELECT version FROM exact_versions WHERE scope = ?", [scope])
         return int(rows[0][0]) if rows else None
 
-    def exact_vectors(self, scope: str) -> tuple[list[str], list[str], np.ndarray]:
-        """``(ids, kinds, unit vectors)`` of every vector a scope searched exactly holds, by id."""
-        rows = self._tuples("SELECT id, kind, vector FROM exact_vectors WHERE scope = ? ORDER BY id", [scope])
-        return [r[0] for r in rows], [r[1] for r in rows], exact_matrix([r[2] for r in rows])
+    def exact_vectors(self, scope: str) -> ExactVectors:
+        """Every vector a scope searched exactly holds, by id."""
+        rows = self._tuples(
+            "SELECT e.id, e.kind, u.subject, e.vector FROM exact_vectors AS e "
+            "LEFT JOIN units AS u ON u.id = e.id AND u.scope = e.scope WHERE e.scope = ? ORDER BY e.id",
+            [scope],
+        )
+        return ExactVectors(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], exact_matrix([r[3] for r in rows])
+        )
 
     def passing(
         self, scope: str, ranked: Sequence[tuple[str, float]], where: UnitFilter, limit: int
@@ -550,8 +582,7 @@ class SQLiteRecordStore:
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for unit_id, kind, ts, cell_id, subject, meta in self._tuples(
-                f"SELECT id, kind, ts, cell_id, json_extract(data, '$.subject'), meta FROM units "
-                f"WHERE id IN ({marks}) AND +scope = ?",
+                f"SELECT id, kind, ts, cell_id, subject, meta FROM units WHERE id IN ({marks}) AND +scope = ?",
                 [*chunk, scope],
             ):
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
@@ -825,8 +856,8 @@ class SQLiteRecordStore:
             conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
             conn.executemany("DELETE FROM units WHERE id = ?", ids)
             conn.executemany(
-                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta, subject, role) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         unit.id,
@@ -838,6 +869,8 @@ class SQLiteRecordStore:
                         _single_source(unit),
                         json.dumps(unit.data, default=str),
                         orjson.dumps(meta).decode(),
+                        _text(unit.data.get("subject")),
+                        _text(unit.data.get("role")),
                     )
                     for unit, meta in zip(latest, metas, strict=True)
                 ],
@@ -894,8 +927,7 @@ class SQLiteRecordStore:
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for unit_id, cell_id, subject, role in self._tuples(
-                f"SELECT id, cell_id, json_extract(data, '$.subject'), json_extract(data, '$.role') FROM units "
-                f"WHERE id IN ({marks}) AND +scope = ?",
+                f"SELECT id, cell_id, subject, role FROM units WHERE id IN ({marks}) AND +scope = ?",
                 [*chunk, scope],
             ):
                 found[unit_id] = UnitKeys(cell_id, subject, role)
@@ -1171,6 +1203,11 @@ def scenes_without(
         else:
             emptied.append(scene.id)
     return kept, emptied
+
+
+def _text(value: object) -> str | None:
+    """A record's field as its column holds it: text, or nothing."""
+    return value if isinstance(value, str) else None
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:

@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +35,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from evermem_integrations.engine.filters import Filter, both, to_chroma
+from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import ExactWrite, exact_matrix, exact_vector_blobs
+from evermem_integrations.engine.records import ExactVectors, ExactWrite, exact_matrix, exact_vector_blobs
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 SHARDS = 8
@@ -509,48 +509,142 @@ class ScopeMatrix:
     version: int
     ids: list[str]
     kinds: list[str]
+    subjects: list[str | None]
     matrix: np.ndarray
     rows_of_kind: dict[str, np.ndarray]
+    rows_of_subject: dict[str | None, np.ndarray]
 
     @classmethod
-    def of(cls, version: int, ids: list[str], kinds: list[str], matrix: np.ndarray) -> ScopeMatrix:
-        """The matrix of rows read from the record store, with each kind's row numbers."""
-        rows: dict[str, list[int]] = {}
-        for n, kind in enumerate(kinds):
-            rows.setdefault(kind, []).append(n)
-        return cls(version, ids, kinds, matrix, {kind: np.asarray(found) for kind, found in rows.items()})
+    def of(cls, version: int, held: ExactVectors) -> ScopeMatrix:
+        """The matrix of rows read from the record store, with each kind's and subject's row numbers."""
+        return cls(
+            version, held.ids, held.kinds, held.subjects, held.matrix, _rows_of(held.kinds), _rows_of(held.subjects)
+        )
 
-    def rows(self, kinds: Sequence[str]) -> np.ndarray | None:
-        """Row numbers of ``kinds`` in id order (``None``: every row)."""
-        if not kinds or set(kinds) >= set(self.rows_of_kind):
-            return None
-        found = [self.rows_of_kind[k] for k in set(kinds) if k in self.rows_of_kind]
-        return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    def rows(self, kinds: Sequence[str], subjects: frozenset[str] | None) -> np.ndarray | None:
+        """Row numbers of ``kinds`` about ``subjects`` in id order (``None``: every row)."""
+        found = _rows_among(self.rows_of_kind, set(kinds) if kinds else None)
+        if subjects is None:
+            return found
+        about = _rows_among(self.rows_of_subject, set(subjects))
+        if found is None or about is None:
+            return about if found is None else found
+        return np.intersect1d(found, about, assume_unique=True)
 
-    def changed(
-        self,
-        version: int,
-        removed: Sequence[str],
-        ids: Sequence[str] = (),
-        kinds: Sequence[str] = (),
-        vectors: np.ndarray | None = None,
-    ) -> ScopeMatrix:
-        """The matrix after a write: ``removed`` dropped, ``ids`` put (replacing rows of the same ids).
+    def changed(self, version: int, removed: Sequence[str], put: ExactVectors | None = None) -> ScopeMatrix:
+        """The matrix after a write: ``removed`` dropped, ``put`` written (replacing rows of the same ids).
 
         The rows are the ones the record store now holds, in id order, as reading it would give.
         """
-        gone = set(removed) | set(ids)
+        added = put or ExactVectors([], [], [], exact_matrix([]))
+        gone = set(removed) | set(added.ids)
         kept = [n for n, unit_id in enumerate(self.ids) if unit_id not in gone]
-        all_ids = [self.ids[n] for n in kept] + list(ids)
-        all_kinds = [self.kinds[n] for n in kept] + list(kinds)
-        parts = [self.matrix[kept]] if kept else []
-        if vectors is not None and len(ids):
-            parts.append(exact_matrix(exact_vector_blobs(vectors)))
-        if not parts:
-            return ScopeMatrix.of(version, [], [], exact_matrix([]))
-        order = sorted(range(len(all_ids)), key=all_ids.__getitem__)
-        matrix = np.concatenate(parts)[order]
-        return ScopeMatrix.of(version, [all_ids[n] for n in order], [all_kinds[n] for n in order], matrix)
+        ids = [self.ids[n] for n in kept] + added.ids
+        kinds = [self.kinds[n] for n in kept] + added.kinds
+        subjects = [self.subjects[n] for n in kept] + added.subjects
+        parts = [m for m in (self.matrix[kept] if kept else None, added.matrix if added.ids else None) if m is not None]
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        matrix = np.concatenate(parts)[order] if parts else exact_matrix([])
+        return ScopeMatrix.of(
+            version,
+            ExactVectors([ids[n] for n in order], [kinds[n] for n in order], [subjects[n] for n in order], matrix),
+        )
+
+
+_Key = TypeVar("_Key", str, str | None)
+
+
+def _rows_of(values: Sequence[_Key]) -> dict[_Key, np.ndarray]:
+    rows: dict[_Key, list[int]] = {}
+    for n, value in enumerate(values):
+        rows.setdefault(value, []).append(n)
+    return {value: np.asarray(found) for value, found in rows.items()}
+
+
+def _rows_among(rows_of: Mapping[Any, np.ndarray], wanted: set[Any] | None) -> np.ndarray | None:
+    """Row numbers of the values ``wanted``, in order (``None``: every row)."""
+    if wanted is None or wanted >= set(rows_of):
+        return None
+    found = [rows_of[v] for v in wanted if v in rows_of]
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+NO_VECTORS = ScopeMatrix.of(0, ExactVectors([], [], [], exact_matrix([])))
+"""What a scope that holds no exact vectors is: the matrix its first write is applied to."""
+
+
+class MatrixCache:
+    """Scopes' matrices held in memory, the least recently used dropped first past ``budget`` bytes.
+
+    Thread-safe: searches read it while this process's writes change it.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._held: OrderedDict[str, ScopeMatrix] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._held))
+
+    def __getitem__(self, scope: str) -> ScopeMatrix:
+        return self._held[scope]
+
+    def get(self, scope: str, version: int) -> ScopeMatrix | None:
+        """The scope's matrix if held at ``version``."""
+        with self._lock:
+            held = self._held.get(scope)
+            if held is None or held.version != version:
+                return None
+            self._held.move_to_end(scope)
+            return held
+
+    def put(self, scope: str, matrix: ScopeMatrix) -> None:
+        """Hold ``matrix`` as the scope's, most recently used."""
+        with self._lock:
+            self._put(scope, matrix)
+
+    def _put(self, scope: str, matrix: ScopeMatrix) -> None:
+        self._pop(scope)
+        self._held[scope] = matrix
+        self._bytes += matrix.matrix.nbytes
+        while len(self._held) > 1 and self._bytes > self.budget:
+            self._bytes -= self._held.popitem(last=False)[1].matrix.nbytes
+
+    def _pop(self, scope: str) -> None:
+        gone = self._held.pop(scope, None)
+        if gone is not None:
+            self._bytes -= gone.matrix.nbytes
+
+    def drop(self, scope: str | None = None) -> None:
+        """Forget the scope's matrix (``None``: every one)."""
+        with self._lock:
+            if scope is not None:
+                self._pop(scope)
+            else:
+                self._held.clear()
+                self._bytes = 0
+
+    def follow(self, scope: str, write: ExactWrite, change: Callable[[ScopeMatrix, int], ScopeMatrix] | None) -> None:
+        """Apply this process's write to the scope's matrix, instead of reading it all again.
+
+        A matrix at the version the write replaced is changed (a scope that held nothing starts
+        from no vectors, so a scope written here is never read back); at any other version
+        another write came between, and the matrix is dropped. A write whose transaction rolls
+        back leaves the store at a version the matrix no longer has: the next search reads it.
+        """
+        with self._lock:
+            base = NO_VECTORS if write.before is None else self._held.get(scope)
+            if base is not None and write.before is not None and base.version != write.before:
+                base = None
+            if change is None or write.after is None or base is None:
+                self._pop(scope)
+            else:
+                self._put(scope, change(base, write.after))
 
 
 class Ranking(Sequence[tuple[str, float]]):
@@ -606,9 +700,7 @@ class TieredVectorIndex:
         self.records = records
         self.index = index
         self.exact_limit = exact_limit
-        self.cache_bytes = cache_bytes
-        self._matrices: OrderedDict[str, ScopeMatrix] = OrderedDict()
-        self._guard = threading.Lock()
+        self._matrices = MatrixCache(cache_bytes)
 
     def _indexed(self, scope: str) -> bool:
         # The store says where a scope's vectors are, not this instance's limit: a store written
@@ -630,15 +722,19 @@ class TieredVectorIndex:
         with self.records.transaction():
             write = self.records.put_exact_vectors(scope, ids, kinds, vectors)
             if write.held <= self.exact_limit:
-                self._follow(scope, write, lambda held, version: held.changed(version, (), ids, kinds, vectors))
+                if metadatas is None:  # who the units are about is not known here: read them again
+                    self._matrices.follow(scope, write, None)
+                else:
+                    subjects = [m.get("subject") for m in metadatas]
+                    put = ExactVectors(list(ids), list(kinds), subjects, exact_matrix(exact_vector_blobs(vectors)))
+                    self._matrices.follow(scope, write, lambda held, version: held.changed(version, (), put))
                 return
-            held, held_kinds, matrix = self.records.exact_vectors(scope)
-            payloads = self.records.vector_metadata(scope, held)
-            metadatas = [payloads.get(i, (k, {"kind": k}))[1] for i, k in zip(held, held_kinds, strict=True)]
-            self.index.upsert(held, matrix, scope, held_kinds, metadatas)
+            held = self.records.exact_vectors(scope)
+            payloads = self.records.vector_metadata(scope, held.ids)
+            metadatas = [payloads.get(i, (k, {"kind": k}))[1] for i, k in zip(held.ids, held.kinds, strict=True)]
+            self.index.upsert(held.ids, held.matrix, scope, held.kinds, metadatas)
             self.records.mark_indexed(scope)
-        with self._guard:  # searched in the index from now on
-            self._matrices.pop(scope, None)
+        self._matrices.drop(scope)  # searched in the index from now on
 
     def query(
         self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int, where: Filter | None = None
@@ -651,36 +747,31 @@ class TieredVectorIndex:
         norm = float(np.linalg.norm(query))
         if norm == 0 or limit <= 0 or not held.ids:
             return []
+        # Who a unit is about is held with its vector: the asker lookups' filter is judged here.
+        subjects, rest = split_subjects(where) if where is not None else (None, MATCH_ALL)
         scores = held.matrix @ (query / norm)  # every row: cheaper than copying the kinds' rows out
-        rows = held.rows(kinds)
+        rows = held.rows(kinds, subjects)
         if rows is not None:
             scores = scores[rows]
         if not len(scores):
             return []
         ranking = Ranking(held.ids, rows, scores, np.argsort(-scores, kind="stable"))  # ties in id order
-        if where is None:
+        if is_empty(rest):
             return ranking[:limit]
-        return self.records.passing(scope, ranking, where, limit)
+        return self.records.passing(scope, ranking, rest, limit)
 
     def _matrix(self, scope: str) -> ScopeMatrix | None:
         """The scope's exact vectors, from memory while their version holds (``None``: it holds none)."""
         version = self.records.exact_version(scope)
         if version is None:
             return None
-        with self._guard:
-            held = self._matrices.get(scope)
-            if held is not None and held.version == version:
-                self._matrices.move_to_end(scope)
-                return held
+        held = self._matrices.get(scope, version)
+        if held is not None:
+            return held
         # Read after the version: vectors written meanwhile are newer than it, and the next
         # search, seeing another version, reads them again.
-        ids, kinds, matrix = self.records.exact_vectors(scope)
-        held = ScopeMatrix.of(version, ids, kinds, matrix)
-        with self._guard:
-            self._matrices[scope] = held
-            self._matrices.move_to_end(scope)
-            while len(self._matrices) > 1 and sum(m.matrix.nbytes for m in self._matrices.values()) > self.cache_bytes:
-                self._matrices.popitem(last=False)
+        held = ScopeMatrix.of(version, self.records.exact_vectors(scope))
+        self._matrices.put(scope, held)
         return held
 
     def update_metadata(
@@ -696,23 +787,7 @@ class TieredVectorIndex:
             self.index.delete(scope, ids)
         else:
             write = self.records.delete_exact_vectors(scope, ids)
-            self._follow(scope, write, lambda held, version: held.changed(version, ids))
-
-    def _follow(self, scope: str, write: ExactWrite, change: Callable[[ScopeMatrix, int], ScopeMatrix]) -> None:
-        """Apply this process's write to the scope's matrix in memory, instead of reading it all again.
-
-        Only a matrix at the version the write replaced is changed; at any other version
-        another write came between, and the matrix is dropped. A write whose transaction rolls
-        back leaves the store at a version the matrix no longer has: the next search reads it.
-        """
-        with self._guard:
-            held = self._matrices.get(scope)
-            if held is None:
-                return
-            if write.after is not None and held.version == write.before:
-                self._matrices[scope] = change(held, write.after)
-            else:
-                del self._matrices[scope]
+            self._matrices.follow(scope, write, lambda held, version: held.changed(version, ids))
 
     def delete_scope(self, scope: str) -> None:
         """Remove every vector of the scope from both tiers.
@@ -721,8 +796,7 @@ class TieredVectorIndex:
         note that it moved to the index with them.
         """
         self.records.delete_exact_vectors(scope, None)
-        with self._guard:
-            self._matrices.pop(scope, None)
+        self._matrices.drop(scope)
         self.index.delete_scope(scope)
 
     def purge_log(self, scope: str, unit_ids: Sequence[str]) -> None:
@@ -733,6 +807,5 @@ class TieredVectorIndex:
 
     def drop(self) -> None:
         """Remove the index (the record store's vectors go with the record store)."""
-        with self._guard:
-            self._matrices.clear()
+        self._matrices.drop()
         self.index.drop()

@@ -182,6 +182,8 @@ def test_a_store_written_before_the_tiers_keeps_its_vectors_in_chroma(tmp_path: 
         mem.add(_chat(6), user_id="ana")
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 4
+        conn.execute("ALTER TABLE units DROP COLUMN subject")
+        conn.execute("ALTER TABLE units DROP COLUMN role")
         conn.execute("DROP TABLE exact_vectors")
         conn.execute("DROP TABLE exact_versions")
         conn.execute("DROP TABLE indexed_scopes")
@@ -252,7 +254,7 @@ def test_the_matrices_held_in_memory_stay_under_their_budget() -> None:
         tiers = mem.vectors
         assert isinstance(tiers, TieredVectorIndex)
         vectors = np.random.default_rng(1).standard_normal((100, 16)).astype(np.float32)
-        tiers.cache_bytes = 2 * vectors.nbytes
+        tiers._matrices.budget = 2 * vectors.nbytes
         for user in ("a", "b", "c"):
             tiers.upsert([f"u{n}" for n in range(100)], vectors, f"user={user}", ["fact"] * 100)
             assert tiers.query(vectors[0], f"user={user}", ["fact"], 1)[0][0] == "u0"
@@ -278,9 +280,10 @@ def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_wou
         found = tiers.query(vector, "user=ana", [], 1_000)
         assert reads == []
         held = tiers._matrices["user=ana"]
-        ids, kinds, matrix = read("user=ana")
-        assert (held.ids, held.kinds) == (ids, kinds)
-        np.testing.assert_array_equal(held.matrix, matrix)
+        stored = read("user=ana")
+        assert (held.ids, held.kinds, held.subjects) == (stored.ids, stored.kinds, stored.subjects)
+        assert set(held.subjects) <= {"Ana", None} and "Ana" in held.subjects  # episodes are about no one
+        np.testing.assert_array_equal(held.matrix, stored.matrix)
         fresh = TieredVectorIndex(tiers.records, tiers.index)  # reads the store
         assert found == fresh.query(vector, "user=ana", [], 1_000)
         reads.clear()
@@ -305,3 +308,67 @@ def test_a_write_rolled_back_is_not_served_from_memory() -> None:
         tiers.delete("user=x", ["a", "b"])
         assert tiers.query(vectors[0], "user=x", [], 5) == []
         assert TieredVectorIndex(tiers.records, tiers.index).query(vectors[0], "user=x", [], 5) == []
+
+
+SUBJECT_FILTERS = [
+    {"subject": "Ana"},
+    {"sender": {"$in": ["Ana", "Bot"]}},
+    {"$and": [{"subject": "Bot"}, {"topic": "pets"}]},
+    {"$and": [{"subject": {"$in": ["Ana", "Bot"]}}, {"subject": "Ana"}, {"kind": "message"}]},
+    {"$or": [{"subject": "Bot"}, {"topic": "pets"}]},
+    {"subject": {"$ne": "Ana"}},
+    {"subject": "Nobody"},
+]
+
+
+@pytest.mark.parametrize("where", SUBJECT_FILTERS, ids=[str(f) for f in SUBJECT_FILTERS])
+def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: dict[str, object]) -> None:
+    chat = [{**m, "sender": "Bot", "role": "assistant"} if n % 2 else m for n, m in enumerate(_chat(12))]
+    with EverMem(path=None) as mem:
+        mem.add(chat, user_id="ana")
+        mem.flush(user_id="ana")
+        vector = mem.embedder.embed(["a cat, a sister, a race"])[0]
+        parsed = parse(where)
+        hits = [i for i, _ in mem.vectors.query(vector, "user=ana", [], 1_000, parsed)]
+        every = [i for i, _ in mem.vectors.query(vector, "user=ana", [], 1_000)]
+        units = mem.records.units("user=ana", every)
+        assert hits == [i for i in every if matches(parsed, units[i].filter_target)]
+        assert len(hits) < len(every)
+
+
+def test_a_store_of_layout_5_gets_who_each_unit_is_about_as_a_column(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(
+            [{**m, "sender": "Bot", "role": "assistant"} if n % 2 else m for n, m in enumerate(_chat(8))], user_id="ana"
+        )
+        mem.flush(user_id="ana")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 5
+        expected = conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall()
+        conn.execute("ALTER TABLE units DROP COLUMN subject")
+        conn.execute("ALTER TABLE units DROP COLUMN role")
+        conn.execute("PRAGMA user_version = 5")
+    with EverMem(path=tmp_path) as mem:
+        assert "Miso" in mem.search("my cat", user_id="ana", filters={"subject": "Ana"}).context
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall() == expected
+        assert {s for _, s, _ in expected} >= {"Ana", "Bot"} and {r for _, _, r in expected} >= {"assistant"}
+
+
+def test_a_scope_this_engine_wrote_from_nothing_is_searched_without_reading_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ingest then ask: the first search of a scope finds its matrix already built by the writes."""
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        mem.add(_chat(10), user_id="ana")
+        mem.flush(user_id="ana")
+        read = tiers.records.exact_vectors
+        reads: list[str] = []
+        monkeypatch.setattr(tiers.records, "exact_vectors", lambda scope: reads.append(scope) or read(scope))
+        vector = mem.embedder.embed(["the Lisbon half marathon"])[0]
+        found = tiers.query(vector, "user=ana", ["fact", "message"], 1_000)
+        assert reads == [] and found
+        assert found == TieredVectorIndex(tiers.records, tiers.index).query(
+            vector, "user=ana", ["fact", "message"], 1_000
+        )

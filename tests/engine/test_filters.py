@@ -195,6 +195,8 @@ def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
         mem.flush(user_id="maya")
     with sqlite3.connect(tmp_path / "evermem.sqlite3") as conn:  # the layout of version 3
         conn.execute("ALTER TABLE units DROP COLUMN meta")
+        conn.execute("ALTER TABLE units DROP COLUMN subject")
+        conn.execute("ALTER TABLE units DROP COLUMN role")
         conn.execute("DROP TABLE vector_refresh")
         conn.execute("DROP TABLE exact_vectors")
         conn.execute("DROP TABLE exact_versions")
@@ -212,3 +214,14 @@ def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "evermem.sqlite3") as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT count(*) FROM vector_refresh").fetchone()[0] == 0
+
+
+def test_split_subjects_takes_out_the_people_a_filter_requires() -> None:
+    assert filters.split_subjects(filters.parse({"subject": "Ana"})) == (frozenset({"Ana"}), filters.MATCH_ALL)
+    named, rest = filters.split_subjects(
+        filters.parse({"$and": [{"subject": {"$in": ["Ana", "Bo"]}}, {"channel": "slack"}, {"sender": "Bo"}]})
+    )
+    assert named == frozenset({"Bo"}) and rest == filters.parse({"channel": "slack"})
+    for kept in ({"$or": [{"subject": "Ana"}, {"channel": "slack"}]}, {"subject": {"$ne": "Ana"}}, {"kind": "fact"}):
+        parsed = filters.parse(kept)
+        assert filters.split_subjects(parsed) == (None, parsed)
