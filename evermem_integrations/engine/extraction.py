@@ -337,6 +337,7 @@ def _candidate_phrases(chunk: str, names: set[str]) -> list[str]:
     """Runs of one to three content words of a text fragment (lower case)."""
     phrases: list[str] = []
     run: list[str] = []
+    cjk = has_cjk(chunk)
     for word in [*words(chunk), ""]:
         keep = (
             word
@@ -344,7 +345,7 @@ def _candidate_phrases(chunk: str, names: set[str]) -> list[str]:
             and word not in names
             and len(word) > 2
             and not word.isdigit()
-            and not has_cjk(word)
+            and not (cjk and has_cjk(word))
         )
         if keep:
             run.append(word)

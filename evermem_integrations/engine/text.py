@@ -75,8 +75,11 @@ def is_question(sentence: str) -> bool:
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; Chinese runs are split into jieba search terms."""
+    lowered = text.lower()
+    if not has_cjk(lowered):  # most text: no token needs jieba
+        return _WORD.findall(lowered)
     tokens: list[str] = []
-    for token in _WORD.findall(text.lower()):
+    for token in _WORD.findall(lowered):
         if _CJK_RUN.fullmatch(token):
             tokens.extend(t for t in jieba_module().cut_for_search(token) if t.strip())
         else:
