@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from evermem_integrations import EverMem
 from evermem_integrations.engine.filters import matches, parse
+from evermem_integrations.engine.records import ExactVectors
 from evermem_integrations.engine.vectors import TieredVectorIndex
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
@@ -261,6 +263,26 @@ def test_the_matrices_held_in_memory_stay_under_their_budget() -> None:
         assert list(tiers._matrices) == ["user=b", "user=c"]  # the least recently searched went first
 
 
+def _counting_reads(
+    monkeypatch: pytest.MonkeyPatch, tiers: TieredVectorIndex
+) -> tuple[list[str], Callable[[str], ExactVectors]]:
+    """The scopes whose exact vectors are read from the store from now on, and the reader itself."""
+    reads: list[str] = []
+    read = tiers.records.exact_vectors
+
+    def counted(scope: str) -> ExactVectors:
+        reads.append(scope)
+        return read(scope)
+
+    monkeypatch.setattr(tiers.records, "exact_vectors", counted)
+    return reads, read
+
+
+def _with_a_bot(chat: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Every other message said by an assistant."""
+    return [{**m, "sender": "Bot", "role": "assistant"} if n % 2 else m for n, m in enumerate(chat)]
+
+
 def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_would(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -272,9 +294,7 @@ def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_wou
         mem.flush(user_id="ana")
         vector = mem.embedder.embed(["a cello teacher downtown"])[0]
         tiers.query(vector, "user=ana", [], 5)
-        reads: list[str] = []
-        read = tiers.records.exact_vectors
-        monkeypatch.setattr(tiers.records, "exact_vectors", lambda scope: reads.append(scope) or read(scope))
+        reads, read = _counting_reads(monkeypatch, tiers)
         mem.add(_chat(14)[8:], user_id="ana")  # new vectors, and MemCells replacing buffered ones
         mem.flush(user_id="ana")
         found = tiers.query(vector, "user=ana", [], 1_000)
@@ -323,7 +343,7 @@ SUBJECT_FILTERS = [
 
 @pytest.mark.parametrize("where", SUBJECT_FILTERS, ids=[str(f) for f in SUBJECT_FILTERS])
 def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: dict[str, object]) -> None:
-    chat = [{**m, "sender": "Bot", "role": "assistant"} if n % 2 else m for n, m in enumerate(_chat(12))]
+    chat = _with_a_bot(_chat(12))
     with EverMem(path=None) as mem:
         mem.add(chat, user_id="ana")
         mem.flush(user_id="ana")
@@ -338,9 +358,7 @@ def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: 
 
 def test_a_store_of_layout_5_gets_who_each_unit_is_about_as_a_column(tmp_path: Path) -> None:
     with EverMem(path=tmp_path) as mem:
-        mem.add(
-            [{**m, "sender": "Bot", "role": "assistant"} if n % 2 else m for n, m in enumerate(_chat(8))], user_id="ana"
-        )
+        mem.add(_with_a_bot(_chat(8)), user_id="ana")
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 5
         expected = conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall()
@@ -363,9 +381,7 @@ def test_a_scope_this_engine_wrote_from_nothing_is_searched_without_reading_it_b
         assert isinstance(tiers, TieredVectorIndex)
         mem.add(_chat(10), user_id="ana")
         mem.flush(user_id="ana")
-        read = tiers.records.exact_vectors
-        reads: list[str] = []
-        monkeypatch.setattr(tiers.records, "exact_vectors", lambda scope: reads.append(scope) or read(scope))
+        reads, _ = _counting_reads(monkeypatch, tiers)
         vector = mem.embedder.embed(["the Lisbon half marathon"])[0]
         found = tiers.query(vector, "user=ana", ["fact", "message"], 1_000)
         assert reads == [] and found
