@@ -746,11 +746,11 @@ class SQLiteRecordStore:
 
     def set_cell_scene(self, scope: str, cell_id: str, scene_id: str) -> None:
         """Record which scene a MemCell joined."""
+        # Set in place: parsing the MemCell would validate every message of it again, for one field.
         with self.transaction() as conn:
-            row = conn.execute("SELECT data FROM cells WHERE id = ? AND scope = ?", (cell_id, scope)).fetchone()
-            cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": scene_id})
             conn.execute(
-                "UPDATE cells SET scene_id = ?, data = ? WHERE id = ?", (scene_id, cell.model_dump_json(), cell_id)
+                "UPDATE cells SET scene_id = ?, data = json_set(data, '$.scene_id', ?) WHERE id = ? AND scope = ?",
+                (scene_id, scene_id, cell_id, scope),
             )
             conn.execute(
                 "UPDATE units SET data = json_set(data, '$.scene_id', ?) WHERE scope = ? AND cell_id = ?",
