@@ -35,10 +35,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from evermem_integrations.engine.embeddings import normalize
 from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import ExactVectors, ExactWrite, exact_matrix, exact_vector_blobs
+from evermem_integrations.engine.records import ExactVectors, ExactWrite, exact_matrix
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 SHARDS = 8
@@ -542,7 +543,7 @@ class ScopeMatrix:
         ids = [self.ids[n] for n in kept] + added.ids
         kinds = [self.kinds[n] for n in kept] + added.kinds
         subjects = [self.subjects[n] for n in kept] + added.subjects
-        parts = [m for m in (self.matrix[kept] if kept else None, added.matrix if added.ids else None) if m is not None]
+        parts = ([self.matrix[kept]] if kept else []) + ([added.matrix] if added.ids else [])
         order = sorted(range(len(ids)), key=ids.__getitem__)
         matrix = np.concatenate(parts)[order] if parts else exact_matrix([])
         return ScopeMatrix.of(
@@ -726,8 +727,12 @@ class TieredVectorIndex:
                     self._matrices.follow(scope, write, None)
                 else:
                     subjects = [m.get("subject") for m in metadatas]
-                    put = ExactVectors(list(ids), list(kinds), subjects, exact_matrix(exact_vector_blobs(vectors)))
-                    self._matrices.follow(scope, write, lambda held, version: held.changed(version, (), put))
+
+                    def put(held: ScopeMatrix, version: int) -> ScopeMatrix:  # built only for a held matrix
+                        unit = normalize(vectors)
+                        return held.changed(version, (), ExactVectors(list(ids), list(kinds), subjects, unit))
+
+                    self._matrices.follow(scope, write, put)
                 return
             held = self.records.exact_vectors(scope)
             payloads = self.records.vector_metadata(scope, held.ids)
