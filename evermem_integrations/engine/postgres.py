@@ -615,15 +615,16 @@ class PostgresRecordStore:
     def exact_vectors(self, scope: str) -> records.ExactVectors:
         """Every vector a scope searched exactly holds, by id."""
         rows = self._rows(
-            "SELECT e.id, e.kind, u.data::jsonb ->> 'subject', e.vector FROM exact_vectors AS e "
-            'LEFT JOIN units AS u ON u.scope = e.scope AND u.id = e.id WHERE e.scope = %s ORDER BY e.id COLLATE "C"',
+            "SELECT e.id, e.kind, u.cell_id, u.data::jsonb ->> 'subject', u.data::jsonb ->> 'role', e.vector "
+            "FROM exact_vectors AS e LEFT JOIN units AS u ON u.scope = e.scope AND u.id = e.id "
+            'WHERE e.scope = %s ORDER BY e.id COLLATE "C"',
             [scope],
         )
         return records.ExactVectors(
             [r[0] for r in rows],
             [r[1] for r in rows],
-            [r[2] for r in rows],
-            records.exact_matrix([bytes(r[3]) for r in rows]),
+            [UnitKeys(r[2], r[3], r[4]) for r in rows],
+            records.exact_matrix([bytes(r[5]) for r in rows]),
         )
 
     def indexed_scope(self, scope: str) -> bool:

@@ -228,12 +228,14 @@ class ScopeReader:
     candidates that may reach the context.
     """
 
-    def __init__(self, records: RecordStore, scope: str) -> None:
+    def __init__(self, records: RecordStore, scope: str, vectors: VectorIndex | None = None) -> None:
         self.records = records
         self.scope = scope
         self._units: dict[str, Unit] = {}
         self._keys: dict[str, UnitKeys] = {}
         self._subjects: list[str] | None = None
+        self._vectors = vectors
+        self._held: Mapping[str, UnitKeys] | None = None
 
     def subjects(self) -> list[str]:
         """The people of the scope (read once: the query's names and its asker both need them)."""
@@ -250,7 +252,10 @@ class ScopeReader:
 
     def keys(self, ids: Sequence[str]) -> dict[str, UnitKeys]:
         """The cell, subject and role of units by id."""
-        missing = [i for i in ids if i not in self._keys and i not in self._units]
+        if self._held is None:
+            # A scope searched exactly holds its keys with its vectors: no read for most units.
+            self._held = (self._vectors.held_keys(self.scope) if self._vectors else None) or {}
+        missing = [i for i in ids if i not in self._keys and i not in self._units and i not in self._held]
         if missing:
             self._keys.update(self.records.unit_keys(self.scope, missing))
         found: dict[str, UnitKeys] = {}
@@ -260,6 +265,8 @@ class ScopeReader:
                 found[unit_id] = UnitKeys(unit.cell_id, unit.data.get("subject"), unit.data.get("role"))
             elif unit_id in self._keys:
                 found[unit_id] = self._keys[unit_id]
+            elif unit_id in self._held:
+                found[unit_id] = self._held[unit_id]
         return found
 
 
@@ -321,7 +328,7 @@ class Recollector:
         )
         selection = Selection(flt, frozenset(exclude_message_ids or ()))
         queries = [query]
-        reader = ScopeReader(self.records, scope)
+        reader = ScopeReader(self.records, scope, self.vectors)
         moment = current_time or datetime.now(UTC)
         scores = self._rank(query, reader, method, kinds, flt, moment)
         result = self._assemble(query, reader, method, scores, budget, selection, moment, limit, queries, rounds=1)

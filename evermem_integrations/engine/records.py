@@ -192,11 +192,11 @@ class ExactWrite(NamedTuple):
 
 
 class ExactVectors(NamedTuple):
-    """A scope's exact vectors by id, with who each one's unit is about (what filters name most)."""
+    """A scope's exact vectors by id, with their units' keys (who each is about: what filters name most)."""
 
     ids: list[str]
     kinds: list[str]
-    subjects: list[str | None]
+    keys: list[UnitKeys]
     matrix: np.ndarray
     """Unit vectors, float32, one row per id."""
 
@@ -529,12 +529,15 @@ class SQLiteRecordStore:
     def exact_vectors(self, scope: str) -> ExactVectors:
         """Every vector a scope searched exactly holds, by id."""
         rows = self._tuples(
-            "SELECT e.id, e.kind, u.subject, e.vector FROM exact_vectors AS e "
+            "SELECT e.id, e.kind, u.cell_id, u.subject, u.role, e.vector FROM exact_vectors AS e "
             "LEFT JOIN units AS u ON u.id = e.id AND u.scope = e.scope WHERE e.scope = ? ORDER BY e.id",
             [scope],
         )
         return ExactVectors(
-            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], exact_matrix([r[3] for r in rows])
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [UnitKeys(r[2], r[3], r[4]) for r in rows],
+            exact_matrix([r[5] for r in rows]),
         )
 
     def passing(

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, overload
 from urllib.parse import urlparse
@@ -39,7 +40,7 @@ from evermem_integrations.engine.embeddings import normalize
 from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import ExactVectors, ExactWrite, exact_matrix
+from evermem_integrations.engine.records import ExactVectors, ExactWrite, UnitKeys, exact_matrix
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 SHARDS = 8
@@ -92,6 +93,10 @@ class VectorIndex(Protocol):
 
     def drop(self) -> None:
         """Remove the whole index (used for in-memory engines on close)."""
+        ...
+
+    def held_keys(self, scope: str) -> Mapping[str, UnitKeys] | None:
+        """The keys of the scope's units the index holds in memory with their vectors (``None``: none held)."""
         ...
 
 
@@ -487,6 +492,10 @@ class ChromaVectorIndex:
                 self.client.delete_collection(name)
         self._collections.clear()
 
+    def held_keys(self, scope: str) -> Mapping[str, UnitKeys] | None:
+        """Chroma keeps no unit keys in memory: the record store is read."""
+        return None
+
 
 EXACT_SCOPE_VECTORS = 10_000
 """Vectors a scope holds before it moves from exact search in the record store to Chroma's HNSW index.
@@ -510,7 +519,7 @@ class ScopeMatrix:
     version: int
     ids: list[str]
     kinds: list[str]
-    subjects: list[str | None]
+    keys: list[UnitKeys]
     matrix: np.ndarray
     rows_of_kind: dict[str, np.ndarray]
     rows_of_subject: dict[str | None, np.ndarray]
@@ -518,9 +527,13 @@ class ScopeMatrix:
     @classmethod
     def of(cls, version: int, held: ExactVectors) -> ScopeMatrix:
         """The matrix of rows read from the record store, with each kind's and subject's row numbers."""
-        return cls(
-            version, held.ids, held.kinds, held.subjects, held.matrix, _rows_of(held.kinds), _rows_of(held.subjects)
-        )
+        subjects = [keys.subject for keys in held.keys]
+        return cls(version, held.ids, held.kinds, held.keys, held.matrix, _rows_of(held.kinds), _rows_of(subjects))
+
+    @cached_property
+    def keys_by_id(self) -> dict[str, UnitKeys]:
+        """Each row's unit keys by id (made at the first search that ranks by them)."""
+        return dict(zip(self.ids, self.keys, strict=True))
 
     def rows(self, kinds: Sequence[str], subjects: frozenset[str] | None) -> np.ndarray | None:
         """Row numbers of ``kinds`` about ``subjects`` in id order (``None``: every row)."""
@@ -542,13 +555,13 @@ class ScopeMatrix:
         kept = [n for n, unit_id in enumerate(self.ids) if unit_id not in gone]
         ids = [self.ids[n] for n in kept] + added.ids
         kinds = [self.kinds[n] for n in kept] + added.kinds
-        subjects = [self.subjects[n] for n in kept] + added.subjects
+        keys = [self.keys[n] for n in kept] + added.keys
         parts = ([self.matrix[kept]] if kept else []) + ([added.matrix] if added.ids else [])
         order = sorted(range(len(ids)), key=ids.__getitem__)
         matrix = np.concatenate(parts)[order] if parts else exact_matrix([])
         return ScopeMatrix.of(
             version,
-            ExactVectors([ids[n] for n in order], [kinds[n] for n in order], [subjects[n] for n in order], matrix),
+            ExactVectors([ids[n] for n in order], [kinds[n] for n in order], [keys[n] for n in order], matrix),
         )
 
 
@@ -570,6 +583,8 @@ def _rows_among(rows_of: Mapping[Any, np.ndarray], wanted: set[Any] | None) -> n
     return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
+NO_KEYS = UnitKeys(None, None, None)
+"""The keys of a vector whose unit is not stored (reading the scope joins none)."""
 NO_VECTORS = ScopeMatrix.of(0, ExactVectors([], [], [], exact_matrix([])))
 """What a scope that holds no exact vectors is: the matrix its first write is applied to."""
 
@@ -723,16 +738,14 @@ class TieredVectorIndex:
         with self.records.transaction():
             write = self.records.put_exact_vectors(scope, ids, kinds, vectors)
             if write.held <= self.exact_limit:
-                if metadatas is None:  # who the units are about is not known here: read them again
-                    self._matrices.follow(scope, write, None)
-                else:
-                    subjects = [m.get("subject") for m in metadatas]
 
-                    def put(held: ScopeMatrix, version: int) -> ScopeMatrix:  # built only for a held matrix
-                        unit = normalize(vectors)
-                        return held.changed(version, (), ExactVectors(list(ids), list(kinds), subjects, unit))
+                def put(held: ScopeMatrix, version: int) -> ScopeMatrix:  # built only for a held matrix
+                    # The units' keys as reading the scope would join them (their rows are written first).
+                    found = self.records.unit_keys(scope, ids)
+                    keys = [found.get(unit_id, NO_KEYS) for unit_id in ids]
+                    return held.changed(version, (), ExactVectors(list(ids), list(kinds), keys, normalize(vectors)))
 
-                    self._matrices.follow(scope, write, put)
+                self._matrices.follow(scope, write, put)
                 return
             held = self.records.exact_vectors(scope)
             payloads = self.records.vector_metadata(scope, held.ids)
@@ -778,6 +791,11 @@ class TieredVectorIndex:
         held = ScopeMatrix.of(version, self.records.exact_vectors(scope))
         self._matrices.put(scope, held)
         return held
+
+    def held_keys(self, scope: str) -> Mapping[str, UnitKeys] | None:
+        """The keys of a scope searched exactly, from its matrix in memory (``None``: it is in the index)."""
+        held = self._matrix(scope)
+        return None if held is None else held.keys_by_id
 
     def update_metadata(
         self, scope: str, ids: Sequence[str], kinds: Sequence[str], metadatas: Sequence[Mapping[str, Any]]

@@ -301,8 +301,10 @@ def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_wou
         assert reads == []
         held = tiers._matrices["user=ana"]
         stored = read("user=ana")
-        assert (held.ids, held.kinds, held.subjects) == (stored.ids, stored.kinds, stored.subjects)
-        assert set(held.subjects) <= {"Ana", None} and "Ana" in held.subjects  # episodes are about no one
+        assert (held.ids, held.kinds, held.keys) == (stored.ids, stored.kinds, stored.keys)
+        subjects = {keys.subject for keys in held.keys}
+        assert subjects <= {"Ana", None} and "Ana" in subjects  # episodes are about no one
+        assert held.keys_by_id == tiers.records.unit_keys("user=ana", held.ids)  # cells and roles too
         np.testing.assert_array_equal(held.matrix, stored.matrix)
         fresh = TieredVectorIndex(tiers.records, tiers.index)  # reads the store
         assert found == fresh.query(vector, "user=ana", [], 1_000)
@@ -388,3 +390,29 @@ def test_a_scope_this_engine_wrote_from_nothing_is_searched_without_reading_it_b
         assert found == TieredVectorIndex(tiers.records, tiers.index).query(
             vector, "user=ana", ["fact", "message"], 1_000
         )
+
+
+def test_ranking_reads_the_keys_of_a_scope_searched_exactly_from_its_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The priors (episode, subject, asker) need every candidate's cell, subject and role: held, not read."""
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        mem.add(_with_a_bot(_chat(24)), user_id="ana")
+        mem.flush(user_id="ana")
+        questions = ["what did I say about my cat?", "where does Lena live?", "what dessert do I like?"]
+        held = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
+        asked: list[list[str]] = []
+        read_keys = tiers.records.unit_keys
+
+        def counted(scope: str, ids: list[str]) -> object:
+            asked.append(list(ids))
+            return read_keys(scope, ids)
+
+        monkeypatch.setattr(tiers.records, "unit_keys", counted)
+        again = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
+        assert again == held and asked == []
+        monkeypatch.setattr(tiers, "held_keys", lambda scope: None)  # every key read from the store
+        read = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
+        assert read == held and asked
