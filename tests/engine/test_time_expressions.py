@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -384,3 +385,40 @@ def test_scanning_around_trigger_words_finds_what_scanning_the_whole_text_finds(
     whole = [find_time_expressions(text, reference) for text in texts]
     assert windowed == whole
     assert sum(map(len, whole)) > 600
+
+
+EVERY_FORM = [
+    *SAID, "Mondays and Fridays", "each single day", "every 3 weeks", "on weekends", "Biweekly", "thrice a year",
+    "many times a week", "2 times per day", "the day after tomorrow", "Last night", "this Evening", "May 5", "Sept. 3rd",
+    "Jan 5 - Feb 2, 2024", "Friday, June 2", "June 2024", "by the 3rd", "since March, 2022", "next July",
+    "coming Easter Sunday", "Valentines day", "valentine's", "Father’s Day", "St. Patrick's day", "saint patrick's day",
+    "the fourth of July", "New Year's Eve", "new year", "labour day", "Labor Day", "Memorial Day", "boxing day",
+    "Independence Day", "Halloween", "thanksgiving", "xmas", "this past Sunday", "past Tuesday", "this coming month",
+    "last summer", "next fall", "during the weekend", "at the weekend", "for the weekend", "one year later",
+    "a few weeks from now", "twelve months ago", "eleven days before", "in a couple of weeks", "in 3 days", "Thursday",
+    "1st of May", "the 2nd to the 4th of June", "5 to 9 May", "12 Jan 2023", "2020-02-29", "每天", "下周一", "今年",
+    "明天", "5月3日到5日", "3号", "周末", "上个礼拜", "去年", "两周后",
+]  # fmt: skip
+
+
+def test_the_first_word_filter_finds_what_trying_every_form_everywhere_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The regex tries its English forms only where one of their first words begins; nothing is lost."""
+    rng = random.Random(11)
+    texts = [*EVERY_FORM, *(f"{f.upper()} and {f.title()}" for f in EVERY_FORM)]
+    for _ in range(300):
+        parts: list[str] = []
+        for _ in range(rng.randint(1, 6)):
+            parts += rng.choices(FILLER, k=rng.choice([0, 1, 3, 12]))
+            parts.append(rng.choice(EVERY_FORM) + rng.choice(["", ",", ".", "!", " and", "\n\n"]))
+        texts.append(" ".join(parts))
+    reference = datetime(2023, 5, 8, 15, 0, tzinfo=UTC)
+    filtered = [find_time_expressions(text, reference) for text in texts]
+    everywhere = re.compile(
+        rf"\b(?:{timeparse._ENGLISH})|(?=[{timeparse._CHINESE_FIRST}])(?:{timeparse._CHINESE})", re.I | re.X
+    )
+    monkeypatch.setattr(timeparse, "_EXPRESSION_RE", everywhere)
+    unfiltered = [find_time_expressions(text, reference) for text in texts]
+    assert filtered == unfiltered
+    assert all(unfiltered[: len(EVERY_FORM)])  # each sample is an expression
