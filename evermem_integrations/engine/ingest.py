@@ -314,14 +314,12 @@ class IngestPipeline:
                     self.vectors.delete(scope, deletes)
                 upserts = [p for p in rows if p.vector is not None]
                 if upserts:
-                    # The metadata filters read is the unit's as committed (the unit row is in SQLite).
-                    payloads = self.records.vector_metadata(scope, [p.unit_id for p in upserts])
+                    # No metadata: the index reads what its filters need of the committed unit rows.
                     self.vectors.upsert(
                         [p.unit_id for p in upserts],
                         np.stack([p.vector for p in upserts if p.vector is not None]),
                         scope,
                         [p.kind for p in upserts],
-                        [payloads.get(p.unit_id, (p.kind, {"kind": p.kind}))[1] for p in upserts],
                     )
             self.records.clear_vectors(max(p.seq for p in pending))
         self._refresh_vector_metadata()

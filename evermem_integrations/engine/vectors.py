@@ -731,9 +731,15 @@ class TieredVectorIndex:
         kinds: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        """Write to the scope's tier; a scope that crosses the limit moves to the index with these."""
+        """Write to the scope's tier; a scope that crosses the limit moves to the index with these.
+
+        Without ``metadatas`` the index is given the units' as the record store holds them; the
+        exact tier needs none (it judges filters on the record store's rows).
+        """
         if self._indexed(scope):
-            self.index.upsert(ids, vectors, scope, kinds, metadatas)
+            self.index.upsert(
+                ids, vectors, scope, kinds, metadatas if metadatas is not None else self._metadata(scope, ids, kinds)
+            )
             return
         with self.records.transaction():
             write = self.records.put_exact_vectors(scope, ids, kinds, vectors)
@@ -748,11 +754,14 @@ class TieredVectorIndex:
                 self._matrices.follow(scope, write, put)
                 return
             held = self.records.exact_vectors(scope)
-            payloads = self.records.vector_metadata(scope, held.ids)
-            metadatas = [payloads.get(i, (k, {"kind": k}))[1] for i, k in zip(held.ids, held.kinds, strict=True)]
-            self.index.upsert(held.ids, held.matrix, scope, held.kinds, metadatas)
+            self.index.upsert(held.ids, held.matrix, scope, held.kinds, self._metadata(scope, held.ids, held.kinds))
             self.records.mark_indexed(scope)
         self._matrices.drop(scope)  # searched in the index from now on
+
+    def _metadata(self, scope: str, ids: Sequence[str], kinds: Sequence[str]) -> list[Mapping[str, Any]]:
+        """What the index's filters read of each unit, as committed (only its kind for a unit not stored)."""
+        payloads = self.records.vector_metadata(scope, ids)
+        return [payloads.get(i, (k, {"kind": k}))[1] for i, k in zip(ids, kinds, strict=True)]
 
     def query(
         self, vector: np.ndarray, scope: str, kinds: Sequence[str], limit: int, where: Filter | None = None
