@@ -448,8 +448,8 @@ _TRIGGER_WORDS = frozenset(
     nightly""".split(),
     )
 )
-_TRIGGER_CHAR_RE = re.compile(f"[{_CHINESE_FIRST}]")
-_TOKEN_RE = re.compile(f"[a-z]+|[{_CHINESE_FIRST}]", re.IGNORECASE)
+_TOKEN_RE = re.compile(f"([a-z]+)|[{_CHINESE_FIRST}]", re.IGNORECASE)
+"""A word (group 1: a trigger if it is one of :data:`_TRIGGER_WORDS`) or a trigger character."""
 EXPRESSION_REACH = 48
 """Characters an expression spans from its nearest trigger, and more: "several times a week"
 reaches 16 before "week", "until the 3rd of" 10 before "3"."""
@@ -901,8 +901,8 @@ def _trigger_windows(text: str) -> list[tuple[int, int]]:
     windows: list[tuple[int, int]] = []
     length = len(text)
     for token in _TOKEN_RE.finditer(text):
-        word = token.group(0)
-        if word.lower() not in _TRIGGER_WORDS and _TRIGGER_CHAR_RE.match(word) is None:
+        word = token.group(1)
+        if word is not None and word.lower() not in _TRIGGER_WORDS:
             continue
         start, end = max(0, token.start() - EXPRESSION_REACH), min(length, token.end() + EXPRESSION_REACH)
         while start > 0 and not text[start - 1].isspace():
