@@ -302,7 +302,11 @@ class SQLiteRecordStore:
     def _metadata_of_sources(
         conn: sqlite3.Connection, scope: str, sources: Sequence[Sequence[str]]
     ) -> list[MetadataValues]:
-        """For each list of source message ids, the merged metadata of those messages."""
+        """For each list of source message ids, the merged metadata of those messages.
+
+        Lists of the same ids share one (read-only) result: a message's facts and pieces are
+        drawn from it alone, so a long turn's metadata is merged once, not once per fact.
+        """
         wanted = sorted({i for ids in sources for i in ids})
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(wanted):
@@ -313,7 +317,11 @@ class SQLiteRecordStore:
             ):
                 if meta and meta != "{}":
                     found[message_id] = orjson.loads(meta)
-        return [merge_metadata(found[i] for i in ids if i in found) for ids in sources]
+        merged: dict[tuple[str, ...], MetadataValues] = {}
+        for ids in sources:
+            if (key := tuple(ids)) not in merged:
+                merged[key] = merge_metadata(found[i] for i in ids if i in found)
+        return [merged[tuple(ids)] for ids in sources]
 
     def close(self) -> None:
         """Close the connections."""
