@@ -802,8 +802,13 @@ class TieredVectorIndex:
         return held
 
     def held_keys(self, scope: str) -> Mapping[str, UnitKeys] | None:
-        """The keys of a scope searched exactly, from its matrix in memory (``None``: it is in the index)."""
-        held = self._matrix(scope)
+        """The keys of the scope's units from its matrix, if memory holds it at the current version.
+
+        ``None`` when it does not: its vectors are not read for their keys (a lexical-only search,
+        a scope too big for the cache), the record store is asked for the candidates' keys alone.
+        """
+        version = self.records.exact_version(scope)
+        held = None if version is None else self._matrices.get(scope, version)
         return None if held is None else held.keys_by_id
 
     def update_metadata(

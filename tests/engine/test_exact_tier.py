@@ -13,7 +13,7 @@ import pytest
 from evermem_integrations import EverMem
 from evermem_integrations.engine.filters import matches, parse
 from evermem_integrations.engine.records import ExactVectors
-from evermem_integrations.engine.vectors import TieredVectorIndex
+from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
 
@@ -416,3 +416,35 @@ def test_ranking_reads_the_keys_of_a_scope_searched_exactly_from_its_matrix(
         monkeypatch.setattr(tiers, "held_keys", lambda scope: None)  # every key read from the store
         read = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
         assert read == held and asked
+
+
+def test_ranking_loads_no_matrix_for_the_keys_of_a_scope_memory_no_longer_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keys come from a matrix already held; when it was dropped meanwhile, the candidates' keys are read instead."""
+    with EverMem(path=None) as mem:
+        tiers = mem.vectors
+        assert isinstance(tiers, TieredVectorIndex)
+        mem.add(_with_a_bot(_chat(24)), user_id="ana")
+        mem.flush(user_id="ana")
+        questions = ["what did I say about my cat?", "where does Lena live?"]
+        expected = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
+        query, held_keys = tiers.query, tiers.held_keys
+        reads, _ = _counting_reads(monkeypatch, tiers)
+        read_for_keys: list[int] = []
+
+        def query_then_dropped(*args: object, **kwargs: object) -> list[tuple[str, float]]:
+            found = query(*args, **kwargs)
+            tiers._matrices = MatrixCache(tiers._matrices.budget)  # as searches of other scopes evict it
+            return found
+
+        def counted_keys(scope: str) -> object:
+            before = len(reads)
+            found = held_keys(scope)
+            read_for_keys.append(len(reads) - before)
+            return found
+
+        monkeypatch.setattr(tiers, "query", query_then_dropped)
+        monkeypatch.setattr(tiers, "held_keys", counted_keys)
+        assert [mem.search(q, user_id="ana", token_budget=300) for q in questions] == expected
+        assert read_for_keys and sum(read_for_keys) == 0
