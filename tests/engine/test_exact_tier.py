@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from evermem_integrations import EverMem
+from evermem_integrations import EverMem, SearchResult
 from evermem_integrations.engine.filters import matches, parse
 from evermem_integrations.engine.records import ExactVectors
 from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex
@@ -392,59 +392,66 @@ def test_a_scope_this_engine_wrote_from_nothing_is_searched_without_reading_it_b
         )
 
 
-def test_ranking_reads_the_keys_of_a_scope_searched_exactly_from_its_matrix(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The priors (episode, subject, asker) need every candidate's cell, subject and role: held, not read."""
+QUESTIONS = ["what did I say about my cat?", "where does Lena live?", "what dessert do I like?"]
+
+
+@pytest.fixture
+def bot_chat() -> Iterator[EverMem]:
+    """A chat with an assistant, stored: its questions about the user rank with every prior."""
     with EverMem(path=None) as mem:
-        tiers = mem.vectors
-        assert isinstance(tiers, TieredVectorIndex)
+        assert isinstance(mem.vectors, TieredVectorIndex)
         mem.add(_with_a_bot(_chat(24)), user_id="ana")
         mem.flush(user_id="ana")
-        questions = ["what did I say about my cat?", "where does Lena live?", "what dessert do I like?"]
-        held = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
-        asked: list[list[str]] = []
-        read_keys = tiers.records.unit_keys
+        yield mem
 
-        def counted(scope: str, ids: list[str]) -> object:
-            asked.append(list(ids))
-            return read_keys(scope, ids)
 
-        monkeypatch.setattr(tiers.records, "unit_keys", counted)
-        again = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
-        assert again == held and asked == []
-        monkeypatch.setattr(tiers, "held_keys", lambda scope: None)  # every key read from the store
-        read = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
-        assert read == held and asked
+def _answers(mem: EverMem) -> list[SearchResult]:
+    return [mem.search(q, user_id="ana", token_budget=300) for q in QUESTIONS]
+
+
+def test_ranking_reads_the_keys_of_a_scope_searched_exactly_from_its_matrix(
+    bot_chat: EverMem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The priors (episode, subject, asker) need every candidate's cell, subject and role: held, not read."""
+    tiers = bot_chat.vectors
+    assert isinstance(tiers, TieredVectorIndex)
+    held = _answers(bot_chat)
+    asked: list[list[str]] = []
+    read_keys = tiers.records.unit_keys
+
+    def counted(scope: str, ids: list[str]) -> object:
+        asked.append(list(ids))
+        return read_keys(scope, ids)
+
+    monkeypatch.setattr(tiers.records, "unit_keys", counted)
+    assert _answers(bot_chat) == held and asked == []
+    monkeypatch.setattr(tiers, "held_keys", lambda scope: None)  # every key read from the store
+    assert _answers(bot_chat) == held and asked
 
 
 def test_ranking_loads_no_matrix_for_the_keys_of_a_scope_memory_no_longer_holds(
-    monkeypatch: pytest.MonkeyPatch,
+    bot_chat: EverMem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keys come from a matrix already held; when it was dropped meanwhile, the candidates' keys are read instead."""
-    with EverMem(path=None) as mem:
-        tiers = mem.vectors
-        assert isinstance(tiers, TieredVectorIndex)
-        mem.add(_with_a_bot(_chat(24)), user_id="ana")
-        mem.flush(user_id="ana")
-        questions = ["what did I say about my cat?", "where does Lena live?"]
-        expected = [mem.search(q, user_id="ana", token_budget=300) for q in questions]
-        query, held_keys = tiers.query, tiers.held_keys
-        reads, _ = _counting_reads(monkeypatch, tiers)
-        read_for_keys: list[int] = []
+    tiers = bot_chat.vectors
+    assert isinstance(tiers, TieredVectorIndex)
+    expected = _answers(bot_chat)
+    query, held_keys = tiers.query, tiers.held_keys
+    reads, _ = _counting_reads(monkeypatch, tiers)
+    read_for_keys: list[int] = []
 
-        def query_then_dropped(*args: object, **kwargs: object) -> list[tuple[str, float]]:
-            found = query(*args, **kwargs)
-            tiers._matrices = MatrixCache(tiers._matrices.budget)  # as searches of other scopes evict it
-            return found
+    def query_then_dropped(*args: object, **kwargs: object) -> list[tuple[str, float]]:
+        found = query(*args, **kwargs)
+        tiers._matrices = MatrixCache(tiers._matrices.budget)  # as searches of other scopes evict it
+        return found
 
-        def counted_keys(scope: str) -> object:
-            before = len(reads)
-            found = held_keys(scope)
-            read_for_keys.append(len(reads) - before)
-            return found
+    def counted_keys(scope: str) -> object:
+        before = len(reads)
+        found = held_keys(scope)
+        read_for_keys.append(len(reads) - before)
+        return found
 
-        monkeypatch.setattr(tiers, "query", query_then_dropped)
-        monkeypatch.setattr(tiers, "held_keys", counted_keys)
-        assert [mem.search(q, user_id="ana", token_budget=300) for q in questions] == expected
-        assert read_for_keys and sum(read_for_keys) == 0
+    monkeypatch.setattr(tiers, "query", query_then_dropped)
+    monkeypatch.setattr(tiers, "held_keys", counted_keys)
+    assert _answers(bot_chat) == expected
+    assert read_for_keys and sum(read_for_keys) == 0
