@@ -25,7 +25,7 @@ import json
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,16 +74,30 @@ _EXACT_VECTORS = [
     "CREATE TABLE indexed_scopes (scope text PRIMARY KEY)",
     "CREATE TABLE exact_versions (scope text PRIMARY KEY, version bigint NOT NULL)",
 ]
-SCHEMA_VERSION = 2
+
+
+def _quantize_exact_vectors(conn: psycopg.Connection[Any]) -> None:
+    """The float32 vectors of small scopes as :func:`records.exact_vector_blobs` stores them."""
+    rows = conn.execute("SELECT scope, id, vector FROM exact_vectors").fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE exact_vectors SET vector = %s WHERE scope = %s AND id = %s",
+            [(records.quantized_blob(bytes(blob)), scope, unit_id) for scope, unit_id, blob in rows],
+        )
+
+
+SCHEMA_VERSION = 3
 """The newest entry of the migrations table; a database of a newer layout is refused."""
-MIGRATIONS: dict[int, list[str]] = {
+MIGRATIONS: dict[int, list[str | Callable[[psycopg.Connection[Any]], None]]] = {
     2: [
         *_EXACT_VECTORS,
         # The vectors written before live in the vector index.
         "INSERT INTO indexed_scopes SELECT scope FROM units UNION SELECT scope FROM vector_outbox",
-    ]
+    ],
+    3: [_quantize_exact_vectors],
 }
-"""Statements that bring a database of version ``n - 1`` to ``n`` (2: the vectors of small scopes)."""
+"""Steps (statements, or functions of the connection) that bring a database of version ``n - 1`` to ``n``:
+2 the vectors of small scopes, 3 those vectors in one byte per dimension."""
 FTS5_TOKENIZER = "porter unicode61 remove_diacritics 2"
 """The tokenizer of the SQLite store's ``units_fts``: the PostgreSQL store cuts terms with it too."""
 BM25_K1 = 1.2
@@ -349,8 +363,11 @@ class PostgresRecordStore:
                 f"evermem-integrations reads up to {SCHEMA_VERSION}: upgrade evermem-integrations"
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[step]:
-                conn.execute(statement)
+            for migration in MIGRATIONS[step]:
+                if isinstance(migration, str):
+                    conn.execute(migration)
+                else:
+                    migration(conn)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [step])
 
     def close(self) -> None:

@@ -48,12 +48,13 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
-the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns)."""
+the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
+version 7 those vectors in one byte per dimension)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -257,6 +258,8 @@ class SQLiteRecordStore:
                 )
             if not empty and version < 6:
                 self._add_unit_columns(conn)
+            if not empty and version in (5, 6):
+                self._quantize_exact_vectors(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -297,6 +300,13 @@ class SQLiteRecordStore:
             if column not in columns:
                 conn.execute(f"ALTER TABLE units ADD COLUMN {column} TEXT")
         conn.execute("UPDATE units SET subject = json_extract(data, '$.subject'), role = json_extract(data, '$.role')")
+
+    @staticmethod
+    def _quantize_exact_vectors(conn: sqlite3.Connection) -> None:
+        """Migration to version 7: the float32 vectors of small scopes as :func:`exact_vector_blobs` stores them."""
+        rows = conn.execute("SELECT rowid, vector FROM exact_vectors").fetchall()
+        updates = [(quantized_blob(blob), rowid) for rowid, blob in rows]
+        conn.executemany("UPDATE exact_vectors SET vector = ? WHERE rowid = ?", updates)
 
     @staticmethod
     def _metadata_of_sources(
@@ -1157,20 +1167,39 @@ class SQLiteRecordStore:
 
 
 def exact_vector_blobs(vectors: np.ndarray) -> list[bytes]:
-    """Vectors as stored for exact search: scaled to unit length (a dot product is their cosine), float32.
+    """Vectors as stored for exact search: unit length, one signed byte per dimension after a float32 scale.
 
-    Half precision would halve the bytes but reorders near-ties (a fact and the one-sentence
-    message it came from): LoCoMo dev answer recall fell 83.5 -> 83.2 at 1,000 tokens with it.
-    A rowid table, not a WITHOUT ROWID one, because a 1 KB row overflows an index page.
+    Each row is scaled so that its largest component is 127 and rounded; a cosine moves by about
+    a thousandth. A quarter of float32's bytes (292 instead of 1,152 for 288 dimensions), with
+    the same recall at every budget on the LoCoMo, LongMemEval and assistant-chat dev sets.
+    A rowid table: WITHOUT ROWID, keyed by scope and id, saved 0.5 % of the bytes and no time.
     """
-    return [row.tobytes() for row in normalize(vectors)]
+    rows = normalize(vectors)
+    if not len(rows):
+        return []
+    peaks = np.abs(rows).max(axis=1, keepdims=True)
+    scales = np.where(peaks > 0, peaks / 127.0, 1.0).astype(np.float32)
+    codes = np.rint(rows / scales).astype(np.int8)
+    return [scale.tobytes() + code.tobytes() for scale, code in zip(scales, codes, strict=True)]
 
 
 def exact_matrix(blobs: Sequence[bytes]) -> np.ndarray:
-    """The float32 matrix of stored exact-search vectors (one row each)."""
+    """The float32 matrix of stored exact-search vectors (one row each, back to unit length)."""
     if not blobs:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), -1)
+    scales = raw[:, :4].copy().view(np.float32)
+    return normalize(raw[:, 4:].view(np.int8).astype(np.float32) * scales)
+
+
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """Vectors as reading them back from the exact tier gives them: a writer ranks what a reader would."""
+    return exact_matrix(exact_vector_blobs(vectors))
+
+
+def quantized_blob(float32_blob: bytes) -> bytes:
+    """An exact vector stored as float32 (layouts before 7) in today's form."""
+    return exact_vector_blobs(np.frombuffer(float32_blob, dtype=np.float32)[None, :])[0]
 
 
 def new_exact_version() -> int:

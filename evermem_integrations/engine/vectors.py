@@ -36,11 +36,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from evermem_integrations.engine.embeddings import normalize
 from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import ExactVectors, ExactWrite, UnitKeys, exact_matrix
+from evermem_integrations.engine.records import ExactVectors, ExactWrite, UnitKeys, as_stored, exact_matrix
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 SHARDS = 8
@@ -749,7 +748,7 @@ class TieredVectorIndex:
                     # The units' keys as reading the scope would join them (their rows are written first).
                     found = self.records.unit_keys(scope, ids)
                     keys = [found.get(unit_id, NO_KEYS) for unit_id in ids]
-                    return held.changed(version, (), ExactVectors(list(ids), list(kinds), keys, normalize(vectors)))
+                    return held.changed(version, (), ExactVectors(list(ids), list(kinds), keys, as_stored(vectors)))
 
                 self._matrices.follow(scope, write, put)
                 return

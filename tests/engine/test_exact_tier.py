@@ -12,7 +12,7 @@ import pytest
 
 from evermem_integrations import EverMem, SearchResult
 from evermem_integrations.engine.filters import matches, parse
-from evermem_integrations.engine.records import ExactVectors
+from evermem_integrations.engine.records import ExactVectors, exact_matrix, exact_vector_blobs
 from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
@@ -75,7 +75,7 @@ def test_exact_search_ranks_every_vector_by_cosine() -> None:
     cosines = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
     expected = [ids[n] for n in np.argsort(-cosines)[:5]]
     assert [i for i, _ in found] == expected
-    assert found[0][1] == pytest.approx(float(cosines.max()), abs=1e-5)
+    assert found[0][1] == pytest.approx(float(cosines.max()), abs=1e-3)  # stored in a byte per dimension
 
 
 def test_a_zero_query_and_kinds_narrow_the_exact_ranking() -> None:
@@ -358,11 +358,21 @@ def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: 
         assert len(hits) < len(every)
 
 
+def _store_float32_vectors(conn: sqlite3.Connection) -> None:
+    """The exact vectors as layouts 5 and 6 stored them: float32, four bytes per dimension."""
+    rows = conn.execute("SELECT rowid, vector FROM exact_vectors").fetchall()
+    conn.executemany(
+        "UPDATE exact_vectors SET vector = ? WHERE rowid = ?",
+        [(exact_matrix([blob])[0].astype(np.float32).tobytes(), rowid) for rowid, blob in rows],
+    )
+
+
 def test_a_store_of_layout_5_gets_who_each_unit_is_about_as_a_column(tmp_path: Path) -> None:
     with EverMem(path=tmp_path) as mem:
         mem.add(_with_a_bot(_chat(8)), user_id="ana")
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 5
+        _store_float32_vectors(conn)
         expected = conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall()
         conn.execute("ALTER TABLE units DROP COLUMN subject")
         conn.execute("ALTER TABLE units DROP COLUMN role")
@@ -372,6 +382,38 @@ def test_a_store_of_layout_5_gets_who_each_unit_is_about_as_a_column(tmp_path: P
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         assert conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall() == expected
         assert {s for _, s, _ in expected} >= {"Ana", "Bot"} and {r for _, _, r in expected} >= {"assistant"}
+
+
+def test_exact_vectors_take_a_byte_per_dimension_and_keep_their_cosines() -> None:
+    vectors = np.random.default_rng(5).standard_normal((200, 288)).astype(np.float32)
+    blobs = exact_vector_blobs(vectors)
+    assert {len(b) for b in blobs} == {4 + 288}  # a float32 scale, then the codes
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    stored = exact_matrix(blobs)
+    assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-5)
+    assert np.abs(stored @ unit.T - unit @ unit.T).max() < 2e-3
+    assert exact_matrix(exact_vector_blobs(np.zeros((1, 8), dtype=np.float32))).tolist() == [[0.0] * 8]
+
+
+def test_a_store_of_layout_6_gets_its_float32_vectors_in_a_byte_per_dimension(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(_chat(8), user_id="ana")
+        mem.flush(user_id="ana")
+        held = mem.records.exact_vectors("user=ana")
+        expected = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 6
+        _store_float32_vectors(conn)
+        conn.execute("PRAGMA user_version = 6")
+    with EverMem(path=tmp_path) as mem:
+        migrated = mem.records.exact_vectors("user=ana")
+        assert migrated.ids == held.ids
+        assert np.abs(migrated.matrix - held.matrix).max() < 2e-2
+        found = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+        assert [i.id for i in found.items] == [i.id for i in expected.items]
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT DISTINCT length(vector) FROM exact_vectors").fetchall() == [
+            (4 + held.matrix.shape[1],)
+        ]
 
 
 def test_a_scope_this_engine_wrote_from_nothing_is_searched_without_reading_it_back(

@@ -217,17 +217,42 @@ def test_a_newer_layout_is_refused_and_an_older_one_migrated(
             "VALUES ('user=old', 'f1', 'fact', 0, 'Ana: hi', '{}', '{}', 2)"
         )
     PostgresRecordStore(database_url).close()
-    assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+    assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
     assert rows(database_url, "SELECT scope FROM indexed_scopes") == [("user=old",)]  # its vectors are in Chroma
-    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 3)
-    later = {**pg_store.MIGRATIONS, 3: ["CREATE INDEX units_ts ON units (scope, ts)"]}
+    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 4)
+    later = {**pg_store.MIGRATIONS, 4: ["CREATE INDEX units_ts ON units (scope, ts)"]}
     monkeypatch.setattr(pg_store, "MIGRATIONS", later)
     PostgresRecordStore(database_url).close()
-    assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+    assert [r[0] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
     assert rows(database_url, "SELECT 1 FROM pg_indexes WHERE indexname = 'units_ts'")
-    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 2)
-    with pytest.raises(StoreVersionError, match="layout version 3"):
+    monkeypatch.setattr(pg_store, "SCHEMA_VERSION", 3)
+    with pytest.raises(StoreVersionError, match="layout version 4"):
         PostgresRecordStore(database_url)
+
+
+def test_a_database_of_layout_2_gets_its_float32_vectors_in_a_byte_per_dimension(
+    database_url: str, chroma_url: str
+) -> None:
+    def open_mem() -> EverMem:
+        return EverMem(path=None, database_url=database_url, chroma_url=chroma_url, collection_name="quantize")
+
+    with open_mem() as mem:
+        mem.add(conversation(8), user_id="q")
+        mem.flush(user_id="q")
+        held = mem.records.exact_vectors("user=q")
+        expected = [i.id for i in mem.search("my cat Miso", user_id="q", method="vector").items]
+    with psycopg.connect(database_url, autocommit=True, options="-c search_path=evermem") as conn:
+        for unit_id, row in zip(held.ids, held.matrix, strict=True):  # as layout 2 stored them
+            conn.execute(
+                "UPDATE exact_vectors SET vector = %s WHERE id = %s", [row.astype(np.float32).tobytes(), unit_id]
+            )
+        conn.execute("UPDATE schema_migrations SET version = 2")
+    with open_mem() as mem:
+        migrated = mem.records.exact_vectors("user=q")
+        assert migrated.ids == held.ids and np.abs(migrated.matrix - held.matrix).max() < 2e-2
+        assert [i.id for i in mem.search("my cat Miso", user_id="q", method="vector").items] == expected
+    lengths = rows(database_url, "SELECT DISTINCT length(vector) FROM exact_vectors WHERE scope = 'user=q'")
+    assert lengths == [(4 + held.matrix.shape[1],)]
 
 
 def test_a_restarted_server_gives_a_clear_error_then_a_retry_works(postgres: PostgresServer, chroma_url: str) -> None:
