@@ -33,7 +33,7 @@ from evermem_integrations.engine.extraction import Extraction, Extractor, Profil
 from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
 from evermem_integrations.engine.profile_rules import attribute_questions
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import Unit
+from evermem_integrations.engine.records import Unit, unit_record
 from evermem_integrations.engine.segmentation import BoundaryDetector
 from evermem_integrations.engine.text import pieces, split_sentences
 from evermem_integrations.engine.timeparse import resolve_relative_dates
@@ -440,7 +440,7 @@ def cell_units(cell: MemCell) -> list[Unit]:
             text=record.text,
             cell_id=cell.id,
             timestamp=timestamp,
-            data=record.model_dump(mode="json"),
+            data=unit_record(record),
             context=" ".join(questions.get(m, "") for m in record.source_message_ids).strip(),
         )
 
@@ -480,6 +480,6 @@ def profile_unit(item: ProfileItem) -> Unit:
         text=profile_line(item),
         cell_id=None,
         timestamp=item.valid_from,
-        data=item.model_dump(mode="json"),
+        data=unit_record(item),
         context=attribute_questions(item.attribute),
     )

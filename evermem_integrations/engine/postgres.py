@@ -55,6 +55,8 @@ from evermem_integrations.engine.records import (
     _single_source,
     _sources,
     partition_token,
+    supersession_of,
+    unit_record,
 )
 from evermem_integrations.engine.text import content_words, lexical_text
 from evermem_integrations.errors import ConfigurationError, StoreBusyError, StoreUnavailableError, StoreVersionError
@@ -724,21 +726,21 @@ class PostgresRecordStore:
         with self._writing(scope) as conn, conn.cursor() as cur:
             self._save_facts(cur, scope, facts)
             cur.executemany(
-                "UPDATE units SET data = %s WHERE scope = %s AND id = %s",
-                [(f.model_dump_json(), scope, f.id) for f in facts],
+                "UPDATE units SET data = (data::jsonb || jsonb_build_object('superseded_by', %s::text, "
+                "'valid_until', %s::text))::text WHERE scope = %s AND id = %s",
+                [(*supersession_of(f), scope, f.id) for f in facts],
             )
             said_in = list({f.source_message_ids[0] for f in facts if len(f.source_message_ids) == 1})
             if not said_in:
                 return
-            outdated: dict[str, Fact] = {}
-            for message_id, data in cur.execute(
-                "SELECT message_id, data FROM units WHERE scope = %s AND message_id = ANY(%s) AND kind = 'fact' "
-                "ORDER BY seq",
+            outdated: dict[str, tuple[str, str | None]] = {}
+            for message_id, superseded_by, valid_until in cur.execute(
+                "SELECT message_id, data::jsonb ->> 'superseded_by', data::jsonb ->> 'valid_until' FROM units "
+                "WHERE scope = %s AND message_id = ANY(%s) AND kind = 'fact' ORDER BY seq",
                 [scope, said_in],
             ).fetchall():
-                fact = Fact.model_validate_json(data)
-                if fact.superseded_by and message_id not in outdated:
-                    outdated[message_id] = fact
+                if superseded_by and message_id not in outdated:
+                    outdated[message_id] = (superseded_by, valid_until)
             updates = []
             for unit_id, message_id, data in cur.execute(
                 "SELECT id, message_id, data FROM units WHERE scope = %s AND message_id = ANY(%s) AND kind = 'message'",
@@ -749,8 +751,7 @@ class PostgresRecordStore:
                 record.pop("valid_until", None)
                 old = outdated.get(message_id)
                 if old is not None:
-                    record["superseded_by"] = old.superseded_by
-                    record["valid_until"] = old.valid_until.isoformat() if old.valid_until else None
+                    record["superseded_by"], record["valid_until"] = old
                 updates.append((json.dumps(record, default=str), scope, unit_id))
             cur.executemany("UPDATE units SET data = %s WHERE scope = %s AND id = %s", updates)
 
@@ -958,7 +959,7 @@ class PostgresRecordStore:
             cur.executemany(
                 "UPDATE units SET data = %s, meta = %s WHERE scope = %s AND id = %s",
                 [
-                    (json.dumps(p.model_dump(mode="json"), default=str), orjson.dumps(meta).decode(), p.scope, p.id)
+                    (orjson.dumps(unit_record(p)).decode(), orjson.dumps(meta).decode(), p.scope, p.id)
                     for p, meta in zip(items, metas, strict=True)
                 ],
             )

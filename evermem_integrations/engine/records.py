@@ -170,6 +170,18 @@ class Unit:
         )
 
 
+_HELD_BY_THE_UNIT = {"id", "scope", "cell_id", "text", "timestamp", "valid_from"}
+
+
+def unit_record(record: Fact | Foresight | ProfileItem) -> dict[str, Any]:
+    """What a unit carries of the record it indexes (``Unit.data``): the fields the unit does not hold itself.
+
+    The record stays whole in its own table; readers take these fields with ``.get``, so unset
+    ones are left out too.
+    """
+    return record.model_dump(mode="json", exclude=_HELD_BY_THE_UNIT, exclude_none=True)
+
+
 class UnitKeys(NamedTuple):
     """What ranking needs of a unit without reading its record."""
 
@@ -670,22 +682,24 @@ class SQLiteRecordStore:
         """
         with self.transaction() as conn:
             self._save_facts(conn, scope, facts)
+            # Only what supersession changes: the unit's record keeps the rest (its scene, for one).
             conn.executemany(
-                "UPDATE units SET data = ? WHERE scope = ? AND id = ?",
-                [(f.model_dump_json(), scope, f.id) for f in facts],
+                "UPDATE units SET data = json_set(data, '$.superseded_by', ?, '$.valid_until', ?) "
+                "WHERE scope = ? AND id = ?",
+                [(*supersession_of(f), scope, f.id) for f in facts],
             )
             said_in = list({f.source_message_ids[0] for f in facts if len(f.source_message_ids) == 1})
             if not said_in:
                 return
             marks = ",".join("?" * len(said_in))
-            outdated: dict[str, Fact] = {}
-            for row in self._rows(
-                f"SELECT message_id, data FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact'",
+            outdated: dict[str, tuple[str, str | None]] = {}
+            for message_id, superseded_by, valid_until in self._tuples(
+                "SELECT message_id, json_extract(data, '$.superseded_by'), json_extract(data, '$.valid_until') "
+                f"FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact'",
                 [scope, *said_in],
             ):
-                fact = Fact.model_validate_json(row["data"])
-                if fact.superseded_by and row["message_id"] not in outdated:
-                    outdated[row["message_id"]] = fact
+                if superseded_by and message_id not in outdated:
+                    outdated[message_id] = (superseded_by, valid_until)
             rows = self._rows(
                 f"SELECT id, message_id, data FROM units "
                 f"WHERE scope = ? AND message_id IN ({marks}) AND kind = 'message'",
@@ -698,8 +712,7 @@ class SQLiteRecordStore:
                 data.pop("valid_until", None)
                 old = outdated.get(row["message_id"])
                 if old is not None:
-                    data["superseded_by"] = old.superseded_by
-                    data["valid_until"] = old.valid_until.isoformat() if old.valid_until else None
+                    data["superseded_by"], data["valid_until"] = old
                 updates.append((json.dumps(data, default=str), row["id"]))
             conn.executemany("UPDATE units SET data = ? WHERE id = ?", updates)
 
@@ -1135,7 +1148,7 @@ class SQLiteRecordStore:
             conn.executemany(
                 "UPDATE units SET data = ?, meta = ? WHERE scope = ? AND id = ?",
                 [
-                    (json.dumps(p.model_dump(mode="json"), default=str), orjson.dumps(meta).decode(), p.scope, p.id)
+                    (orjson.dumps(unit_record(p)).decode(), orjson.dumps(meta).decode(), p.scope, p.id)
                     for p, meta in zip(items, metas, strict=True)
                 ],
             )
@@ -1247,6 +1260,12 @@ def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """``ids`` in slices that stay under SQLite's limit on bound parameters."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
+
+
+def supersession_of(fact: Fact) -> tuple[str | None, str | None]:
+    """A fact's ``superseded_by`` and ``valid_until`` as its unit's record holds them."""
+    patch = fact.model_dump(mode="json", include={"superseded_by", "valid_until"})
+    return patch["superseded_by"], patch["valid_until"]
 
 
 def _sources(data: dict[str, Any]) -> list[str]:

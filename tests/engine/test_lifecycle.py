@@ -1,6 +1,7 @@
 """The three phases on small hand-written conversations, and the store's guarantees."""
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,6 +100,38 @@ def test_later_statement_supersedes_earlier_fact_and_profile(mem: EverMem) -> No
         "Boston": "superseded",
         "Denver": "current",
     }
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def either_store(request: pytest.FixtureRequest) -> Iterator[EverMem]:
+    """An engine on the embedded store, or on the server pair (PostgreSQL and a Chroma server)."""
+    if request.param == "sqlite":
+        engine = EverMem(path=None)
+    else:
+        urls = request.getfixturevalue("database_url"), request.getfixturevalue("chroma_url")
+        engine = EverMem(path=None, database_url=urls[0], chroma_url=urls[1], collection_name="supersession")
+    yield engine
+    engine.close()
+
+
+def test_a_superseded_fact_keeps_its_scene_and_its_unit_holds_only_what_the_unit_lacks(either_store: EverMem) -> None:
+    mem = either_store
+    mem.add(BOSTON, user_id="ana")
+    (boston_cell,) = mem.flush(user_id="ana")
+    mem.add(DENVER, user_id="ana")
+    mem.flush(user_id="ana")
+    boston = next(f for f in mem.get(user_id="ana", kind="fact", limit=100) if "live in Boston" in f.text)
+    assert boston.superseded_by is not None
+    unit = mem.records.units("user=ana", [boston.id])[boston.id]
+    # supersession patches the unit's record, it does not replace it with the fact's
+    assert unit.data["scene_id"] == boston_cell.scene_id
+    assert unit.data["superseded_by"] == boston.superseded_by
+    # the unit holds its own id, text, cell and time: its record does not repeat them
+    assert not {"id", "text", "cell_id", "timestamp"} & unit.data.keys()
+    result = mem.search("Ana Boston partner dog Pixel", user_id="ana", kinds=["fact"])
+    item = next(i for i in result.items if i.id == boston.id)
+    assert item.scene_id == boston_cell.scene_id
+    assert item.metadata["superseded_by"] == boston.superseded_by
 
 
 def test_add_memcells_takes_the_write_path_of_flush(mem: EverMem) -> None:
