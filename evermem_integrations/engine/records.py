@@ -6,6 +6,9 @@ Chroma has no ranked full-text search in local or self-hosted mode, and FTS5 shi
 Python's sqlite3. A scope's items and its episodes are each indexed under a hashed partition
 token, so a query is restricted to one tenant (and the common query to its items) by the index
 itself, not by a post-filter; the kind has its own token for the rare query on some kinds only.
+The index is contentless (an FTS5 entry shares its unit's rowid, the text lives once, in the
+unit): to forget an entry it is told what it indexed, which the unit's ``text``, ``context``
+and ``lexical`` columns give back exactly (see :func:`_lexical_entry`).
 """
 
 from __future__ import annotations
@@ -41,20 +44,20 @@ from evermem_integrations.engine.models import (
     ProfileItem,
 )
 from evermem_integrations.engine.protocols import RecordStore as RecordStore  # the protocol, for old imports
-from evermem_integrations.engine.text import content_words, lexical_text
+from evermem_integrations.engine.text import content_words, has_cjk, lexical_text
 from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, StoreVersionError
 
 LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
-version 7 those vectors in one byte per dimension)."""
+version 7 those vectors in one byte per dimension, version 8 a contentless lexical index)."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -99,13 +102,13 @@ CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
     ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}',
-    subject TEXT, role TEXT
+    subject TEXT, role TEXT, context TEXT, lexical TEXT
 );
 CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
 CREATE INDEX IF NOT EXISTS units_message ON units (scope, message_id, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
-    body, part_tok, kind_tok, unit_id UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2'
+    body, part_tok, kind_tok, content = '', tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS vector_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL,
@@ -272,6 +275,8 @@ class SQLiteRecordStore:
                 self._add_unit_columns(conn)
             if not empty and version in (5, 6):
                 self._quantize_exact_vectors(conn)
+            if not empty and version < 8:
+                self._drop_lexical_content(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -319,6 +324,39 @@ class SQLiteRecordStore:
         rows = conn.execute("SELECT rowid, vector FROM exact_vectors").fetchall()
         updates = [(quantized_blob(blob), rowid) for rowid, blob in rows]
         conn.executemany("UPDATE exact_vectors SET vector = ? WHERE rowid = ?", updates)
+
+    @staticmethod
+    def _drop_lexical_content(conn: sqlite3.Connection) -> None:
+        """Migration to version 8: the FTS5 index keeps no copy of the texts (a third of a small store).
+
+        What each entry indexed beyond its unit's text goes to the unit's ``context`` or
+        ``lexical`` column, so the entry can be deleted later; entries of no unit are dropped.
+        """
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(units)")}
+        for column in ("context", "lexical"):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE units ADD COLUMN {column} TEXT")
+        (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'units_fts'").fetchone()
+        if "content = ''" in table:
+            return
+        entries = conn.execute(
+            "SELECT f.rowid, f.body, f.part_tok, f.kind_tok, u.text FROM units_fts f JOIN units u ON u.rowid = f.rowid"
+        ).fetchall()
+        updates = []
+        for rowid, body, _, _, text in entries:
+            if body == text:
+                continue
+            if not has_cjk(body) and body.startswith(f"{text} "):
+                updates.append((body[len(text) + 1 :], None, rowid))
+            else:
+                updates.append((None, body, rowid))
+        conn.executemany("UPDATE units SET context = ?, lexical = ? WHERE rowid = ?", updates)
+        conn.execute("DROP TABLE units_fts")
+        conn.execute(next(statement for statement in _SCHEMA_STATEMENTS if "units_fts" in statement))
+        conn.executemany(
+            "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) VALUES (?, ?, ?, ?)",
+            [entry[:4] for entry in entries],
+        )
 
     @staticmethod
     def _metadata_of_sources(
@@ -878,16 +916,16 @@ class SQLiteRecordStore:
             return
         # The last of several units with one id wins, as if they were written one by one.
         latest = list({unit.id: unit for unit in units}.values())
-        ids = [(unit.id,) for unit in latest]
         with self.transaction() as conn:
             # What a memory inherits from its messages is worked out here, once for every write path.
             metas = self._unit_metadata(conn, latest)
             # One statement per step for the whole batch: bulk loads write thousands of units.
-            conn.executemany("DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE id = ?)", ids)
-            conn.executemany("DELETE FROM units WHERE id = ?", ids)
+            for chunk in _chunks([unit.id for unit in latest]):
+                self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk)
+            bodies = [lexical_text(unit.indexed_text) for unit in latest]
             conn.executemany(
-                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta, subject, role) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta, subject, role, "
+                "context, lexical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         unit.id,
@@ -901,14 +939,15 @@ class SQLiteRecordStore:
                         orjson.dumps(meta).decode(),
                         _text(unit.data.get("subject")),
                         _text(unit.data.get("role")),
+                        # What the index holds beyond the text: the context, or the whole body segmented.
+                        *((unit.context or None, None) if body == unit.indexed_text else (None, body)),
                     )
-                    for unit, meta in zip(latest, metas, strict=True)
+                    for unit, meta, body in zip(latest, metas, bodies, strict=True)
                 ],
             )
             conn.executemany(
-                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) "
-                "SELECT rowid, ?, ?, ?, id FROM units WHERE id = ?",
-                [(lexical_text(u.indexed_text), partition_token(u.scope, u.kind), f"k{u.kind}", u.id) for u in latest],
+                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
+                [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in zip(latest, bodies, strict=True)],
             )
 
     def _unit_metadata(self, conn: sqlite3.Connection, units: Sequence[Unit]) -> list[MetadataValues]:
@@ -924,7 +963,11 @@ class SQLiteRecordStore:
 
     @staticmethod
     def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
-        conn.execute(f"DELETE FROM units_fts WHERE rowid IN (SELECT rowid FROM units WHERE {where})", params)
+        rows = conn.execute(f"SELECT rowid, scope, kind, text, context, lexical FROM units WHERE {where}", params)
+        conn.executemany(
+            "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
+            [_lexical_entry(*row) for row in rows.fetchall()],
+        )
         conn.execute(f"DELETE FROM units WHERE {where}", params)
 
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
@@ -1039,20 +1082,22 @@ class SQLiteRecordStore:
         match = f"({' OR '.join(partitions)}) AND body : ({term_query})"
         if where is not None:
             condition, params = to_sql(where)
-            rows = self._rows(
+            rows = self._tuples(
                 # The fragment is built of placeholders and validated names; every value is bound.
-                "SELECT units_fts.unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts "
+                "SELECT units.id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts "
                 "JOIN units ON units.rowid = units_fts.rowid WHERE units_fts MATCH ? AND units.scope = ? "
                 f"AND ({condition}) ORDER BY rank LIMIT ?",
                 [match, scope, *params, limit],
             )
-            return [(r["unit_id"], -float(r["rank"])) for r in rows]
-        rows = self._rows(
-            "SELECT unit_id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts WHERE units_fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            [match, limit],
-        )
-        return [(r["unit_id"], -float(r["rank"])) for r in rows]
+        else:
+            # FTS5 ranks and cuts to the limit before the join names the entries.
+            rows = self._tuples(
+                "SELECT units.id, ranked.rank FROM (SELECT rowid, bm25(units_fts, 1.0, 0.0, 0.0) AS rank "
+                "FROM units_fts WHERE units_fts MATCH ? ORDER BY rank LIMIT ?) AS ranked "
+                "JOIN units ON units.rowid = ranked.rowid ORDER BY ranked.rank",
+                [match, limit],
+            )
+        return [(unit_id, -float(rank)) for unit_id, rank in rows]
 
     # -- deletion ------------------------------------------------------------------------------------
     def scopes(self) -> list[str]:
@@ -1254,6 +1299,19 @@ def scenes_without(
 def _text(value: object) -> str | None:
     """A record's field as its column holds it: text, or nothing."""
     return value if isinstance(value, str) else None
+
+
+def _lexical_tokens(scope: str, kind: str) -> tuple[str, str]:
+    """The partition and kind tokens an FTS5 entry of a unit holds with its body."""
+    return partition_token(scope, kind), f"k{kind}"
+
+
+def _lexical_entry(
+    rowid: int, scope: str, kind: str, text: str, context: str | None, lexical: str | None
+) -> tuple[int, str, str, str]:
+    """The FTS5 entry of a unit's row, exactly as it was indexed (what the contentless index deletes by)."""
+    body = lexical if lexical is not None else f"{text} {context}" if context else text
+    return (rowid, body, *_lexical_tokens(scope, kind))
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:

@@ -26,8 +26,7 @@ TEXT_COLUMNS = {
     "foresight": ("data",),
     "scenes": ("data",),
     "profile": ("data",),
-    "units": ("text", "data"),
-    "units_fts": ("body",),
+    "units": ("text", "data", "context", "lexical"),
 }
 
 
@@ -66,7 +65,14 @@ def sqlite_residue(path: Path, words: tuple[str, ...]) -> list[str]:
                     (n,) = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", [f"%{word}%"]).fetchone()
                     if n:
                         found.append(f"{table}.{column}: {word}")
+        # The lexical index holds no text, only its terms.
+        found += [f"units_fts: {word}" for word in words if _indexed(conn, word)]
     return found
+
+
+def _indexed(conn: sqlite3.Connection, word: str) -> bool:
+    (n,) = conn.execute("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [f'body : "{word}"']).fetchone()
+    return bool(n)
 
 
 ANA_TAG = ChromaVectorIndex._tag("user=ana")

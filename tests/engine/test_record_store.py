@@ -1,12 +1,18 @@
 """The record store's lexical index: partitions, and what BM25 leaves out of large indexes (both backends)."""
 
+import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from evermem_integrations import EverMem
 from evermem_integrations.engine import records
-from evermem_integrations.engine.records import RecordStore, SQLiteRecordStore, Unit
+from evermem_integrations.engine.records import RecordStore, SQLiteRecordStore, Unit, partition_token
+from evermem_integrations.memory import SQLITE_FILE
+from tests.engine.test_lifecycle import BOSTON
+from tests.engine.write_path_support import lexical_index
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -46,3 +52,84 @@ def test_a_large_index_scores_only_the_selective_terms(store: RecordStore, monke
     # a query of common terms only keeps the rarest of them, so it still finds something
     assert len(store.bm25("a", store.lexical_terms("family plans"), ["fact"], 100)) == 40
     assert store.bm25("a", store.lexical_terms("zebra"), ["fact"], 100) == []
+
+
+def _unit(scope: str, n: int, text: str, context: str = "", kind: str = "fact") -> Unit:
+    return Unit(
+        id=f"{scope}-{n}", scope=scope, kind=kind, text=text, cell_id="c", timestamp=T0, data={}, context=context
+    )
+
+
+def test_the_lexical_index_holds_what_its_units_say_after_replaces_and_deletes(tmp_path: Path) -> None:
+    """The index keeps no copy of the texts: a delete that named other terms than were indexed would leave them."""
+    final = [
+        _unit("a", 0, "Ana keeps bees", context="What does Ana do on weekends?"),
+        _unit("a", 1, "安娜在奥斯陆养蜜蜂", context="她的爱好是什么?"),  # segmented before indexing
+        _unit("a", 2, "Ana moved to Oslo", kind="episode", context="Ana: I moved to Oslo."),
+    ]
+    store = SQLiteRecordStore(tmp_path / "changed.sqlite3")
+    store.put_units(
+        [
+            _unit("a", 0, "Ana keeps goats", context="Why goats?"),
+            _unit("a", 1, "安娜养山羊"),
+            _unit("a", 3, "Ana sold her kayak"),
+            _unit("b", 0, "Bo keeps bees in Bergen", context="Where are the hives?"),
+        ]
+    )
+    store.put_units(final[:2])  # replaced: text, context and segmentation all change
+    store.put_units(final[2:])
+    store.remove_units("a", ["a-3"])
+    store.delete_scope("b")
+    assert store.bm25("a", store.lexical_terms("goats kayak hives"), ["fact", "episode"], 10) == []
+    fresh = SQLiteRecordStore(tmp_path / "fresh.sqlite3")
+    fresh.put_units(final)
+    with sqlite3.connect(tmp_path / "changed.sqlite3") as changed, sqlite3.connect(tmp_path / "fresh.sqlite3") as new:
+        assert lexical_index(changed) == lexical_index(new)
+        changed.execute("INSERT INTO units_fts (units_fts) VALUES ('integrity-check')")
+    store.close()
+    fresh.close()
+
+
+def _as_layout_7(conn: sqlite3.Connection) -> None:
+    """The lexical index as layouts up to 7 kept it: FTS5 with its own copy of each body, and the unit's id."""
+    rows = conn.execute("SELECT rowid, id, scope, kind, text, context, lexical FROM units").fetchall()
+    conn.execute("DROP TABLE units_fts")
+    conn.execute(
+        "CREATE VIRTUAL TABLE units_fts USING fts5 (body, part_tok, kind_tok, unit_id UNINDEXED, "
+        "tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    conn.executemany(
+        "INSERT INTO units_fts (rowid, body, part_tok, kind_tok, unit_id) VALUES (?, ?, ?, ?, ?)",
+        [
+            (rowid, lexical or (f"{text} {context}" if context else text), partition_token(scope, kind), f"k{kind}", i)
+            for rowid, i, scope, kind, text, context, lexical in rows
+        ],
+    )
+    conn.execute("ALTER TABLE units DROP COLUMN context")
+    conn.execute("ALTER TABLE units DROP COLUMN lexical")
+    conn.execute("PRAGMA user_version = 7")
+
+
+def test_a_store_of_layout_7_keeps_its_lexical_index_without_its_copy_of_the_texts(tmp_path: Path) -> None:
+    later = T0 + timedelta(days=1)
+    with EverMem(path=tmp_path) as mem:
+        mem.add(BOSTON, user_id="ana")
+        mem.flush(user_id="ana")
+        mem.add([{"sender": "Ana", "content": "我在奥斯陆养蜜蜂。", "timestamp": later}], user_id="ana")
+        expected = mem.search("Where does Ana live and work? 蜜蜂", user_id="ana", method="keyword")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        index = lexical_index(conn)
+        columns = conn.execute("SELECT id, context, lexical FROM units ORDER BY id").fetchall()
+        _as_layout_7(conn)
+    assert any(context for _, context, _ in columns) and any(lexical for _, _, lexical in columns)
+    with EverMem(path=tmp_path) as mem:
+        found = mem.search("Where does Ana live and work? 蜜蜂", user_id="ana", method="keyword")
+        assert [(i.id, i.score) for i in found.items] == [(i.id, i.score) for i in expected.items]
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT id, context, lexical FROM units ORDER BY id").fetchall() == columns
+        assert lexical_index(conn) == index
+        assert "content = ''" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'units_fts'").fetchone()[0]
+    with EverMem(path=tmp_path) as mem:
+        assert mem.delete(user_id="ana") == 1
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert lexical_index(conn) == []

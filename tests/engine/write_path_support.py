@@ -96,12 +96,20 @@ def snapshot(path: Path) -> dict[str, Any]:
             "scenes": "SELECT id, size, data FROM scenes ORDER BY id",
             "profile": "SELECT id, status, data FROM profile ORDER BY id",
             "units": "SELECT id, kind, text FROM units ORDER BY id",
-            "fts": "SELECT unit_id, body FROM units_fts ORDER BY unit_id",
             "outbox": "SELECT scope, unit_id FROM vector_outbox",
         }
-        return {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
+        return {name: conn.execute(sql).fetchall() for name, sql in tables.items()} | {"fts": lexical_index(conn)}
     finally:
         conn.close()
+
+
+def lexical_index(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every term the FTS5 index holds: ``(unit id, term, column, position)``, the id None for an entry of no unit."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.units_vocab USING fts5vocab(main, units_fts, instance)")
+    return conn.execute(
+        "SELECT u.id, v.term, v.col, v.offset FROM temp.units_vocab v LEFT JOIN units u ON u.rowid = v.doc "
+        "ORDER BY u.id, v.col, v.offset"
+    ).fetchall()
 
 
 def vector_ids(mem: EverMem, scope: str) -> set[str]:
