@@ -683,7 +683,8 @@ class PostgresRecordStore:
         """Store a MemCell with its facts and foresight, mark its messages, swap its units in."""
         scope = cell.scope
         with self._writing(scope) as conn, conn.cursor() as cur:
-            stored = cell.model_copy(update={"facts": [], "foresight": []})
+            # Messages, facts and foresight are stored once, in their tables (see the SQLite store).
+            stored = cell.model_copy(update={"facts": [], "foresight": [], "messages": []})
             cur.execute(
                 "INSERT INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (scope, id) DO UPDATE SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, "
@@ -789,7 +790,7 @@ class PostgresRecordStore:
         return [r[0] for r in rows]
 
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
-        """MemCells of a scope in time order, facts and foresight attached."""
+        """MemCells of a scope in time order, messages, facts and foresight attached."""
         if ids is None:
             rows = self._rows("SELECT data FROM cells WHERE scope = %s ORDER BY start_ts", [scope], scope=scope)
         elif not ids:
@@ -804,6 +805,13 @@ class PostgresRecordStore:
         if not cells:
             return cells
         by_id = {c.id: c for c in cells}
+        for cell in cells:
+            cell.messages.clear()  # a record written by an earlier release holds copies
+        for cell_id, data in self._rows(
+            "SELECT cell_id, data FROM messages WHERE scope = %s AND cell_id = ANY(%s) ORDER BY ts, seq",
+            [scope, list(by_id)],
+        ):
+            by_id[cell_id].messages.append(Message.model_validate_json(data))
         for (data,) in self._rows(
             "SELECT data FROM facts WHERE scope = %s AND cell_id = ANY(%s) ORDER BY ts", [scope, list(by_id)]
         ):

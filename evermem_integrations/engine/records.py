@@ -672,9 +672,13 @@ class SQLiteRecordStore:
 
     # -- MemCells, facts, foresight ----------------------------------------------------------
     def save_cell(self, cell: MemCell, units: Sequence[Unit], stale_unit_ids: Sequence[str]) -> None:
-        """Store a MemCell with its facts and foresight, mark its messages, swap its units in."""
+        """Store a MemCell with its facts and foresight, mark its messages, swap its units in.
+
+        Its facts, foresight and messages live in their own tables, each once: the MemCell's
+        record leaves them out and :meth:`cells` attaches them.
+        """
         with self.transaction() as conn:
-            stored = cell.model_copy(update={"facts": [], "foresight": []})
+            stored = cell.model_copy(update={"facts": [], "foresight": [], "messages": []})
             conn.execute(
                 "INSERT OR REPLACE INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -785,7 +789,7 @@ class SQLiteRecordStore:
         return [r["subject"] for r in self._rows("SELECT subject FROM subjects WHERE scope = ?", [scope])]
 
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
-        """MemCells of a scope in time order, facts and foresight attached."""
+        """MemCells of a scope in time order, messages, facts and foresight attached."""
         sql, params = "SELECT data FROM cells WHERE scope = ?", [scope]
         if ids is not None:
             if not ids:
@@ -800,6 +804,13 @@ class SQLiteRecordStore:
             return cells
         by_id = {c.id: c for c in cells}
         marks = ",".join("?" * len(by_id))
+        for cell in cells:
+            cell.messages.clear()  # a record written by an earlier release holds copies
+        for cell_id, data in self._tuples(
+            f"SELECT cell_id, data FROM messages WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts, seq",
+            [scope, *by_id],
+        ):
+            by_id[cell_id].messages.append(Message.model_validate_json(data))
         for row in self._rows(
             f"SELECT data FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [scope, *by_id]
         ):

@@ -1,5 +1,6 @@
 """The three phases on small hand-written conversations, and the store's guarantees."""
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -132,6 +133,17 @@ def test_a_superseded_fact_keeps_its_scene_and_its_unit_holds_only_what_the_unit
     item = next(i for i in result.items if i.id == boston.id)
     assert item.scene_id == boston_cell.scene_id
     assert item.metadata["superseded_by"] == boston.superseded_by
+
+
+def test_a_memcell_holds_its_messages_by_reference(either_store: EverMem) -> None:
+    """A message is stored once: the MemCell's record names it, and reads give it back whole and in order."""
+    mem = either_store
+    mem.add(BOSTON, user_id="ana")
+    (cell,) = mem.flush(user_id="ana")
+    (stored,) = mem.records.cells("user=ana")
+    assert stored.messages == cell.messages and [m.id for m in stored.messages] == ["m0", "m1", "m2", "m3"]
+    ((data,),) = mem.records._rows("SELECT data FROM cells")  # type: ignore[attr-defined]
+    assert json.loads(data)["messages"] == []
 
 
 def test_add_memcells_takes_the_write_path_of_flush(mem: EverMem) -> None:
