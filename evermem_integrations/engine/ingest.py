@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -380,14 +381,19 @@ def build_cell(
 def message_units(scope: str, message: Message, *, kind: str, cell_id: str | None, context: str = "") -> list[Unit]:
     """A message as said, relative dates made absolute, as one unit per piece (see :data:`MESSAGE_PIECE_CHARS`).
 
-    Each piece points back at its message and says where in it it lies (``piece`` of
-    ``pieces``, characters ``start`` to ``end``).
+    Each points back at its message; a piece of a message cut in several also says where in
+    it it lies (``piece`` of ``pieces``, characters ``start`` to ``end``).
     """
     parts = pieces(message_text(message), MESSAGE_PIECE_CHARS)
     prefix = "raw_" if kind == "raw" else "msg_"
     units = []
     for index, part in enumerate(parts):
         annotated, _ = resolve_relative_dates(part.text, message.timestamp)
+        data: dict[str, Any] = {"subject": message.sender, "source_message_ids": [message.id]}
+        if message.role is not None:
+            data["role"] = message.role
+        if len(parts) > 1:
+            data |= {"piece": index + 1, "pieces": len(parts), "start": part.start, "end": part.end}
         units.append(
             Unit(
                 id=stable_id(scope, message.id, prefix=prefix)
@@ -398,16 +404,7 @@ def message_units(scope: str, message: Message, *, kind: str, cell_id: str | Non
                 text=f"{message.sender}: {annotated}",
                 cell_id=cell_id,
                 timestamp=message.timestamp,
-                data={
-                    "sender": message.sender,
-                    "subject": message.sender,
-                    "role": message.role,
-                    "source_message_ids": [message.id],
-                    "piece": index + 1,
-                    "pieces": len(parts),
-                    "start": part.start,
-                    "end": part.end,
-                },
+                data=data,
                 context=context,
             )
         )

@@ -55,6 +55,7 @@ from evermem_integrations.engine.records import (
     _single_source,
     _sources,
     partition_token,
+    record_json,
     supersession_of,
     unit_record,
 )
@@ -506,7 +507,7 @@ class PostgresRecordStore:
 
     def insert_messages(self, scope: str, messages: Iterable[Message]) -> None:
         """Append messages to the scope's buffer."""
-        rows = [(m.id, scope, m.content_key, m.timestamp.timestamp(), m.model_dump_json()) for m in messages]
+        rows = [(m.id, scope, m.content_key, m.timestamp.timestamp(), record_json(m)) for m in messages]
         with self._writing(scope) as conn, conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO messages (id, scope, content_key, ts, cell_id, data) VALUES (%s, %s, %s, %s, NULL, %s) "
@@ -689,14 +690,14 @@ class PostgresRecordStore:
                 "INSERT INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (scope, id) DO UPDATE SET start_ts = EXCLUDED.start_ts, end_ts = EXCLUDED.end_ts, "
                 "scene_id = EXCLUDED.scene_id, data = EXCLUDED.data",
-                [cell.id, scope, _ts(cell.start_time), _ts(cell.end_time), cell.scene_id, stored.model_dump_json()],
+                [cell.id, scope, _ts(cell.start_time), _ts(cell.end_time), cell.scene_id, record_json(stored)],
             )
             self._save_facts(cur, scope, cell.facts)
             cur.executemany(
                 "INSERT INTO foresight (id, scope, cell_id, start_ts, end_ts, data) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (scope, id) DO UPDATE SET cell_id = EXCLUDED.cell_id, start_ts = EXCLUDED.start_ts, "
                 "end_ts = EXCLUDED.end_ts, data = EXCLUDED.data",
-                [(f.id, scope, f.cell_id, _ts(f.start), _ts(f.end), f.model_dump_json()) for f in cell.foresight],
+                [(f.id, scope, f.cell_id, _ts(f.start), _ts(f.end), record_json(f)) for f in cell.foresight],
             )
             cur.execute(
                 "UPDATE messages SET cell_id = %s WHERE scope = %s AND id = ANY(%s)",
@@ -713,7 +714,7 @@ class PostgresRecordStore:
             "cell_id = EXCLUDED.cell_id, subject = EXCLUDED.subject, attribute = EXCLUDED.attribute, "
             "ts = EXCLUDED.ts, superseded_by = EXCLUDED.superseded_by, data = EXCLUDED.data",
             [
-                (f.id, scope, f.cell_id, f.subject, f.attribute, _ts(f.timestamp), f.superseded_by, f.model_dump_json())
+                (f.id, scope, f.cell_id, f.subject, f.attribute, _ts(f.timestamp), f.superseded_by, record_json(f))
                 for f in facts
             ],
         )
@@ -948,7 +949,7 @@ class PostgresRecordStore:
                 "INSERT INTO profile (id, scope, subject, attribute, status, data) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (scope, id) DO UPDATE SET subject = EXCLUDED.subject, attribute = EXCLUDED.attribute, "
                 "status = EXCLUDED.status, data = EXCLUDED.data",
-                [(p.id, p.scope, p.subject, p.attribute, p.status, p.model_dump_json()) for p in items],
+                [(p.id, p.scope, p.subject, p.attribute, p.status, record_json(p)) for p in items],
             )
 
     def delete_profile_items(self, scope: str, ids: Sequence[str]) -> None:

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+from pydantic import BaseModel
 
 from evermem_integrations.engine.embeddings import normalize
 from evermem_integrations.engine.filters import Filter as UnitFilter
@@ -171,6 +172,11 @@ class Unit:
             scene_id=self.data.get("scene_id"),
             cell_id=self.cell_id,
         )
+
+
+def record_json(record: BaseModel) -> str:
+    """A record as its table holds it: unset fields are left out (they read back as their defaults)."""
+    return record.model_dump_json(exclude_none=True)
 
 
 _HELD_BY_THE_UNIT = {"id", "scope", "cell_id", "text", "timestamp", "valid_from"}
@@ -493,7 +499,7 @@ class SQLiteRecordStore:
             conn.executemany(
                 "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) "
                 "VALUES (?, ?, ?, ?, NULL, ?)",
-                [(m.id, scope, m.content_key, m.timestamp.timestamp(), m.model_dump_json()) for m in messages],
+                [(m.id, scope, m.content_key, m.timestamp.timestamp(), record_json(m)) for m in messages],
             )
 
     def buffered_messages(self, scope: str) -> list[Message]:
@@ -687,14 +693,14 @@ class SQLiteRecordStore:
                     _ts(cell.start_time),
                     _ts(cell.end_time),
                     cell.scene_id,
-                    stored.model_dump_json(),
+                    record_json(stored),
                 ),
             )
             self._save_facts(conn, cell.scope, cell.facts)
             conn.executemany(
                 "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), f.model_dump_json()) for f in cell.foresight],
+                [(f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), record_json(f)) for f in cell.foresight],
             )
             ids = [m.id for m in cell.messages]
             conn.executemany(
@@ -708,7 +714,7 @@ class SQLiteRecordStore:
             "INSERT OR REPLACE INTO facts (id, scope, cell_id, subject, attribute, ts, superseded_by, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (f.id, scope, f.cell_id, f.subject, f.attribute, _ts(f.timestamp), f.superseded_by, f.model_dump_json())
+                (f.id, scope, f.cell_id, f.subject, f.attribute, _ts(f.timestamp), f.superseded_by, record_json(f))
                 for f in facts
             ],
         )
@@ -898,7 +904,7 @@ class SQLiteRecordStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.id, p.scope, p.subject, p.attribute, p.status, p.model_dump_json()) for p in items],
+                [(p.id, p.scope, p.subject, p.attribute, p.status, record_json(p)) for p in items],
             )
 
     def delete_profile_items(self, scope: str, ids: Sequence[str]) -> None:
