@@ -31,7 +31,7 @@ from evermem_integrations.engine.consolidation import (
     seed_drafts,
 )
 from evermem_integrations.engine.database import DatabaseConfig
-from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder
+from evermem_integrations.engine.embeddings import Embedder, StaticEmbedder, embed_distinct
 from evermem_integrations.engine.extraction import Extractor, OfflineExtractor
 from evermem_integrations.engine.ingest import IngestPipeline, profile_unit
 from evermem_integrations.engine.lifecycle import Forgetting
@@ -226,7 +226,7 @@ class EverMem:
         self.close()
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embedder.embed(list(texts))
+        return embed_distinct(self.embedder, texts)
 
     # -- Phase I and II: add and flush ----------------------------------------------------------
     def add(

@@ -40,6 +40,19 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms == 0, 1.0, norms)
 
 
+def embed_distinct(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """``embedder.embed(texts)``, each distinct text embedded once.
+
+    Texts repeat within a write: a one-sentence message is also its fact, indexed with the
+    same context, so both units would cost an embedding (a call to a paid endpoint, maybe).
+    """
+    distinct = list(dict.fromkeys(texts))
+    if len(distinct) == len(texts):
+        return embedder.embed(list(texts))
+    row = {text: n for n, text in enumerate(distinct)}
+    return embedder.embed(distinct)[[row[text] for text in texts]]
+
+
 class StaticEmbedder:
     """The bundled offline model (model2vec static embeddings, numpy only)."""
 
