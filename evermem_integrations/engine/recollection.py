@@ -38,7 +38,7 @@ from evermem_integrations.engine.profile_rules import asked_attributes
 from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.records import Unit, UnitKeys
 from evermem_integrations.engine.text import words
-from evermem_integrations.engine.timeparse import find_time_expressions, format_day, parse_timestamp
+from evermem_integrations.engine.timeparse import TimeExpression, find_time_expressions, format_day, parse_timestamp
 from evermem_integrations.engine.tokens import count_tokens
 from evermem_integrations.engine.vectors import VectorIndex
 from evermem_integrations.errors import LLMUnavailableError
@@ -196,11 +196,8 @@ def asked_period(query: str, moment: datetime) -> filtering.Filter | None:
     ("last month", "two weeks ago", "in May"); a future one ("next week") is about plans,
     which are dated when they were made.
     """
-    spans = [
-        (e.moment - PERIOD_SLACK[e.precision], e.until + PERIOD_SLACK[e.precision])
-        for e in find_time_expressions(query, moment)
-        if e.precision in PERIOD_SLACK and not e.future and e.moment <= moment
-    ]
+    slack = PERIOD_SLACK
+    spans = [(e.moment - slack[e.precision], e.until + slack[e.precision]) for e in _past_periods(query, moment)]
     if not spans:
         return None
     start, end = min(s for s, _ in spans), max(e for _, e in spans)
@@ -210,6 +207,28 @@ def asked_period(query: str, moment: datetime) -> filtering.Filter | None:
             filtering.Condition("timestamp", True, "$lte", end),
         )
     )
+
+
+def without_past_periods(text: str, moment: datetime) -> str:
+    """``text`` without the expressions that name a past period (those :func:`asked_period` reads).
+
+    Once the period narrows a search they tell nothing apart, yet memories say "two weeks ago"
+    too (and carry its date written out): BM25 would rank those above the one asked about.
+    """
+    kept, last = [], 0
+    for expression in _past_periods(text, moment):
+        kept.append(text[last : expression.start])
+        last = expression.end
+    kept.append(text[last:])
+    return " ".join("".join(kept).split())
+
+
+def _past_periods(text: str, moment: datetime) -> list[TimeExpression]:
+    return [
+        e
+        for e in find_time_expressions(text, moment)
+        if e.precision in PERIOD_SLACK and not e.future and e.moment <= moment
+    ]
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
@@ -370,16 +389,20 @@ class Recollector:
         rankings = self._lookups(query, lexical_query, reader.scope, method, kinds, flt)
         ranked = [rankings.get("lexical", []), rankings.get("dense", [])]
         period = asked_period(query, moment) if self.config.asked_period else None
+        # The lookup over the whole scope keeps the whole question (a memory may name its time in
+        # words); the lookups that rank a part of it again read the rest: there a period's words
+        # only favour memories that say "two weeks ago" too, of any two weeks.
+        rest = lexical_query if period is None else without_past_periods(lexical_query, moment)
         if period is not None:
             # The same lookups narrowed to the period: its memories rank twice, so "what did I
             # do last month" finds last month's among years of others.
             within = self._lookups(
-                query, lexical_query, reader.scope, method, kinds, filtering.AllOf((flt, period)), episodes=False
+                query, rest, reader.scope, method, kinds, filtering.AllOf((flt, period)), episodes=False
             )
             ranked += [within.get("lexical", []), within.get("dense", [])]
         asker = self.config.subject_boost > 0 and not named and asks_about_the_user(query_words)
         if asker:
-            ranked += self._asker_lookups(query, lexical_query, reader, method, kinds, flt, ranked)
+            ranked += self._asker_lookups(query, rest, reader, method, kinds, flt, ranked)
         fused = rrf(ranked, self.config.rrf_k)
         if self.config.episode_weight > 0:
             episode_rankings = [rankings.get("episodes_lexical", []), rankings.get("episodes_dense", [])]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from evermem_integrations import EverMem
-from evermem_integrations.engine.recollection import RecollectionConfig, asked_period
+from evermem_integrations.engine.recollection import RecollectionConfig, asked_period, without_past_periods
 
 NOW = datetime(2023, 5, 30, 21, 0, tzinfo=UTC)
 CLEANINGS = [  # the same chore in many months; only one of them is "last month"
@@ -64,3 +66,20 @@ def test_only_past_periods_narrow() -> None:
     assert asked_period("What shall I clean next week?", NOW) is None
     assert asked_period("Which shoes are the comfiest?", NOW) is None
     assert asked_period("What did I do two weeks ago?", NOW) is not None
+
+
+def test_within_the_period_the_rest_of_the_question_is_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a period its own words tell nothing apart, and memories say "two weeks ago" too (its date written out)."""
+    with _engine() as mem:
+        asked: list[str] = []
+        terms = mem.records.lexical_terms
+        monkeypatch.setattr(mem.records, "lexical_terms", lambda query: asked.append(query) or terms(query))
+        assert "Asics" in _first_shoe_line(mem, "Which pair of shoes did I clean last month?")
+    assert "Which pair of shoes did I clean last month?" in asked  # over all time: the whole question
+    assert "Which pair of shoes did I clean ?" in asked  # within last month: the rest of it
+
+
+def test_only_the_words_of_past_periods_are_left_out() -> None:
+    assert without_past_periods("Which exhibition did I see two weeks ago?", NOW) == "Which exhibition did I see ?"
+    assert without_past_periods("What did I clean in February or last weekend?", NOW) == "What did I clean in or ?"
+    assert without_past_periods("What shall I clean next week?", NOW) == "What shall I clean next week?"
