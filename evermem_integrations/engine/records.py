@@ -59,6 +59,8 @@ MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
 version 7 those vectors in one byte per dimension, version 8 a contentless lexical index)."""
+MIGRATION_CHUNK = 5_000
+"""Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
@@ -345,24 +347,33 @@ class SQLiteRecordStore:
         (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'units_fts'").fetchone()
         if "content = ''" in table:
             return
-        entries = conn.execute(
-            "SELECT f.rowid, f.body, f.part_tok, f.kind_tok, u.text FROM units_fts f JOIN units u ON u.rowid = f.rowid"
-        ).fetchall()
-        updates = []
-        for rowid, body, _, _, text in entries:
-            if body == text:
-                continue
-            if not has_cjk(body) and body.startswith(f"{text} "):
-                updates.append((body[len(text) + 1 :], None, rowid))
-            else:
-                updates.append((None, body, rowid))
-        conn.executemany("UPDATE units SET context = ?, lexical = ? WHERE rowid = ?", updates)
+        create = next(statement for statement in _SCHEMA_STATEMENTS if "units_fts" in statement)
+        conn.execute(create.replace("units_fts", "units_fts_new", 1))
+        last = 0
+        while True:
+            entries = conn.execute(
+                "SELECT f.rowid, f.body, f.part_tok, f.kind_tok, u.text FROM units_fts f "
+                "JOIN units u ON u.rowid = f.rowid WHERE f.rowid > ? ORDER BY f.rowid LIMIT ?",
+                (last, MIGRATION_CHUNK),
+            ).fetchall()
+            if not entries:
+                break
+            last = entries[-1][0]
+            updates = []
+            for rowid, body, _, _, text in entries:
+                if body == text:
+                    continue
+                if not has_cjk(body) and body.startswith(f"{text} "):
+                    updates.append((body[len(text) + 1 :], None, rowid))
+                else:
+                    updates.append((None, body, rowid))
+            conn.executemany("UPDATE units SET context = ?, lexical = ? WHERE rowid = ?", updates)
+            conn.executemany(
+                "INSERT INTO units_fts_new (rowid, body, part_tok, kind_tok) VALUES (?, ?, ?, ?)",
+                [entry[:4] for entry in entries],
+            )
         conn.execute("DROP TABLE units_fts")
-        conn.execute(next(statement for statement in _SCHEMA_STATEMENTS if "units_fts" in statement))
-        conn.executemany(
-            "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) VALUES (?, ?, ?, ?)",
-            [entry[:4] for entry in entries],
-        )
+        conn.execute("ALTER TABLE units_fts_new RENAME TO units_fts")
 
     @staticmethod
     def _metadata_of_sources(

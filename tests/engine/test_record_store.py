@@ -110,7 +110,10 @@ def _as_layout_7(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA user_version = 7")
 
 
-def test_a_store_of_layout_7_keeps_its_lexical_index_without_its_copy_of_the_texts(tmp_path: Path) -> None:
+def test_a_store_of_layout_7_keeps_its_lexical_index_without_its_copy_of_the_texts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "MIGRATION_CHUNK", 4)  # the migration goes through the index in several reads
     later = T0 + timedelta(days=1)
     with EverMem(path=tmp_path) as mem:
         mem.add(BOSTON, user_id="ana")
