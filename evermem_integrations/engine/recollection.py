@@ -196,8 +196,10 @@ def asked_period(query: str, moment: datetime) -> filtering.Filter | None:
     ("last month", "two weeks ago", "in May"); a future one ("next week") is about plans,
     which are dated when they were made.
     """
-    slack = PERIOD_SLACK
-    spans = [(e.moment - slack[e.precision], e.until + slack[e.precision]) for e in _past_periods(query, moment)]
+    spans = [
+        (e.moment - PERIOD_SLACK[e.precision], e.until + PERIOD_SLACK[e.precision])
+        for e in _past_periods(query, moment)
+    ]
     if not spans:
         return None
     start, end = min(s for s, _ in spans), max(e for _, e in spans)

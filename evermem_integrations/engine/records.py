@@ -160,7 +160,7 @@ class Unit:
     @property
     def indexed_text(self) -> str:
         """What the lexical and vector indexes see."""
-        return f"{self.text} {self.context}" if self.context else self.text
+        return _indexed(self.text, self.context)
 
     @property
     def filter_target(self) -> Target:
@@ -1338,8 +1338,13 @@ def _lexical_entry(
     rowid: int, scope: str, kind: str, text: str, context: str | None, lexical: str | None
 ) -> tuple[int, str, str, str]:
     """The FTS5 entry of a unit's row, exactly as it was indexed (what the contentless index deletes by)."""
-    body = lexical if lexical is not None else f"{text} {context}" if context else text
+    body = lexical if lexical is not None else _indexed(text, context)
     return (rowid, body, *_lexical_tokens(scope, kind))
+
+
+def _indexed(text: str, context: str | None) -> str:
+    """A unit's text with its context, as both indexes see it (and the lexical one deletes it by)."""
+    return f"{text} {context}" if context else text
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
