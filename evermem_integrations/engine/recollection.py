@@ -512,14 +512,18 @@ class Recollector:
 
     def _named(self, query_words: Sequence[str], reader: ScopeReader) -> tuple[set[str], set[str]]:
         """The people of the scope a query's words name ("Mel" names Melanie), and the words naming them."""
-        candidates = {w.split("'")[0] for w in query_words}
+        candidates = {stem for w in query_words if len(stem := w.split("'")[0]) >= 3}
         named: set[str] = set()
         naming: set[str] = set()
-        for person in reader.subjects():
-            hits = {w for w in candidates if len(w) >= 3 and any(p.lower().startswith(w) for p in person.split())}
-            if hits:
-                named.add(person)
-                naming |= hits
+        if not candidates:
+            return named, naming
+        prefixes = tuple(candidates)
+        for person in reader.subjects():  # a large scope holds hundreds of people: one test each first
+            parts = person.lower().split()
+            if not any(part.startswith(prefixes) for part in parts):
+                continue
+            named.add(person)
+            naming |= {w for w in candidates if any(part.startswith(w) for part in parts)}
         return named, naming
 
     def _subject_prior(
