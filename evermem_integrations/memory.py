@@ -59,6 +59,7 @@ from evermem_integrations.engine.vectors import (
     EXACT_SCOPE_VECTORS,
     ChromaVectorIndex,
     TieredVectorIndex,
+    VectorIndex,
     chroma_client,
 )
 from evermem_integrations.errors import (
@@ -169,7 +170,7 @@ class EverMem:
             collection_name = f"{collection_name}-{uuid.uuid4().hex[:12]}"
         try:
             client = chroma_client or chroma_client_for(self.path, chroma_url)
-            self.vectors = TieredVectorIndex(
+            self.vectors: VectorIndex = TieredVectorIndex(
                 self.records, ChromaVectorIndex(client, collection_name), exact_search_vectors
             )
         except BaseException:  # a busy or unreachable vector store, a wrong limit: leave no open connection

@@ -9,10 +9,9 @@
 2. **Commit**, in one SQLite write transaction: store the new messages, check that every
    planned episode's messages are still in the buffer (another thread or process may have cut
    them meanwhile: the buffer is the source of truth), build the MemCells, join scenes,
-   supersede facts, update the profile, index what is left in the buffer, and write the vectors
-   of a scope searched exactly (or queue them in the outbox, for the vector index). After commit
-   the outbox is applied to the vector index; a crash before that leaves it queued, and the next
-   open applies it.
+   supersede facts, update the profile, index what is left in the buffer, and queue every
+   vector change in the outbox. After commit the outbox is applied to the vector index; a crash
+   before that leaves it queued, and the next open applies it.
 
 So a kill at any instant leaves either nothing of the call or all of it in SQLite, and the
 vector index converges to what SQLite holds.
@@ -39,7 +38,7 @@ from evermem_integrations.engine.records import Unit, unit_record
 from evermem_integrations.engine.segmentation import BoundaryDetector
 from evermem_integrations.engine.text import pieces, split_sentences
 from evermem_integrations.engine.timeparse import resolve_relative_dates
-from evermem_integrations.engine.vectors import TieredVectorIndex
+from evermem_integrations.engine.vectors import VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class IngestPipeline:
     def __init__(
         self,
         records: RecordStore,
-        vectors: TieredVectorIndex,
+        vectors: VectorIndex,
         embed: Embed,
         extractor: Extractor,
         boundary_detector: BoundaryDetector,
@@ -165,7 +164,7 @@ class IngestPipeline:
             self.records.put_units(units)
             self.records.remove_units(scope, [item.id for item in retired])
             vectors = list(self.embed([u.indexed_text for u in units])) if units else []
-            self.vectors.stage(
+            self.records.queue_vectors(
                 scope, [(u.id, u.kind, v) for u, v in zip(units, vectors, strict=True)], [i.id for i in retired]
             )
         self.apply_outbox()
@@ -248,7 +247,9 @@ class IngestPipeline:
             batch = list(upserts.values())
             vectors = list(self.embed([u.indexed_text for u in batch])) if batch else []
             self.records.put_units(raw)
-            self.vectors.stage(scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes))
+            self.records.queue_vectors(
+                scope, [(u.id, u.kind, v) for u, v in zip(batch, vectors, strict=True)], sorted(deletes)
+            )
             report.buffered = self.records.count_buffered(scope)
         if nested:  # part of a larger unit of work (a deletion), which applies the outbox after its commit
             return report

@@ -563,10 +563,8 @@ class PostgresRecordStore:
         with self._writing(scope) as conn, conn.cursor() as cur:
             cur.executemany("INSERT INTO vector_outbox (scope, unit_id, kind, vector) VALUES (%s, %s, %s, %s)", rows)
 
-    def has_pending_vectors(self, scope: str | None = None) -> bool:
-        """Whether any vector change waits in the outbox (of ``scope``'s vectors, if given; a read, no lock)."""
-        if scope is not None:
-            return bool(self._rows("SELECT 1 FROM vector_outbox WHERE scope = %s LIMIT 1", [scope], scope=scope))
+    def has_pending_vectors(self) -> bool:
+        """Whether any vector change waits in the outbox (a read, no lock)."""
         return bool(self._rows("SELECT 1 FROM vector_outbox UNION ALL SELECT 1 FROM vector_refresh LIMIT 1"))
 
     def pending_vectors(self) -> list[PendingVector]:
@@ -590,10 +588,8 @@ class PostgresRecordStore:
             )
 
     # -- the vectors of small scopes ----------------------------------------------------------
-    # Written by the outbox's drain and by delete_scope, which both hold the outbox lock (taking a
-    # scope's lock here too, after the outbox lock, would invert delete_scope's order), and by a
-    # commit of the scope that finds none of its changes queued (TieredVectorIndex.stage), which
-    # holds the scope's lock and never waits for the outbox lock.
+    # Written only by the outbox's drain and by delete_scope, which both hold the outbox lock:
+    # taking a scope's lock here too, after the outbox lock, would invert delete_scope's order.
     def put_exact_vectors(
         self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray
     ) -> records.ExactWrite:
@@ -630,10 +626,6 @@ class PostgresRecordStore:
         )
         held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope]).fetchone()
         return records.ExactWrite(None if found is None else int(found[0]), after, int(held[0]) if held else 0)
-
-    def count_exact_vectors(self, scope: str) -> int:
-        """How many vectors a scope searched exactly holds."""
-        return int(self._rows("SELECT count(*) FROM exact_vectors WHERE scope = %s", [scope], scope=scope)[0][0])
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""

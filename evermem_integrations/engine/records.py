@@ -557,10 +557,8 @@ class SQLiteRecordStore:
                 [(scope, unit_id, kind, np.asarray(v, dtype=np.float32).tobytes()) for unit_id, kind, v in upserts],
             )
 
-    def has_pending_vectors(self, scope: str | None = None) -> bool:
-        """Whether any vector change waits in the outbox (of ``scope``'s vectors, if given; a read, no write lock)."""
-        if scope is not None:
-            return bool(self._tuples("SELECT 1 FROM vector_outbox WHERE scope = ? LIMIT 1", [scope]))
+    def has_pending_vectors(self) -> bool:
+        """Whether any vector change waits in the outbox (a read, no write lock)."""
         return bool(self._tuples("SELECT 1 FROM vector_outbox UNION ALL SELECT 1 FROM vector_refresh LIMIT 1"))
 
     def pending_vectors(self) -> list[PendingVector]:
@@ -607,10 +605,6 @@ class SQLiteRecordStore:
         conn.execute("INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, after))
         held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
         return ExactWrite(None if found is None else int(found[0]), after, int(held))
-
-    def count_exact_vectors(self, scope: str) -> int:
-        """How many vectors a scope searched exactly holds."""
-        return int(self._tuples("SELECT count(*) FROM exact_vectors WHERE scope = ?", [scope])[0][0])
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""

@@ -757,34 +757,6 @@ class TieredVectorIndex:
             self.records.mark_indexed(scope)
         self._matrices.drop(scope)  # searched in the index from now on
 
-    def stage(self, scope: str, upserts: Sequence[tuple[str, str, np.ndarray]], deletes: Sequence[str]) -> None:
-        """Apply vector changes (``(unit id, kind, vector)``, deleted ids) in the current transaction, or queue them.
-
-        A scope searched exactly keeps its vectors in the record store, so they are written in
-        the transaction that writes its memories: searchable the moment it commits, and written
-        once rather than into the outbox and out again. The outbox takes them when they go to the
-        index (the scope is there, or this write may take it past the limit: the index is not
-        written inside the record store's transaction), and when changes of the scope already
-        wait there (these, applied now, would be overtaken by the older ones).
-        """
-        with self.records.transaction():
-            if (
-                self._indexed(scope)
-                or self.records.has_pending_vectors(scope)
-                or self.records.count_exact_vectors(scope) + len(upserts) > self.exact_limit
-            ):
-                self.records.queue_vectors(scope, upserts, deletes)
-                return
-            if deletes:
-                self.delete(scope, deletes)
-            if upserts:
-                self.upsert(
-                    [unit_id for unit_id, _, _ in upserts],
-                    np.stack([vector for _, _, vector in upserts]),
-                    scope,
-                    [kind for _, kind, _ in upserts],
-                )
-
     def _metadata(self, scope: str, ids: Sequence[str], kinds: Sequence[str]) -> list[Mapping[str, Any]]:
         """What the index's filters read of each unit, as committed (only its kind for a unit not stored)."""
         payloads = self.records.vector_metadata(scope, ids)

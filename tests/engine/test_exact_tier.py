@@ -315,41 +315,6 @@ def test_this_engines_writes_change_its_matrix_in_memory_as_reading_it_again_wou
         assert reads == [] and tiers._matrices["user=ana"].ids == read("user=ana")[0]
 
 
-def _outbox_rows(mem: EverMem, scope: str) -> int:
-    return int(mem.records._tuples("SELECT count(*) FROM vector_outbox WHERE scope = ?", [scope])[0][0])  # type: ignore[attr-defined]
-
-
-def test_a_small_scopes_vectors_are_written_in_the_commit_that_stores_its_memories(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    with EverMem(path=None) as mem:
-        monkeypatch.setattr(mem.ingest, "apply_outbox", lambda: None)  # nothing is drained after the commit
-        mem.add(_chat(6), user_id="ana")
-        mem.flush(user_id="ana")
-        assert _outbox_rows(mem, "user=ana") == 0
-        units = set(mem.records.unit_ids_of_kind("user=ana", "fact")) | set(
-            mem.records.unit_ids_of_kind("user=ana", "episode")
-        )
-        assert units and units <= set(_exact_ids(mem, "user=ana"))
-        assert "Miso" in mem.search("What is the name of Ana's cat?", user_id="ana", method="vector").context
-
-
-def test_a_write_behind_queued_changes_of_its_scope_is_queued_after_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    with EverMem(path=None) as mem:
-        mem.add(_chat(3), user_id="ana")  # buffered, searchable as raw units
-        raw = sorted(mem.records.unit_ids_of_kind("user=ana", "raw"))
-        assert raw
-        drain = mem.ingest.apply_outbox
-        monkeypatch.setattr(mem.ingest, "apply_outbox", lambda: None)
-        with mem.records.transaction():  # an earlier write whose vectors a crash left queued
-            mem.records.queue_vectors("user=ana", [(raw[0], "raw", np.ones_like(mem.embedder.embed(["cat"])[0]))], [])
-        mem.flush(user_id="ana")  # cuts the buffer: its raw units go
-        assert _outbox_rows(mem, "user=ana") > 1  # queued behind the older change, not applied before it
-        drain()
-        assert not set(raw) & set(_exact_ids(mem, "user=ana"))  # the older upsert did not bring one back
-        assert not mem.records.has_pending_vectors("user=ana")
-
-
 def test_a_write_rolled_back_is_not_served_from_memory() -> None:
     with EverMem(path=None) as mem:
         tiers = mem.vectors

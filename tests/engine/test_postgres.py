@@ -424,18 +424,14 @@ def test_a_drain_of_the_outbox_clears_only_the_changes_it_read(database_url: str
 def test_a_scope_deleted_during_another_engines_outbox_drain_leaves_no_vector(
     backend: str, chroma_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """A delete must not slip between a drain's read of the outbox and its write to Chroma.
-
-    (A small scope's vectors are written in its commit, with no drain after it: this scope's go
-    to Chroma from its first write.)
-    """
+    """A delete must not slip between a drain's read of the outbox and its write to Chroma."""
     if backend == "postgres":
         database_url = request.getfixturevalue("database_url")
         where: dict[str, Any] = {"path": None, "database_url": database_url}
     else:  # two engines on one SQLite file, as two processes of one machine with a Chroma server
         where = {"path": tmp_path}
-    writer = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}", exact_search_vectors=0)
-    deleter = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}", exact_search_vectors=0)
+    writer = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}")
+    deleter = EverMem(**where, chroma_url=chroma_url, collection_name=f"race-{backend}")
     draining, deleted = threading.Event(), threading.Event()
     upsert = writer.vectors.upsert
 

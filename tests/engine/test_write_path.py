@@ -255,7 +255,7 @@ class _FailingOnce:
 def test_vectors_not_applied_after_commit_are_applied_by_the_next_write(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with EverMem(path=tmp_path, exact_search_vectors=0) as mem:  # every vector goes to Chroma, after commit
+    with EverMem(path=tmp_path) as mem:
         mem.ingest.vectors = _FailingOnce(mem.vectors)  # type: ignore[assignment]
         first = mem.add(conversation(8), user_id="u")
         assert first.added == 8 and "queued" in caplog.text
