@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import tantivy
 
 from evermem_integrations.engine.embeddings import Embedder
 from evermem_integrations.engine.models import SearchItem
 from evermem_integrations.engine.recollection import RecollectionConfig, pack, ranking, rrf
 from evermem_integrations.engine.records import Unit
-from evermem_integrations.engine.text import content_words, lexical_text
+from evermem_integrations.engine.text import lexical_text, query_terms
 from evermem_integrations.errors import ConfigurationError
 
 HNSW_M = 16
@@ -28,20 +29,19 @@ HNSW_EF = 100
 INSTALL_HINT = 'pip install "evermem-integrations[bench]"'
 
 
-def _parts() -> tuple[Any, Any]:
+def _hnswlib() -> Any:
     try:
         import hnswlib
-        import tantivy
     except ImportError as exc:
-        raise ConfigurationError(f"the scale benchmark's floor needs tantivy and hnswlib: {INSTALL_HINT}") from exc
-    return tantivy, hnswlib
+        raise ConfigurationError(f"the scale benchmark's floor needs hnswlib: {INSTALL_HINT}") from exc
+    return hnswlib
 
 
 class FloorIndex:
     """A lexical and a dense index over one scope's units, grown with :meth:`add`."""
 
     def __init__(self, embedder: Embedder, config: RecollectionConfig | None = None) -> None:
-        tantivy, self._hnswlib = _parts()
+        self._hnswlib = _hnswlib()
         self.embedder = embedder
         self.config = config or RecollectionConfig()
         builder = tantivy.SchemaBuilder()
@@ -79,8 +79,6 @@ class FloorIndex:
         self._by_id.update((u.id, u) for u in fresh)
 
     def _document(self, row: int, unit: Unit) -> Any:
-        import tantivy
-
         return tantivy.Document(row=row, body=lexical_text(unit.indexed_text))
 
     def search(self, query: str, token_budget: int) -> tuple[list[SearchItem], str]:
@@ -89,7 +87,7 @@ class FloorIndex:
         if n == 0:
             return [], ""
         rankings: list[list[str]] = []
-        terms = " ".join(dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))))
+        terms = " ".join(query_terms(query))
         if terms.strip():
             searcher = self._lexical.searcher()
             hits = searcher.search(self._lexical.parse_query(terms, ["body"]), n).hits

@@ -59,7 +59,7 @@ from evermem_integrations.engine.records import (
     supersession_of,
     unit_record,
 )
-from evermem_integrations.engine.text import content_words, lexical_text
+from evermem_integrations.engine.text import lexical_text, query_terms
 from evermem_integrations.errors import ConfigurationError, StoreBusyError, StoreUnavailableError, StoreVersionError
 
 try:
@@ -1125,13 +1125,13 @@ class PostgresRecordStore:
             r[0] for r in self._rows("SELECT id FROM units WHERE scope = %s AND kind = %s", [scope, kind], scope=scope)
         }
 
-    def lexical_terms(self, query: str) -> list[str]:
+    def lexical_terms(self, query: str, scope: str) -> list[str]:
         """The terms of ``query`` (as the SQLite store cuts them); :meth:`bm25` leaves out the common ones.
 
         The SQLite store drops common terms when its one index is large; here postings are
         partitioned by scope, so the work and the policy go by the size of the scope searched.
         """
-        return [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
+        return query_terms(query)
 
     def _selective(self, scope: str, terms: Sequence[str]) -> list[str]:
         """``terms`` without those in more than one unit of twenty of a large scope (the rarest stays)."""

@@ -444,7 +444,7 @@ class Recollector:
         with_episodes = episodes and method not in ("keyword", "vector") and self.config.episode_weight > 0
         jobs: dict[str, Future[list[tuple[str, float]]]] = {}
         if method != "vector":
-            terms = self.records.lexical_terms(lexical_query)
+            terms = self.records.lexical_terms(lexical_query, scope)
             jobs["lexical"] = self._pool.submit(self.records.bm25, scope, terms, kinds, n, where)
             if with_episodes:
                 jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, terms, ["episode"], top_episodes)

@@ -9,6 +9,13 @@ itself, not by a post-filter; the kind has its own token for the rare query on s
 The index is contentless (an FTS5 entry shares its unit's rowid, the text lives once, in the
 unit): to forget an entry it is told what it indexed, which the unit's ``text``, ``context``
 and ``lexical`` columns give back exactly (see :func:`_lexical_entry`).
+
+FTS5 scores every entry holding a query term before it sorts, so a large scope's BM25 is
+served by tantivy instead (``engine/lexical.py``), from a folder beside the file. FTS5 stays
+the source of truth: every write of such a scope logs the unit rows it touched
+(``lexical_log``) in its own transaction, and right after the commit a drain applies the log
+to tantivy under the write lock (one process at a time). A search uses tantivy only when the
+scope's log is empty; a scope a crash left behind is searched in FTS5 until the next drain.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
+import os
 import secrets
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
@@ -33,6 +43,7 @@ from pydantic import BaseModel
 from evermem_integrations.engine.embeddings import normalize
 from evermem_integrations.engine.filters import Filter as UnitFilter
 from evermem_integrations.engine.filters import MetadataValues, Target, chroma_metadata, merge_metadata, to_sql
+from evermem_integrations.engine.lexical import LEXICAL_TIER_UNITS, LexicalEntry, ScopeLexicon
 from evermem_integrations.engine.models import (
     EPISODE_KINDS,
     KIND_GROUPS,
@@ -45,20 +56,23 @@ from evermem_integrations.engine.models import (
     ProfileItem,
 )
 from evermem_integrations.engine.protocols import RecordStore as RecordStore  # the protocol, for old imports
-from evermem_integrations.engine.text import content_words, has_cjk, lexical_text
+from evermem_integrations.engine.text import has_cjk, lexical_text, query_terms
 from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, StoreVersionError
+
+logger = logging.getLogger(__name__)
 
 LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
-version 7 those vectors in one byte per dimension, version 8 a contentless lexical index)."""
+version 7 those vectors in one byte per dimension, version 8 a contentless lexical index,
+version 9 the tantivy indexes of large scopes, with their log)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
@@ -125,6 +139,13 @@ CREATE TABLE IF NOT EXISTS exact_vectors (
 );
 CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS exact_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lexical_scopes (
+    scope TEXT PRIMARY KEY, folder TEXT NOT NULL, applied INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lexical_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, row INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lexical_log_scope ON lexical_log (scope);
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
 
@@ -247,6 +268,11 @@ class SQLiteRecordStore:
         self._target = None if path is None else target
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._lexicon_root = None if path is None else Path(f"{target}.lexical")
+        self._lexicons: dict[str, ScopeLexicon] = {}
+        self._lexicons_lock = threading.Lock()
+        self._lexical_pending = False
+        """A write of this process logged lexical changes (or removed a scope's tantivy indexes)."""
         if path is not None:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -255,6 +281,8 @@ class SQLiteRecordStore:
         except BaseException:
             self._conn.close()
             raise
+        if self._tuples("SELECT 1 FROM lexical_scopes LIMIT 1"):
+            self.drain_lexical()  # what a crash left logged
 
     def _create_or_check(self, target: str) -> None:
         # One write transaction, so processes opening a new store at once create it once:
@@ -407,6 +435,8 @@ class SQLiteRecordStore:
                 reader.close()
             self._readers.clear()
             self._conn.close()
+            with self._lexicons_lock:
+                self._lexicons.clear()
 
     def _reader(self) -> sqlite3.Connection | None:
         """The calling thread's read-only connection (``None``: read on the writer's, inside its transaction).
@@ -442,6 +472,8 @@ class SQLiteRecordStore:
                 yield from self._outermost()
             finally:
                 self._local.depth -= 1
+            if self._lexical_pending:
+                self.drain_lexical()
 
     def _outermost(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock at once: writers of several processes queue here.
@@ -977,6 +1009,28 @@ class SQLiteRecordStore:
                 "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
                 [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in zip(latest, bodies, strict=True)],
             )
+            self._follow_lexical_tier(conn, latest)
+
+    def _follow_lexical_tier(self, conn: sqlite3.Connection, written: Sequence[Unit]) -> None:
+        """Log the written units of scopes served by tantivy; a scope that reached the tier's size joins it."""
+        tiered = self._tiered_scopes(conn)
+        logged = [(unit.id,) for unit in written if unit.scope in tiered]
+        if logged:
+            conn.executemany("INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units WHERE id = ?", logged)
+            self._lexical_pending = True
+        for scope in {unit.scope for unit in written} - tiered:
+            # Counting stops at the tier's size, so a small scope's write counts only its own units.
+            (held,) = conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM units WHERE scope = ? LIMIT ?)", (scope, LEXICAL_TIER_UNITS)
+            ).fetchone()
+            if held >= LEXICAL_TIER_UNITS:
+                # applied 0: the drain builds the indexes from the scope's units.
+                conn.execute("INSERT INTO lexical_scopes VALUES (?, ?, 0)", (scope, secrets.token_hex(8)))
+                self._lexical_pending = True
+
+    @staticmethod
+    def _tiered_scopes(conn: sqlite3.Connection) -> set[str]:
+        return {scope for (scope,) in conn.execute("SELECT scope FROM lexical_scopes")}
 
     def _unit_metadata(self, conn: sqlite3.Connection, units: Sequence[Unit]) -> list[MetadataValues]:
         metas: list[MetadataValues] = [{} for _ in units]
@@ -989,13 +1043,17 @@ class SQLiteRecordStore:
                 metas[n] = meta
         return metas
 
-    @staticmethod
-    def _remove_unit_rows(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
+    def _remove_unit_rows(self, conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
         rows = conn.execute(f"SELECT rowid, scope, kind, text, context, lexical FROM units WHERE {where}", params)
+        removed = rows.fetchall()
         conn.executemany(
             "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
-            [_lexical_entry(*row) for row in rows.fetchall()],
+            [_lexical_entry(*row) for row in removed],
         )
+        if removed and (tiered := self._tiered_scopes(conn)):
+            logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
+            conn.executemany("INSERT INTO lexical_log (scope, row) VALUES (?, ?)", logged)
+            self._lexical_pending = self._lexical_pending or bool(logged)
         conn.execute(f"DELETE FROM units WHERE {where}", params)
 
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
@@ -1062,16 +1120,16 @@ class SQLiteRecordStore:
         )
         return [(r["id"], r["message_id"]) for r in rows]
 
-    def lexical_terms(self, query: str) -> list[str]:
-        """The terms of ``query`` that :meth:`bm25` scores (worked out once per query).
+    def lexical_terms(self, query: str, scope: str) -> list[str]:
+        """The terms of ``query`` that :meth:`bm25` scores in ``scope`` (worked out once per query).
 
-        BM25 scores every unit that holds a query term; a term in more than one unit of
-        twenty weighs little (its IDF is low) but makes most of that work, so in a large
-        index it is dropped unless no other term is left (then the rarest one stays).
+        FTS5 scores every unit that holds a query term; a term in more than one unit of twenty
+        weighs little (its IDF is low) but makes most of that work, so in a large index it is
+        dropped unless no other term is left (then the rarest one stays). A scope served by
+        tantivy keeps every term: blocks that cannot reach the top are skipped there.
         """
-        # "Caroline's" is indexed as "caroline" + "s": query the name, not the phrase.
-        terms = [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
-        if len(terms) < 2:
+        terms = query_terms(query)
+        if len(terms) < 2 or self._tuples("SELECT 1 FROM lexical_scopes WHERE scope = ?", [scope]):
             return terms
         indexed = self._tuples("SELECT max(rowid) FROM units")[0][0] or 0
         if indexed < LARGE_INDEX:
@@ -1092,9 +1150,24 @@ class SQLiteRecordStore:
 
         ``where`` keeps only the units passing a filter, inside the FTS5 query, so the
         ``limit`` goes to units that pass; the scope is matched again on the unit row.
+        A large scope is ranked by tantivy when it holds every logged change and the kinds are
+        one whole group (the common query); the filter is then judged on its best candidates, and
+        FTS5 ranks the query when too few of them pass.
         """
         if not terms:
             return []
+        group = next((name for name, group_kinds in KIND_GROUPS if group_kinds == frozenset(kinds)), None)
+        lexicon = None if group is None else self._current_lexicon(scope)
+        if lexicon is not None and group is not None:
+            wanted = limit if where is None else 4 * max(limit, 100)
+            hits = lexicon.search(group, terms, wanted)
+            ids = self._ids_of_rows(scope, [row for row, _ in hits])
+            ranked = [(ids[row], score) for row, score in hits if row in ids]
+            if where is None:
+                return ranked[:limit]
+            passed = self.passing(scope, ranked, where, limit)
+            if len(passed) == limit or len(hits) < wanted:  # else the filter needs a ranking past these
+                return passed
         term_query = " OR ".join(f'"{t}"' for t in terms)
         partitions = []
         for _, group_kinds in KIND_GROUPS:
@@ -1127,6 +1200,91 @@ class SQLiteRecordStore:
             )
         return [(unit_id, -float(rank)) for unit_id, rank in rows]
 
+    def _ids_of_rows(self, scope: str, rows: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in _chunks(rows):
+            # ``+scope``: found by rowid, the scope checked on each row (not a scan of its index).
+            sql = f"SELECT rowid, id FROM units WHERE rowid IN ({','.join('?' * len(chunk))}) AND +scope = ?"
+            found.update(self._tuples(sql, [*chunk, scope]))
+        return found
+
+    # -- the tantivy tier of large scopes --------------------------------------------------------------
+    def _current_lexicon(self, scope: str) -> ScopeLexicon | None:
+        """The scope's tantivy indexes if they hold every committed change of its units, else ``None``."""
+        # One statement reads the tier and the log in one snapshot.
+        rows = self._tuples(
+            "SELECT folder, applied, EXISTS (SELECT 1 FROM lexical_log WHERE scope = ?) FROM lexical_scopes "
+            "WHERE scope = ?",
+            [scope, scope],
+        )
+        if not rows or rows[0][1] == 0 or rows[0][2]:
+            return None
+        folder, applied, _ = rows[0]
+        lexicon = self._lexicon(scope, folder, applied)
+        lexicon.follow(applied)
+        return lexicon
+
+    def _lexicon(self, scope: str, folder: str, applied: int) -> ScopeLexicon:
+        with self._lexicons_lock:
+            lexicon = self._lexicons.get(scope)
+            if lexicon is None or lexicon.name != folder:
+                path = None if self._lexicon_root is None else self._lexicon_root / folder
+                lexicon = self._lexicons[scope] = ScopeLexicon(folder, path, applied)
+            return lexicon
+
+    def drain_lexical(self) -> None:
+        """Apply the lexical log to the tantivy indexes (after a commit, and on open).
+
+        Runs in a write transaction, so no other writer logs or drains in between. A drain that
+        fails leaves the log as it was: searches read FTS5, and the next write drains again.
+        """
+        self._lexical_pending = False
+        try:
+            with self.transaction() as conn:
+                behind = conn.execute(
+                    "SELECT scope, folder, applied FROM lexical_scopes "
+                    "WHERE applied = 0 OR scope IN (SELECT scope FROM lexical_log)"
+                ).fetchall()
+                for scope, folder, applied in behind:
+                    self._drain_scope(conn, self._lexicon(scope, folder, applied), scope, applied)
+                self._remove_lexicons_of_gone_scopes(conn)
+        except Exception as exc:  # the write that logged these has committed: report, do not fail it
+            logger.warning("tantivy index not updated (%s); its scopes are searched in FTS5 until the next write", exc)
+
+    def _drain_scope(self, conn: sqlite3.Connection, lexicon: ScopeLexicon, scope: str, applied: int) -> None:
+        columns = "SELECT rowid, kind, text, context, lexical FROM units"
+        if applied == 0:  # joined the tier: built from all of its units, a chunk at a time
+            cursor = conn.execute(f"{columns} WHERE scope = ?", (scope,))
+            rebuild = True
+            while chunk := cursor.fetchmany(MIGRATION_CHUNK * 4):
+                lexicon.write((), [_tantivy_entry(*row) for row in chunk], rebuild=rebuild)
+                rebuild = False
+            if rebuild:
+                lexicon.write((), (), rebuild=True)
+        else:
+            changed = [row for (row,) in conn.execute("SELECT DISTINCT row FROM lexical_log WHERE scope = ?", (scope,))]
+            entries: list[LexicalEntry] = []
+            for chunk in _chunks(changed):
+                marks = ",".join("?" * len(chunk))
+                # ``+scope``: found by rowid, the scope checked on each row (not a scan of its index).
+                found = conn.execute(f"{columns} WHERE rowid IN ({marks}) AND +scope = ?", [*chunk, scope])
+                entries += [_tantivy_entry(*row) for row in found]
+            lexicon.write(changed, entries)
+        conn.execute("DELETE FROM lexical_log WHERE scope = ?", (scope,))
+        conn.execute("UPDATE lexical_scopes SET applied = ? WHERE scope = ?", (applied + 1, scope))
+        lexicon.follow(applied + 1)
+
+    def _remove_lexicons_of_gone_scopes(self, conn: sqlite3.Connection) -> None:
+        kept = {folder for (folder,) in conn.execute("SELECT folder FROM lexical_scopes")}
+        with self._lexicons_lock:
+            for scope, lexicon in list(self._lexicons.items()):
+                if lexicon.name not in kept:
+                    del self._lexicons[scope]
+        if self._lexicon_root is not None and self._lexicon_root.is_dir():
+            for name in os.listdir(self._lexicon_root):
+                if name not in kept:
+                    shutil.rmtree(self._lexicon_root / name, ignore_errors=True)
+
     # -- deletion ------------------------------------------------------------------------------------
     def scopes(self) -> list[str]:
         """Every scope that holds anything."""
@@ -1139,6 +1297,10 @@ class SQLiteRecordStore:
     def delete_scope(self, scope: str) -> None:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
+            # Out of the tier first, so removing its units logs nothing; the drain deletes its indexes.
+            if conn.execute("DELETE FROM lexical_scopes WHERE scope = ?", (scope,)).rowcount:
+                conn.execute("DELETE FROM lexical_log WHERE scope = ?", (scope,))
+                self._lexical_pending = True
             self._remove_unit_rows(conn, "scope = ?", (scope,))
             for table in (
                 "messages",
@@ -1338,8 +1500,16 @@ def _lexical_entry(
     rowid: int, scope: str, kind: str, text: str, context: str | None, lexical: str | None
 ) -> tuple[int, str, str, str]:
     """The FTS5 entry of a unit's row, exactly as it was indexed (what the contentless index deletes by)."""
-    body = lexical if lexical is not None else _indexed(text, context)
-    return (rowid, body, *_lexical_tokens(scope, kind))
+    return (rowid, _lexical_body(text, context, lexical), *_lexical_tokens(scope, kind))
+
+
+def _tantivy_entry(rowid: int, kind: str, text: str, context: str | None, lexical: str | None) -> LexicalEntry:
+    """The tantivy entry of a unit's row: the body FTS5 indexes, in its kinds group."""
+    return LexicalEntry(rowid, "episodes" if kind in EPISODE_KINDS else "items", _lexical_body(text, context, lexical))
+
+
+def _lexical_body(text: str, context: str | None, lexical: str | None) -> str:
+    return lexical if lexical is not None else _indexed(text, context)
 
 
 def _indexed(text: str, context: str | None) -> str:
@@ -1347,7 +1517,10 @@ def _indexed(text: str, context: str | None) -> str:
     return f"{text} {context}" if context else text
 
 
-def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+Key = TypeVar("Key", str, int)
+
+
+def _chunks(ids: Sequence[Key], size: int = 500) -> Iterator[list[Key]]:
     """``ids`` in slices that stay under SQLite's limit on bound parameters."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])

@@ -162,6 +162,12 @@ def pieces(text: str, max_chars: int) -> list[TextPiece]:
     return found
 
 
+def query_terms(query: str) -> list[str]:
+    """The words a lexical index is asked for, once each (``"Caroline's"`` asks for ``caroline``)."""
+    # "Caroline's" is indexed as "caroline" + "s": query the name, not the phrase.
+    return [t for t in dict.fromkeys(w.split("'")[0] for w in content_words(lexical_text(query))) if t]
+
+
 def lexical_text(text: str) -> str:
     """The form stored in and queried against the FTS5 index (CJK pre-segmented)."""
     if not has_cjk(text):

@@ -73,7 +73,9 @@ def test_within_the_period_the_rest_of_the_question_is_searched(monkeypatch: pyt
     with _engine() as mem:
         asked: list[str] = []
         terms = mem.records.lexical_terms
-        monkeypatch.setattr(mem.records, "lexical_terms", lambda query: asked.append(query) or terms(query))
+        monkeypatch.setattr(
+            mem.records, "lexical_terms", lambda query, scope: asked.append(query) or terms(query, scope)
+        )
         assert "Asics" in _first_shoe_line(mem, "Which pair of shoes did I clean last month?")
     assert "Which pair of shoes did I clean last month?" in asked  # over all time: the whole question
     assert "Which pair of shoes did I clean ?" in asked  # within last month: the rest of it

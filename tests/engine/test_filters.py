@@ -168,7 +168,7 @@ def test_sql_and_chroma_agree_with_the_predicate(chat: EverMem, indexed_chat: Ev
 
     parsed = filters.parse(flt)
     scope = "user=maya"
-    terms = chat.records.lexical_terms("Denver run race apartment job knee coffee Pepper")
+    terms = chat.records.lexical_terms("Denver run race apartment job knee coffee Pepper", scope)
     kinds = ["fact", "raw", "foresight", "profile"]
     everything = [u for u, _ in chat.records.bm25(scope, terms, kinds, 10_000)]
     units = chat.records.units(scope, everything)

@@ -122,8 +122,8 @@ def test_bm25_ranks_and_scores_as_fts5_in_one_scope(database_url: str, locomo: l
             store.put_units(_units("s", texts[:20]))  # replacing units leaves the statistics right
             store.remove_units("s", ["s-5", "s-6"])
         for query in ("support group", "running painting kids", "adoption agencies", "北京下雨", "summer camping trip"):
-            terms = sqlite_store.lexical_terms(query)
-            assert pg_store.lexical_terms(query) == terms
+            terms = sqlite_store.lexical_terms(query, "s")
+            assert pg_store.lexical_terms(query, "s") == terms
             for kinds in (["fact"], ["fact", "episode"]):
                 expected = sqlite_store.bm25("s", terms, kinds, 15)
                 got = pg_store.bm25("s", terms, kinds, 15)
@@ -148,8 +148,8 @@ def test_bm25_ranks_long_turns_cut_in_pieces_as_fts5(
             store.put_units(units)
         queries = [longmemeval_question.question, *(m.content[:80] for m in messages[::40] if m.role == "user")]
         for query in queries:
-            terms = sqlite_store.lexical_terms(query)
-            assert pg_store.lexical_terms(query) == terms
+            terms = sqlite_store.lexical_terms(query, "s")
+            assert pg_store.lexical_terms(query, "s") == terms
             expected = sqlite_store.bm25("s", terms, ["raw"], 40)
             got = pg_store.bm25("s", terms, ["raw"], 40)
             assert expected, query
@@ -178,7 +178,7 @@ def test_bm25_with_a_filter_ranks_only_what_passes(database_url: str, chroma_url
             user_id="a",
         )
         mem.add([{"sender": "Bo", "content": "A kayak for me too.", "timestamp": "2024-01-03"}], user_id="b")
-        terms = mem.records.lexical_terms("kayak")
+        terms = mem.records.lexical_terms("kayak", "user=a")
         everything = mem.records.bm25("user=a", terms, ["raw"], 10)
         assert len(everything) == 4, mem.stats(user_id="a")
         only_b = mem.records.bm25("user=a", terms, ["raw"], 10, filters.parse({"app": "b"}))

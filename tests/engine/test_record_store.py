@@ -39,19 +39,23 @@ def store(request: pytest.FixtureRequest) -> Iterator[RecordStore]:
 
 
 def test_bm25_stays_inside_its_scope(store: RecordStore) -> None:
-    assert {unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("kayak"), ["fact"], 10)} == {"a-40"}
-    assert {unit_id for unit_id, _ in store.bm25("b", store.lexical_terms("kayak family"), ["fact"], 10)} == {"b-0"}
-    assert store.bm25("a", store.lexical_terms("kayak"), ["episode"], 10) == []
+    assert {unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("kayak", "a"), ["fact"], 10)} == {"a-40"}
+    assert {unit_id for unit_id, _ in store.bm25("b", store.lexical_terms("kayak family", "b"), ["fact"], 10)} == {
+        "b-0"
+    }
+    assert store.bm25("a", store.lexical_terms("kayak", "a"), ["episode"], 10) == []
 
 
 def test_a_large_index_scores_only_the_selective_terms(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    everything = store.bm25("a", store.lexical_terms("family kayak"), ["fact"], 100)
+    everything = store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)
     assert len(everything) == 41  # a small index scores every term
     monkeypatch.setattr(records, "LARGE_INDEX", 10)
-    assert [unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("family kayak"), ["fact"], 100)] == ["a-40"]
+    assert [unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)] == [
+        "a-40"
+    ]
     # a query of common terms only keeps the rarest of them, so it still finds something
-    assert len(store.bm25("a", store.lexical_terms("family plans"), ["fact"], 100)) == 40
-    assert store.bm25("a", store.lexical_terms("zebra"), ["fact"], 100) == []
+    assert len(store.bm25("a", store.lexical_terms("family plans", "a"), ["fact"], 100)) == 40
+    assert store.bm25("a", store.lexical_terms("zebra", "a"), ["fact"], 100) == []
 
 
 def _unit(scope: str, n: int, text: str, context: str = "", kind: str = "fact") -> Unit:
@@ -80,7 +84,7 @@ def test_the_lexical_index_holds_what_its_units_say_after_replaces_and_deletes(t
     store.put_units(final[2:])
     store.remove_units("a", ["a-3"])
     store.delete_scope("b")
-    assert store.bm25("a", store.lexical_terms("goats kayak hives"), ["fact", "episode"], 10) == []
+    assert store.bm25("a", store.lexical_terms("goats kayak hives", "a"), ["fact", "episode"], 10) == []
     fresh = SQLiteRecordStore(tmp_path / "fresh.sqlite3")
     fresh.put_units(final)
     with sqlite3.connect(tmp_path / "changed.sqlite3") as changed, sqlite3.connect(tmp_path / "fresh.sqlite3") as new:

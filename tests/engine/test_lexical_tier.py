@@ -1,0 +1,210 @@
+"""A large scope's BM25 is served by tantivy, kept by the record store's log; FTS5 stays the truth."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from evermem_integrations import EverMem
+from evermem_integrations.engine import records as records_module
+from evermem_integrations.engine.lexical import ScopeLexicon
+from evermem_integrations.engine.models import ITEM_KINDS
+from evermem_integrations.engine.records import SQLiteRecordStore
+from evermem_integrations.memory import SQLITE_FILE
+
+TIER = 30
+"""The tier's size in these tests (units; the default is 10,000)."""
+START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+TOPICS = ["cello", "marathon", "kitchen", "lemon", "porto", "miso", "glacier", "violin", "harbour", "saffron"]
+
+
+@pytest.fixture(autouse=True)
+def small_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records_module, "LEXICAL_TIER_UNITS", TIER)
+
+
+@pytest.fixture
+def served() -> Iterator[list[str]]:
+    """The scopes whose BM25 tantivy answered during the test (a spy on :meth:`ScopeLexicon.search`)."""
+    calls: list[str] = []
+    original = ScopeLexicon.search
+
+    def spy(self: ScopeLexicon, group: str, terms: object, limit: int) -> list[tuple[int, float]]:
+        calls.append(self.name)
+        return original(self, group, terms, limit)  # type: ignore[arg-type]
+
+    ScopeLexicon.search = spy  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        ScopeLexicon.search = original  # type: ignore[method-assign]
+
+
+def _chat(user: str, n: int, first: int = 0) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"{user}-{k}",
+            "sender": user,
+            "content": f"Day {k}: {user} talked about the {TOPICS[k % len(TOPICS)]} with friend number {k}.",
+            "timestamp": START + timedelta(hours=k),
+            "metadata": {"day": k % 3},
+        }
+        for k in range(first, first + n)
+    ]
+
+
+def _fill(mem: EverMem, user: str, n: int = 40) -> None:
+    mem.add(_chat(user, n), user_id=user)
+    mem.flush(user_id=user)
+
+
+def _tier(mem: EverMem) -> list[tuple[str, int]]:
+    return [(r[0], r[1]) for r in mem.records._tuples("SELECT scope, applied FROM lexical_scopes ORDER BY scope")]  # type: ignore[attr-defined]
+
+
+def _fts5(store: SQLiteRecordStore, scope: str, terms: list[str], kinds: frozenset[str], limit: int, **kw: object):  # type: ignore[no-untyped-def]
+    """What FTS5 alone ranks for the query (the tier looked past)."""
+    current = store._current_lexicon
+    store._current_lexicon = lambda _scope: None  # type: ignore[method-assign]
+    try:
+        return store.bm25(scope, terms, list(kinds), limit, **kw)  # type: ignore[arg-type]
+    finally:
+        store._current_lexicon = current  # type: ignore[method-assign]
+
+
+def test_a_scope_past_the_tiers_size_is_ranked_by_tantivy_as_fts5_ranks_it(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana", 8)
+        assert _tier(mem) == []  # small: FTS5 only
+        _fill(mem, "ana")
+        assert _tier(mem) == [("user=ana", 2)]  # built, then the flush's changes drained
+        store = mem.records
+        assert isinstance(store, SQLiteRecordStore)
+        for query in ["cello friend", "glacier saffron", "number 17", "violin harbour marathon"]:
+            terms = store.lexical_terms(query, "user=ana")
+            for kinds in (ITEM_KINDS, frozenset({"episode"})):
+                served.clear()
+                fast = store.bm25("user=ana", terms, list(kinds), 200)
+                assert served, "tantivy answered"
+                slow = _fts5(store, "user=ana", terms, kinds, 200)
+                # Every match fits in the limit: the same units, and the same best one.
+                assert {i for i, _ in fast} == {i for i, _ in slow}
+                assert fast[0][1] >= fast[-1][1]
+        top = store.bm25("user=ana", store.lexical_terms("number 17", "user=ana"), list(ITEM_KINDS), 3)
+        assert all("17" in mem.records.units("user=ana", [i])[i].text for i, _ in top[:1])
+
+
+def test_writes_and_deletes_after_the_move_are_searched_at_once(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+        mem.add(
+            [{"id": "z", "sender": "ana", "content": "I rode a zeppelin over Lake Constance.", "timestamp": START}],
+            user_id="ana",
+        )
+        mem.flush(user_id="ana")
+        served.clear()
+        found = mem.search("zeppelin", user_id="ana", method="keyword")
+        assert served and any("zeppelin" in item.text for item in found.items)
+        mem.delete("z", user_id="ana")  # the message, and what was drawn from it
+        served.clear()
+        found = mem.search("zeppelin", user_id="ana", method="keyword")
+        assert served and not any("zeppelin" in i.text for i in found.items)
+        assert mem.records._tuples("SELECT count(*) FROM lexical_log")[0][0] == 0  # type: ignore[attr-defined]
+
+
+def test_tenants_stay_apart_and_a_deleted_scope_takes_its_indexes(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+        _fill(mem, "bo")
+        mem.add([{"sender": "bo", "content": "My password hint is walrus.", "timestamp": START}], user_id="bo")
+        mem.flush(user_id="bo")
+        assert [scope for scope, _ in _tier(mem)] == ["user=ana", "user=bo"]
+        served.clear()
+        assert mem.search("walrus", user_id="ana", method="keyword").items == []
+        assert served  # ana's own index said so
+        assert any("walrus" in i.text for i in mem.search("walrus", user_id="bo", method="keyword").items)
+        root = tmp_path / f"{SQLITE_FILE}.lexical"
+        assert len(list(root.iterdir())) == 2
+        mem.delete(user_id="bo")
+        assert [scope for scope, _ in _tier(mem)] == ["user=ana"]
+        assert len(list(root.iterdir())) == 1
+        assert mem.search("walrus", user_id="bo", method="keyword").items == []
+        assert mem.search("cello", user_id="ana", method="keyword").items
+
+
+def test_a_failed_drain_loses_nothing_and_the_next_write_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[str]
+) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(ScopeLexicon, "write", broken)
+        mem.add([{"sender": "ana", "content": "The quokka smiled at me.", "timestamp": START}], user_id="ana")
+        mem.flush(user_id="ana")  # committed: the drain's failure is logged, not raised
+        served.clear()
+        assert any("quokka" in i.text for i in mem.search("quokka", user_id="ana", method="keyword").items)
+        assert not served  # behind: FTS5 answered
+        monkeypatch.undo()
+        monkeypatch.setattr(records_module, "LEXICAL_TIER_UNITS", TIER)
+        mem.add([{"sender": "ana", "content": "A wombat dug a hole.", "timestamp": START}], user_id="ana")
+        mem.flush(user_id="ana")
+        served.clear()
+        assert any("quokka" in i.text for i in mem.search("quokka", user_id="ana", method="keyword").items)
+        assert served
+
+
+def test_opening_a_store_drains_what_a_crash_left_logged(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # a unit written, its drain never run
+        conn.execute(
+            "INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units WHERE scope = 'user=ana' LIMIT 5"
+        )
+    with EverMem(path=tmp_path) as mem:
+        assert mem.records._tuples("SELECT count(*) FROM lexical_log")[0][0] == 0  # type: ignore[attr-defined]
+        served.clear()
+        items = mem.search("cello", user_id="ana", method="keyword").items
+        assert served and items
+
+
+def test_another_engine_sees_the_writes_of_this_one(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as writer, EverMem(path=tmp_path) as reader:
+        _fill(writer, "ana")
+        assert reader.search("cello", user_id="ana", method="keyword").items
+        writer.add([{"sender": "ana", "content": "We saw an axolotl today.", "timestamp": START}], user_id="ana")
+        writer.flush(user_id="ana")
+        served.clear()
+        assert any("axolotl" in i.text for i in reader.search("axolotl", user_id="ana", method="keyword").items)
+        assert served
+
+
+def test_a_filter_is_judged_on_tantivys_ranking_as_on_fts5s(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+        store = mem.records
+        assert isinstance(store, SQLiteRecordStore)
+        from evermem_integrations.engine.filters import parse
+
+        where = parse({"day": 1})
+        terms = store.lexical_terms("friend cello marathon", "user=ana")
+        served.clear()
+        fast = store.bm25("user=ana", terms, list(ITEM_KINDS), 5, where)
+        assert served
+        slow = _fts5(store, "user=ana", terms, ITEM_KINDS, 200, where=where)
+        assert fast and {i for i, _ in fast} <= {i for i, _ in slow}
+        assert len(fast) == min(5, len(slow))
+
+
+def test_an_in_memory_store_keeps_its_indexes_in_memory(served: list[str]) -> None:
+    with EverMem(path=None) as mem:
+        _fill(mem, "ana")
+        served.clear()
+        assert mem.search("saffron", user_id="ana", method="keyword").items
+        assert served
