@@ -208,3 +208,26 @@ def test_an_in_memory_store_keeps_its_indexes_in_memory(served: list[str]) -> No
         served.clear()
         assert mem.search("saffron", user_id="ana", method="keyword").items
         assert served
+
+
+def test_a_store_of_layout_8_gets_the_tier_and_its_large_scope_joins_at_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: list[str]
+) -> None:
+    monkeypatch.setattr(records_module, "LEXICAL_TIER_UNITS", 10**9)  # written as layout 8 was: FTS5 only
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        conn.execute("DROP TABLE lexical_scopes")
+        conn.execute("DROP TABLE lexical_log")
+        conn.execute("PRAGMA user_version = 8")
+    monkeypatch.setattr(records_module, "LEXICAL_TIER_UNITS", TIER)
+    with EverMem(path=tmp_path) as mem:
+        assert _tier(mem) == []
+        served.clear()
+        assert mem.search("cello", user_id="ana", method="keyword").items and not served
+        mem.add([{"sender": "ana", "content": "We fed the capybara.", "timestamp": START}], user_id="ana")
+        mem.flush(user_id="ana")
+        assert [scope for scope, _ in _tier(mem)] == ["user=ana"]
+        assert mem.search("capybara", user_id="ana", method="keyword").items and served
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == records_module.SCHEMA_VERSION
