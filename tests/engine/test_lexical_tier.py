@@ -11,6 +11,7 @@ import pytest
 
 from evermem_integrations import EverMem
 from evermem_integrations.engine import records as records_module
+from evermem_integrations.engine.filters import parse
 from evermem_integrations.engine.lexical import ScopeLexicon
 from evermem_integrations.engine.models import ITEM_KINDS
 from evermem_integrations.engine.records import SQLiteRecordStore
@@ -60,6 +61,20 @@ def _chat(user: str, n: int, first: int = 0) -> list[dict[str, object]]:
 def _fill(mem: EverMem, user: str, n: int = 40) -> None:
     mem.add(_chat(user, n), user_id=user)
     mem.flush(user_id=user)
+
+
+def _say(mem: EverMem, content: str, user: str = "ana") -> None:
+    mem.add([{"sender": user, "content": content, "timestamp": START}], user_id=user)
+    mem.flush(user_id=user)
+
+
+def _found(mem: EverMem, word: str, user: str = "ana") -> bool:
+    return any(word in item.text for item in mem.search(word, user_id=user, method="keyword").items)
+
+
+def _found_by_tantivy(mem: EverMem, word: str, served: list[str], user: str = "ana") -> bool:
+    served.clear()
+    return _found(mem, word, user) and bool(served)
 
 
 def _tier(mem: EverMem) -> list[tuple[str, int]]:
@@ -120,13 +135,12 @@ def test_tenants_stay_apart_and_a_deleted_scope_takes_its_indexes(tmp_path: Path
     with EverMem(path=tmp_path) as mem:
         _fill(mem, "ana")
         _fill(mem, "bo")
-        mem.add([{"sender": "bo", "content": "My password hint is walrus.", "timestamp": START}], user_id="bo")
-        mem.flush(user_id="bo")
+        _say(mem, "My password hint is walrus.", "bo")
         assert [scope for scope, _ in _tier(mem)] == ["user=ana", "user=bo"]
         served.clear()
         assert mem.search("walrus", user_id="ana", method="keyword").items == []
         assert served  # ana's own index said so
-        assert any("walrus" in i.text for i in mem.search("walrus", user_id="bo", method="keyword").items)
+        assert _found(mem, "walrus", "bo")
         root = tmp_path / f"{SQLITE_FILE}.lexical"
         assert len(list(root.iterdir())) == 2
         mem.delete(user_id="bo")
@@ -146,18 +160,14 @@ def test_a_failed_drain_loses_nothing_and_the_next_write_catches_up(
             raise OSError("disk full")
 
         monkeypatch.setattr(ScopeLexicon, "write", broken)
-        mem.add([{"sender": "ana", "content": "The quokka smiled at me.", "timestamp": START}], user_id="ana")
-        mem.flush(user_id="ana")  # committed: the drain's failure is logged, not raised
+        _say(mem, "The quokka smiled at me.")  # committed: the drain's failure is logged, not raised
         served.clear()
-        assert any("quokka" in i.text for i in mem.search("quokka", user_id="ana", method="keyword").items)
+        assert _found(mem, "quokka")
         assert not served  # behind: FTS5 answered
         monkeypatch.undo()
         monkeypatch.setattr(records_module, "LEXICAL_TIER_UNITS", TIER)
-        mem.add([{"sender": "ana", "content": "A wombat dug a hole.", "timestamp": START}], user_id="ana")
-        mem.flush(user_id="ana")
-        served.clear()
-        assert any("quokka" in i.text for i in mem.search("quokka", user_id="ana", method="keyword").items)
-        assert served
+        _say(mem, "A wombat dug a hole.")
+        assert _found_by_tantivy(mem, "quokka", served)
 
 
 def test_opening_a_store_drains_what_a_crash_left_logged(tmp_path: Path, served: list[str]) -> None:
@@ -178,11 +188,8 @@ def test_another_engine_sees_the_writes_of_this_one(tmp_path: Path, served: list
     with EverMem(path=tmp_path) as writer, EverMem(path=tmp_path) as reader:
         _fill(writer, "ana")
         assert reader.search("cello", user_id="ana", method="keyword").items
-        writer.add([{"sender": "ana", "content": "We saw an axolotl today.", "timestamp": START}], user_id="ana")
-        writer.flush(user_id="ana")
-        served.clear()
-        assert any("axolotl" in i.text for i in reader.search("axolotl", user_id="ana", method="keyword").items)
-        assert served
+        _say(writer, "We saw an axolotl today.")
+        assert _found_by_tantivy(reader, "axolotl", served)
 
 
 def test_a_filter_is_judged_on_tantivys_ranking_as_on_fts5s(tmp_path: Path, served: list[str]) -> None:
@@ -190,8 +197,6 @@ def test_a_filter_is_judged_on_tantivys_ranking_as_on_fts5s(tmp_path: Path, serv
         _fill(mem, "ana")
         store = mem.records
         assert isinstance(store, SQLiteRecordStore)
-        from evermem_integrations.engine.filters import parse
-
         where = parse({"day": 1})
         terms = store.lexical_terms("friend cello marathon", "user=ana")
         served.clear()
@@ -225,8 +230,7 @@ def test_a_store_of_layout_8_gets_the_tier_and_its_large_scope_joins_at_the_next
         assert _tier(mem) == []
         served.clear()
         assert mem.search("cello", user_id="ana", method="keyword").items and not served
-        mem.add([{"sender": "ana", "content": "We fed the capybara.", "timestamp": START}], user_id="ana")
-        mem.flush(user_id="ana")
+        _say(mem, "We fed the capybara.")
         assert [scope for scope, _ in _tier(mem)] == ["user=ana"]
         assert mem.search("capybara", user_id="ana", method="keyword").items and served
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
