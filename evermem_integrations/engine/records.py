@@ -1158,9 +1158,14 @@ class SQLiteRecordStore:
             return []
         group = next((name for name, group_kinds in KIND_GROUPS if group_kinds == frozenset(kinds)), None)
         lexicon = None if group is None else self._current_lexicon(scope)
+        hits = None
+        wanted = limit if where is None else 4 * max(limit, 100)
         if lexicon is not None and group is not None:
-            wanted = limit if where is None else 4 * max(limit, 100)
-            hits = lexicon.search(group, terms, wanted)
+            try:
+                hits = lexicon.search(group, terms, wanted)
+            except (OSError, ValueError) as exc:  # a damaged index: FTS5 still holds everything
+                logger.warning("tantivy search of %s failed (%s); ranked by FTS5", scope, exc)
+        if hits is not None:
             ids = self._ids_of_rows(scope, [row for row, _ in hits])
             ranked = [(ids[row], score) for row, score in hits if row in ids]
             if where is None:
@@ -1217,12 +1222,16 @@ class SQLiteRecordStore:
             "WHERE scope = ?",
             [scope, scope],
         )
-        if not rows or rows[0][1] == 0 or rows[0][2]:
+        if not rows or rows[0][1] == 0 or rows[0][2] or self._lost(rows[0][0]):
             return None
         folder, applied, _ = rows[0]
         lexicon = self._lexicon(scope, folder, applied)
         lexicon.follow(applied)
         return lexicon
+
+    def _lost(self, folder: str) -> bool:
+        """Whether a scope's index folder is gone from disk (removed by hand): FTS5 serves it until rebuilt."""
+        return self._lexicon_root is not None and not (self._lexicon_root / folder).is_dir()
 
     def _lexicon(self, scope: str, folder: str, applied: int) -> ScopeLexicon:
         with self._lexicons_lock:
@@ -1241,12 +1250,17 @@ class SQLiteRecordStore:
         self._lexical_pending = False
         try:
             with self.transaction() as conn:
-                behind = conn.execute(
-                    "SELECT scope, folder, applied FROM lexical_scopes "
-                    "WHERE applied = 0 OR scope IN (SELECT scope FROM lexical_log)"
+                tier = conn.execute(
+                    "SELECT scope, folder, applied, scope IN (SELECT scope FROM lexical_log) FROM lexical_scopes"
                 ).fetchall()
-                for scope, folder, applied in behind:
-                    self._drain_scope(conn, self._lexicon(scope, folder, applied), scope, applied)
+                for scope, folder, applied, logged in tier:
+                    if applied and self._lost(folder):  # rebuilt in a new folder, which every process opens anew
+                        folder, applied = secrets.token_hex(8), 0
+                        conn.execute(
+                            "UPDATE lexical_scopes SET folder = ?, applied = 0 WHERE scope = ?", (folder, scope)
+                        )
+                    if applied == 0 or logged:
+                        self._drain_scope(conn, self._lexicon(scope, folder, applied), scope, applied)
                 self._remove_lexicons_of_gone_scopes(conn)
         except Exception as exc:  # the write that logged these has committed: report, do not fail it
             logger.warning("tantivy index not updated (%s); its scopes are searched in FTS5 until the next write", exc)

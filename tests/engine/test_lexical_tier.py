@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -235,3 +236,16 @@ def test_a_store_of_layout_8_gets_the_tier_and_its_large_scope_joins_at_the_next
         assert mem.search("capybara", user_id="ana", method="keyword").items and served
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == records_module.SCHEMA_VERSION
+
+
+def test_an_index_folder_removed_by_hand_is_searched_in_fts5_and_rebuilt(tmp_path: Path, served: list[str]) -> None:
+    root = tmp_path / f"{SQLITE_FILE}.lexical"
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+        _say(mem, "The narwhal surfaced.")
+        for folder in root.iterdir():
+            shutil.rmtree(folder)
+        assert _found(mem, "narwhal") and not served  # FTS5, not an empty index
+        _say(mem, "A pangolin rolled up.")  # the drain after this write rebuilds the index
+        assert _found_by_tantivy(mem, "narwhal", served) and _found(mem, "pangolin")
+        assert len(list(root.iterdir())) == 1
