@@ -19,10 +19,12 @@ from typing import Any, NamedTuple
 
 import tantivy
 
+from evermem_integrations.engine.models import KIND_GROUPS
+
 LEXICAL_TIER_UNITS = 10_000
 """Units from which a scope's BM25 is served by tantivy (the size at which its vectors move to Chroma)."""
 _TOKENIZER = "evermem"
-_GROUPS = ("episodes", "items")
+_GROUPS = tuple(name for name, _ in KIND_GROUPS)
 _WRITER_HEAP = 15_000_000
 """Bytes of indexing memory per writer (tantivy's minimum): a drain writes at most a few thousand entries."""
 

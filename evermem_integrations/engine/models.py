@@ -33,6 +33,11 @@ ITEM_KINDS: frozenset[str] = frozenset({"fact", "message", "raw", "foresight", "
 KIND_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (("episodes", EPISODE_KINDS), ("items", ITEM_KINDS))
 
 
+def kind_group(kind: str) -> str:
+    """The name of the group of :data:`KIND_GROUPS` a kind is indexed in."""
+    return "episodes" if kind in EPISODE_KINDS else "items"
+
+
 def stable_id(*parts: object, prefix: str = "") -> str:
     """A short deterministic id, so re-adding the same content is a no-op."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]

@@ -54,6 +54,7 @@ from evermem_integrations.engine.models import (
     MemScene,
     Message,
     ProfileItem,
+    kind_group,
 )
 from evermem_integrations.engine.protocols import RecordStore as RecordStore  # the protocol, for old imports
 from evermem_integrations.engine.text import has_cjk, lexical_text, query_terms
@@ -1053,7 +1054,8 @@ class SQLiteRecordStore:
         if removed and (tiered := self._tiered_scopes(conn)):
             logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
             conn.executemany("INSERT INTO lexical_log (scope, row) VALUES (?, ?)", logged)
-            self._lexical_pending = self._lexical_pending or bool(logged)
+            if logged:
+                self._lexical_pending = True
         conn.execute(f"DELETE FROM units WHERE {where}", params)
 
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
@@ -1519,7 +1521,7 @@ def _lexical_entry(
 
 def _tantivy_entry(rowid: int, kind: str, text: str, context: str | None, lexical: str | None) -> LexicalEntry:
     """The tantivy entry of a unit's row: the body FTS5 indexes, in its kinds group."""
-    return LexicalEntry(rowid, "episodes" if kind in EPISODE_KINDS else "items", _lexical_body(text, context, lexical))
+    return LexicalEntry(rowid, kind_group(kind), _lexical_body(text, context, lexical))
 
 
 def _lexical_body(text: str, context: str | None, lexical: str | None) -> str:

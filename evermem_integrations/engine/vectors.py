@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
-from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS
+from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS, kind_group
 from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.records import ExactVectors, ExactWrite, UnitKeys, as_stored, exact_matrix
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
@@ -245,7 +245,7 @@ class ChromaVectorIndex:
         """Row numbers of ``kinds`` per collection group (episodes apart from the rest)."""
         rows: dict[str, list[int]] = {"episodes": [], "items": []}
         for n, kind in enumerate(kinds):
-            rows["episodes" if kind in EPISODE_KINDS else "items"].append(n)
+            rows[kind_group(kind)].append(n)
         return [(group, found) for group, found in rows.items() if found]
 
     @chroma_errors
