@@ -29,6 +29,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -274,16 +275,33 @@ class SQLiteRecordStore:
         self._lexicons_lock = threading.Lock()
         self._lexical_pending = False
         """A write of this process logged lexical changes (or removed a scope's tantivy indexes)."""
-        if path is not None:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
         try:
+            if path is not None:
+                self._enable_wal()
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._create_or_check(target)
         except BaseException:
             self._conn.close()
             raise
         if self._tuples("SELECT 1 FROM lexical_scopes LIMIT 1"):
             self.drain_lexical()  # what a crash left logged
+
+    def _enable_wal(self) -> None:
+        """Turn WAL on, retrying while another process holds the file's lock.
+
+        Changing the journal mode needs an exclusive lock, and SQLite answers a conflict there with
+        "database is locked" at once rather than through the busy timeout; processes that open a
+        new store together meet it.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _create_or_check(self, target: str) -> None:
         # One write transaction, so processes opening a new store at once create it once:

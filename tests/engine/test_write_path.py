@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.engine.write_path_support import (
     ResidenceExtractor,
     SlowExtractor,
     conversation,
+    open_records_at,
     snapshot,
     unit_ids,
     vector_ids,
@@ -159,6 +161,16 @@ def _writers(args: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
         out, err = process.communicate(timeout=300)
         results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
     return results
+
+
+def test_processes_opening_one_new_sqlite_file_at_once_all_open_it(tmp_path: Path) -> None:
+    # Seen in CI: the PRAGMA that turns WAL on met another process's lock and raised "database is
+    # locked" at once, without the busy timeout. Four processes open each new file at the same instant.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        for round_ in range(8):
+            path = str(tmp_path / f"new-{round_}.sqlite3")
+            start = time.time() + 0.2
+            assert pool.starmap(open_records_at, [(path, start)] * 4) == [""] * 4, round_
 
 
 @pytest.mark.slow

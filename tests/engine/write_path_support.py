@@ -130,3 +130,15 @@ def unit_ids(path: Path, scope: str) -> set[str]:
         return {row[0] for row in conn.execute("SELECT id FROM units WHERE scope = ?", (scope,))}
     finally:
         conn.close()
+
+
+def open_records_at(path: str, start: float) -> str:
+    """Open the SQLite records at ``path`` once ``time.time()`` reaches ``start``; the error, or ``""``."""
+    from evermem_integrations.engine.records import SQLiteRecordStore
+
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        SQLiteRecordStore(path).close()
+    except Exception as exc:  # the test reports what each process met
+        return repr(exc)
+    return ""
