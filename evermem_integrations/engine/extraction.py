@@ -10,6 +10,7 @@ by the rules of :mod:`~evermem_integrations.engine.profile_rules`. The LLM backe
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -28,7 +29,6 @@ from evermem_integrations.engine.text import (
     has_cjk,
     is_question,
     split_sentences,
-    words,
 )
 from evermem_integrations.engine.timeparse import TimeExpression, format_day, resolve_relative_dates, shift
 
@@ -290,7 +290,8 @@ _TITLE_FILLER = STOP_WORDS | frozenset(
     january february march april june july august september october november december""".split()
 )
 _ENTITY = re.compile(r"(?<![.!?]\s)\b(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)*|[A-Z]{2,})\b")
-_PHRASE_SPLIT = re.compile(r"[^\w'\s-]+")
+# A word as ``text.words`` reads one, or (as "") a punctuation mark, which ends a title phrase.
+_TITLE_TOKEN = re.compile(r"([a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|[^\w'\s-]")
 
 
 def episode_title(messages: Sequence[Message], participants: Sequence[str], count: int = 3) -> str:
@@ -305,21 +306,28 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
     names = {w.lower() for p in participants for w in p.split()}
     texts = [message_text(m) for m in messages]
     frequency = Counter(w for t in texts for w in content_words(t) if w not in names)
-    scores: defaultdict[str, float] = defaultdict(float)
+    usable: dict[str, bool] = {}
+    occurrences: Counter[str] = Counter()
+    as_entity: Counter[str] = Counter()  # occurrences in a message that capitalises the phrase mid-sentence
+    keywords: defaultdict[str, float] = defaultdict(float)
     for text in texts:
-        entities = {e.lower() for e in _ENTITY.findall(text)}
-        for chunk in _PHRASE_SPLIT.split(text):
-            for phrase in _candidate_phrases(chunk, names):
-                words_of = phrase.split()
-                weight = sum(frequency[w] for w in words_of) * (1.0 + 0.5 * (len(words_of) - 1))
-                if phrase in entities:
-                    weight *= 1.5
-                elif len(words_of) == 1 and phrase.endswith(("ly", "ed", "ing")):
-                    weight *= 0.5  # an adverb or a verb form alone names no topic
-                scores[phrase] += weight
+        phrases = _candidate_phrases(text, names, usable)
+        occurrences.update(phrases)
+        for entity in {e.lower() for e in _ENTITY.findall(text)}.intersection(phrases):
+            as_entity[entity] += phrases.count(entity)
         if has_cjk(text):
             for keyword, weight in chinese_keywords(text, 3):
-                scores[keyword] += 2 * weight
+                keywords[keyword] += 2 * weight
+    scores: dict[str, float] = {}
+    for phrase, times in occurrences.items():
+        words_of = phrase.split()
+        weight = sum(frequency[w] for w in words_of) * (1.0 + 0.5 * (len(words_of) - 1))
+        named = as_entity[phrase]
+        # An adverb or a verb form alone names no topic.
+        plain = 0.5 if len(words_of) == 1 and phrase.endswith(("ly", "ed", "ing")) else 1.0
+        scores[phrase] = weight * (1.5 * named + plain * (times - named))
+    for keyword, weight in keywords.items():
+        scores[keyword] = scores.get(keyword, 0.0) + weight
     chosen: list[str] = []
     used: set[str] = set()
     for phrase, _ in sorted(scores.items(), key=lambda item: -item[1]):
@@ -333,24 +341,27 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
     return ", ".join(chosen) if chosen else "small talk"
 
 
-def _candidate_phrases(chunk: str, names: set[str]) -> list[str]:
-    """Runs of one to three content words of a text fragment (lower case)."""
-    phrases: list[str] = []
-    run: list[str] = []
-    cjk = has_cjk(chunk)
-    for word in [*words(chunk), ""]:
-        keep = (
+def _candidate_phrases(text: str, names: set[str], usable: dict[str, bool]) -> list[str]:
+    """Runs of one to three content words (lower case) not broken by punctuation.
+
+    ``usable`` remembers, per word, whether it may stand in a title; a Chinese run never does
+    (jieba's keywords name those episodes) and a punctuation mark (``""``) ends a run.
+    """
+    tokens = _TITLE_TOKEN.findall(text.lower())
+    for word in set(tokens) - usable.keys():
+        usable[word] = bool(
             word
             and word not in _TITLE_FILLER
             and word not in names
             and len(word) > 2
             and not word.isdigit()
-            and not (cjk and has_cjk(word))
+            and not has_cjk(word)
         )
+    phrases: list[str] = []
+    for keep, group in itertools.groupby(tokens, usable.__getitem__):
         if keep:
-            run.append(word)
-            continue
-        for size in range(1, min(3, len(run)) + 1):
-            phrases.extend(" ".join(run[i : i + size]) for i in range(len(run) - size + 1))
-        run = []
+            run = list(group)
+            phrases += run
+            phrases += map(" ".join, itertools.pairwise(run))
+            phrases += map(" ".join, zip(run, run[1:], run[2:], strict=False))
     return phrases
