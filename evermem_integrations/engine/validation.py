@@ -7,6 +7,7 @@ error of a library underneath (sqlite3, Chroma, pydantic) reaches a caller for b
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -26,11 +27,12 @@ MAX_METADATA_BYTES = 64_000
 
 # Characters that show nothing: content made only of these (and white space) says nothing.
 _INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def has_lone_surrogate(text: str) -> bool:
     """Whether ``text`` holds a lone surrogate, which no encoding can store."""
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def identifier(value: object, what: str, error: type[Exception] = InvalidMessageError) -> str:
