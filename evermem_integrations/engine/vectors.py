@@ -662,6 +662,19 @@ class MatrixCache:
                 self._put(scope, change(base, write.after))
 
 
+def top_rows(scores: np.ndarray, limit: int) -> np.ndarray:
+    """The rows of the ``limit`` best scores, best first, ties in row order: the head of a stable sort.
+
+    Sorting every row of a scope costs more than its matrix product (0.7 of 0.9 ms at 10,000
+    vectors); only the rows that can be among the best are sorted.
+    """
+    if limit >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+    contenders = np.flatnonzero(scores >= threshold)  # in row order, every tie at the threshold kept
+    return contenders[np.argsort(-scores[contenders], kind="stable")][:limit]
+
+
 class Ranking(Sequence[tuple[str, float]]):
     """A scope's rows by falling score, made ``(id, score)`` pairs only as they are read.
 
@@ -781,9 +794,9 @@ class TieredVectorIndex:
             scores = scores[rows]
         if not len(scores):
             return []
-        ranking = Ranking(held.ids, rows, scores, np.argsort(-scores, kind="stable"))  # ties in id order
         if is_empty(rest):
-            return ranking[:limit]
+            return Ranking(held.ids, rows, scores, top_rows(scores, limit))[:limit]
+        ranking = Ranking(held.ids, rows, scores, np.argsort(-scores, kind="stable"))  # ties in id order
         return self.records.passing(scope, ranking, rest, limit)
 
     def _matrix(self, scope: str) -> ScopeMatrix | None:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evermem_integrations import EverMem, SearchResult
 from evermem_integrations.engine.filters import matches, parse
 from evermem_integrations.engine.records import ExactVectors, exact_matrix, exact_vector_blobs
-from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex
+from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex, top_rows
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
 
@@ -497,3 +499,13 @@ def test_ranking_loads_no_matrix_for_the_keys_of_a_scope_memory_no_longer_holds(
     monkeypatch.setattr(tiers, "held_keys", counted_keys)
     assert _answers(bot_chat) == expected
     assert read_for_keys and sum(read_for_keys) == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-5, max_value=5), min_size=1, max_size=400),  # small range: many ties
+    st.integers(min_value=1, max_value=500),
+)
+def test_the_best_rows_are_the_head_of_a_stable_sort(values: list[int], limit: int) -> None:
+    scores = np.asarray(values, dtype=np.float32) / 5
+    assert top_rows(scores, limit).tolist() == np.argsort(-scores, kind="stable")[:limit].tolist()
