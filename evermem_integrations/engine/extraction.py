@@ -24,6 +24,7 @@ from evermem_integrations.engine.models import Message
 from evermem_integrations.engine.profile_rules import read_profile
 from evermem_integrations.engine.text import (
     STOP_WORDS,
+    WORD_PATTERN,
     chinese_keywords,
     content_words,
     has_cjk,
@@ -291,7 +292,7 @@ _TITLE_FILLER = STOP_WORDS | frozenset(
 )
 _ENTITY = re.compile(r"(?<![.!?]\s)\b(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)*|[A-Z]{2,})\b")
 # A word as ``text.words`` reads one, or (as "") a punctuation mark, which ends a title phrase.
-_TITLE_TOKEN = re.compile(r"([a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|[^\w'\s-]")
+_TITLE_TOKEN = re.compile(rf"({WORD_PATTERN})|[^\w'\s-]")
 
 
 def episode_title(messages: Sequence[Message], participants: Sequence[str], count: int = 3) -> str:

@@ -15,7 +15,9 @@ from functools import lru_cache
 import sentencex
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+WORD_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+"""A word of lower-cased text, as :func:`words` reads it (a Chinese run whole, before jieba)."""
+_WORD = re.compile(WORD_PATTERN)
 _LINES = re.compile(r"\s*\n\s*")
 # sentencex knows abbreviations by context and sometimes still ends a sentence after a title
 # before a name ("The U.S. team won. Ms. Lee agreed."); a title never ends a sentence.
