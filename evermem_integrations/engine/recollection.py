@@ -92,10 +92,6 @@ def asks_about_the_user(query_words: Sequence[str]) -> bool:
     return not recalls_the_assistant
 
 
-WHOLE_ANSWER_SHARE = 0.999
-"""The score share of the other facts of a hit fact's message when the message is not indexed as said."""
-
-
 class RecollectionConfig(BaseModel):
     """Retrieval settings."""
 
@@ -694,18 +690,12 @@ class Recollector:
         they rank well alone: one long answer of many matching sentences would otherwise fill
         the budget, leaving out the other messages a question needs (measured: evidence recall
         on LongMemEval 95.7 with the share, 93.5 with each fact at its own rank, at 2,000 tokens).
-
-        A message the index holds only as facts (an assistant's short answer: an address, a few
-        steps) comes whole instead, its other facts right after the hit: "67346 Speyer" alone
-        does not say the phone number two lines below it (LongMemEval evidence recall at 1,000
-        tokens 89.9 -> 91.5, the other budgets and LoCoMo unchanged).
         """
         # Only the best hits can bring their siblings into the budget (~25 tokens a line).
         messages = list(
             {i.source_message_ids[0] for i in items[:top] if i.kind == "fact" and len(i.source_message_ids) == 1}
         )
         siblings = self.records.unit_ids_of_messages(reader.scope, messages, ["fact"])
-        said = {message_id for _, message_id in self.records.unit_ids_of_messages(reader.scope, messages, ["message"])}
         sibling_units = reader.units([unit_id for unit_id, _ in siblings])
         by_message: dict[str, list[Unit]] = defaultdict(list)
         for unit_id, message_id in siblings:
@@ -720,13 +710,10 @@ class Recollector:
             placed.add(item.id)
             if item.kind != "fact" or len(item.source_message_ids) != 1:
                 continue
-            message = item.source_message_ids[0]
-            # Whole: just below the hit, above whatever ranked below it.
-            share = self.config.sibling_weight if message in said else WHOLE_ANSWER_SHARE
-            for sibling in by_message.get(message, []):
+            for sibling in by_message.get(item.source_message_ids[0], []):
                 if sibling.id in placed:
                     continue
-                extra = self._item(sibling, item.score * share, moment)
+                extra = self._item(sibling, item.score * self.config.sibling_weight, moment)
                 if extra is not None:
                     ordered.append(extra)
                     placed.add(sibling.id)
