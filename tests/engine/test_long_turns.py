@@ -14,6 +14,7 @@ import pytest
 from evermem_integrations import EverMem
 from evermem_integrations.engine.ingest import ANSWER_CHARS
 from evermem_integrations.engine.models import MAX_MESSAGE_CHARS
+from evermem_integrations.engine.recollection import WHOLE_ANSWER_HITS
 from evermem_integrations.engine.text import pieces
 from evermem_integrations.engine.tokens import count_tokens
 from evermem_integrations.errors import InvalidMessageError
@@ -163,3 +164,74 @@ def test_a_long_answer_of_the_assistant_is_indexed_as_said_a_short_reply_by_its_
     assert whole.text == f"assistant: {answer}"
     facts = mem.search("welcome sleep", user_id="mara", kinds=["fact"]).items
     assert any(i.source_message_ids == ["short"] for i in facts)
+
+
+def test_a_short_answer_of_the_assistant_comes_whole_a_persons_message_by_its_best_fact(mem: EverMem) -> None:
+    # Seen on LongMemEval: "what's the phone number of the tourism board you gave me?" found the
+    # line "67346 Speyer" of the answer and left its "Phone: ..." line, two lines below, far down.
+    details = (
+        "Certainly! You can contact the tourism board of Speyer using the following details:\n\n"
+        "Speyer Tourismus Marketing GmbH\nMaximilianstraße 13\n67346 Speyer\n"
+        "Phone: +49 (0) 62 32 / 14 23 - 0\nEmail: info@speyer.de"
+    )
+    assert len(details) < ANSWER_CHARS  # held only as facts, one a line
+    story = (
+        "I visited the cathedral in Speyer last year. The crypt was cold and quiet. "
+        "We had pretzels by the river afterwards and watched the barges pass by."
+    )
+    mem.add(
+        [
+            {"id": "ask", "sender": "user", "role": "user", "content": "Who runs tourism in Speyer?"},
+            {"id": "details", "sender": "assistant", "role": "assistant", "content": details},
+            {"id": "story", "sender": "user", "role": "user", "content": story},
+        ],
+        user_id="ines",
+    )
+    mem.flush(user_id="ines")
+    items = mem.search("Maximilianstraße", user_id="ines", kinds=["fact"]).items
+    hit = items[0]
+    assert hit.text == "assistant: Maximilianstraße 13"
+    after = [i for i in items if i.source_message_ids == ["details"]]
+    assert len(after) >= 5
+    assert [i.source_message_ids for i in items[: len(after)]] == [["details"]] * len(after)  # whole, first
+    assert any("Phone: +49" in i.text for i in after)
+    assert all(i.score >= 0.99 * hit.score for i in after)
+
+    facts = mem.search("crypt", user_id="ines", kinds=["fact"]).items
+    crypt = next(i for i in facts if "crypt" in i.text)
+    siblings = [i for i in facts if i.source_message_ids == ["story"] and i.id != crypt.id]
+    assert siblings  # a person's message is indexed as said: its other facts follow at a share
+    assert all(i.score <= 0.5 * crypt.score for i in siblings)
+
+
+def test_a_short_answer_behind_the_best_hits_keeps_the_share(mem: EverMem) -> None:
+    # Whole answers cost lines: only the few best hits bring theirs; a weak hit's siblings stay low.
+    mem.add(
+        [
+            *(
+                {
+                    "id": f"k{n}",
+                    "sender": "user",
+                    "role": "user",
+                    "content": f"The kayak trip number {n} was on the lake.",
+                }
+                for n in range(WHOLE_ANSWER_HITS)
+            ),
+            {"id": "q", "sender": "user", "role": "user", "content": "Which paddles should I buy?"},
+            {
+                "id": "a",
+                "sender": "assistant",
+                "role": "assistant",
+                "content": "Options for a touring kayak:\nWerner Camano paddle\nAqua-Bound Sting Ray\n"
+                "Bending Branches Whisper",
+            },
+        ],
+        user_id="ola",
+    )
+    mem.flush(user_id="ola")
+    items = mem.search("kayak trip lake", user_id="ola", kinds=["fact"]).items
+    hit = next(i for i in items if i.source_message_ids == ["a"])
+    assert items.index(hit) >= WHOLE_ANSWER_HITS  # behind the trips
+    siblings = [i for i in items if i.source_message_ids == ["a"] and i.id != hit.id]
+    assert siblings
+    assert all(i.score <= 0.5 * hit.score for i in siblings)
