@@ -636,7 +636,7 @@ class PostgresRecordStore:
         """Every vector a scope searched exactly holds, by id."""
         rows = self._rows(
             "SELECT e.id, e.kind, u.cell_id, u.data::jsonb ->> 'subject', u.data::jsonb ->> 'role', e.vector "
-            "FROM exact_vectors AS e LEFT JOIN units AS u ON u.scope = e.scope AND u.id = e.id "
+            "FROM exact_vectors AS e JOIN units AS u ON u.scope = e.scope AND u.id = e.id "
             'WHERE e.scope = %s ORDER BY e.id COLLATE "C"',
             [scope],
         )

@@ -67,14 +67,15 @@ LARGE_INDEX = 50_000
 """Units (over all scopes) from which BM25 leaves out the commonest query terms."""
 COMMON_TERM_SHARE = 0.05
 """A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
 version 7 those vectors in one byte per dimension, version 8 a contentless lexical index,
-version 9 the tantivy indexes of large scopes, with their log)."""
+version 9 the tantivy indexes of large scopes, with their log, version 10 one exact vector per
+distinct indexed text of a scope)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
@@ -121,9 +122,9 @@ CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
     ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}',
-    subject TEXT, role TEXT, context TEXT, lexical TEXT
+    subject TEXT, role TEXT, context TEXT, lexical TEXT, vector_key INTEGER
 );
-CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind);
+CREATE INDEX IF NOT EXISTS units_scope ON units (scope, kind, vector_key);
 CREATE INDEX IF NOT EXISTS units_cell ON units (scope, cell_id);
 CREATE INDEX IF NOT EXISTS units_message ON units (scope, message_id, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
@@ -137,8 +138,8 @@ CREATE TABLE IF NOT EXISTS vector_refresh (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS exact_vectors (
-    scope TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE (scope, id)
-);
+    scope TEXT NOT NULL, vector_key INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (scope, vector_key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS exact_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lexical_scopes (
@@ -150,6 +151,11 @@ CREATE TABLE IF NOT EXISTS lexical_log (
 CREATE INDEX IF NOT EXISTS lexical_log_scope ON lexical_log (scope);
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
+
+
+def _schema_statement(fragment: str) -> str:
+    """The statement of today's layout that creates what ``fragment`` names (for migrations)."""
+    return next(statement for statement in _SCHEMA_STATEMENTS if fragment in statement)
 
 
 def partition_token(scope: str, kind: str) -> str:
@@ -332,6 +338,8 @@ class SQLiteRecordStore:
                 self._quantize_exact_vectors(conn)
             if not empty and version < 8:
                 self._drop_lexical_content(conn)
+            if not empty and version < 10:
+                self._share_exact_vectors(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -381,6 +389,42 @@ class SQLiteRecordStore:
         conn.executemany("UPDATE exact_vectors SET vector = ? WHERE rowid = ?", updates)
 
     @staticmethod
+    def _share_exact_vectors(conn: sqlite3.Connection) -> None:
+        """Migration to version 10: units name their vector by :func:`vector_key`, a scope holds each once.
+
+        The vectors were held by unit id; a vector whose unit is gone is dropped with the old table.
+        A unit whose lexical body was segmented (CJK) kept no context, so its key is its own.
+        """
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(units)")}
+        if "vector_key" not in columns:
+            conn.execute("ALTER TABLE units ADD COLUMN vector_key INTEGER")
+        last = 0
+        while rows := conn.execute(
+            "SELECT rowid, id, text, context, lexical FROM units WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (last, MIGRATION_CHUNK),
+        ).fetchall():
+            last = rows[-1][0]
+            conn.executemany(
+                "UPDATE units SET vector_key = ? WHERE rowid = ?",
+                [
+                    (vector_key(_indexed(text, context) if lexical is None else f"\0{unit_id}"), rowid)
+                    for rowid, unit_id, text, context, lexical in rows
+                ],
+            )
+        conn.execute("DROP INDEX units_scope")
+        conn.execute(_schema_statement("INDEX IF NOT EXISTS units_scope"))
+        (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'exact_vectors'").fetchone()
+        if "vector_key" in table:
+            return
+        conn.execute("ALTER TABLE exact_vectors RENAME TO exact_vectors_by_unit")
+        conn.execute(_schema_statement("TABLE IF NOT EXISTS exact_vectors"))
+        conn.execute(
+            "INSERT OR REPLACE INTO exact_vectors (scope, vector_key, vector) SELECT e.scope, u.vector_key, e.vector "
+            "FROM exact_vectors_by_unit AS e JOIN units AS u ON u.id = e.id AND u.scope = e.scope"
+        )
+        conn.execute("DROP TABLE exact_vectors_by_unit")
+
+    @staticmethod
     def _drop_lexical_content(conn: sqlite3.Connection) -> None:
         """Migration to version 8: the FTS5 index keeps no copy of the texts (a third of a small store).
 
@@ -394,7 +438,7 @@ class SQLiteRecordStore:
         (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'units_fts'").fetchone()
         if "content = ''" in table:
             return
-        create = next(statement for statement in _SCHEMA_STATEMENTS if "units_fts" in statement)
+        create = _schema_statement("units_fts")
         conn.execute(create.replace("units_fts", "units_fts_new", 1))
         last = 0
         while True:
@@ -627,26 +671,68 @@ class SQLiteRecordStore:
     def put_exact_vectors(
         self, scope: str, ids: Sequence[str], kinds: Sequence[str], vectors: np.ndarray
     ) -> ExactWrite:
-        """Store (or replace) vectors of a scope searched exactly."""
-        blobs = exact_vector_blobs(vectors)
+        """Store (or replace) the vectors of units of a scope searched exactly.
+
+        A vector is held once per distinct indexed text (the unit's ``vector_key``): a
+        one-sentence message is also its fact, often its foresight, and they shared a vector
+        stored three times (about 600 of the 4,900 bytes of a stored message). A unit no longer
+        stored (deleted since its vector was queued) has nothing to hold.
+        """
+        by_id = dict(zip(ids, exact_vector_blobs(vectors), strict=True))
         with self.transaction() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO exact_vectors (scope, id, kind, vector) VALUES (?, ?, ?, ?)",
-                [(scope, i, k, b) for i, k, b in zip(ids, kinds, blobs, strict=True)],
-            )
+            for chunk in _chunks(list(by_id)):
+                marks = ",".join("?" * len(chunk))
+                keyed = conn.execute(
+                    f"SELECT id, vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]
+                ).fetchall()
+                conn.executemany(
+                    "INSERT OR REPLACE INTO exact_vectors (scope, vector_key, vector) VALUES (?, ?, ?)",
+                    [(scope, key, by_id[unit_id]) for unit_id, key in keyed],
+                )
             return self._new_exact_version(conn, scope)
 
     def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> ExactWrite:
-        """Remove vectors of a scope searched exactly (``None``: all of them)."""
+        """Remove the vectors of units of a scope searched exactly (``None``: all of them).
+
+        A vector another unit of the scope shares stays. Removing a unit drops its vector at
+        once (:meth:`_drop_unshared_vectors`); this drops those of units still stored.
+        """
         with self.transaction() as conn:
             if ids is None:  # nothing held, no version
                 conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
                 conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
                 return ExactWrite(None, None, 0)
-            for chunk in _chunks(ids):
+            keys: set[int] = set()
+            for chunk in _chunks(list(dict.fromkeys(ids))):
                 marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND id IN ({marks})", [scope, *chunk])
+                keys.update(
+                    key
+                    for (key,) in conn.execute(
+                        f"SELECT vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]
+                    )
+                )
+            self._drop_unshared_vectors(conn, {scope: keys}, frozenset(ids))
             return self._new_exact_version(conn, scope)
+
+    @staticmethod
+    def _drop_unshared_vectors(
+        conn: sqlite3.Connection, keys: dict[str, set[int]], leaving: frozenset[str] = frozenset()
+    ) -> None:
+        """Drop the exact vectors of ``keys`` (by scope) that no unit of the scope holds, but those ``leaving``."""
+        for scope, wanted in keys.items():
+            if not wanted or not conn.execute("SELECT 1 FROM exact_versions WHERE scope = ?", (scope,)).fetchone():
+                continue  # a scope in Chroma holds no exact vectors
+            # One pass over the scope's entries of units_scope, which holds the keys: the units'
+            # rows are read only when some must be left out by id.
+            held = conn.execute(
+                f"SELECT {'id' if leaving else 'NULL'}, vector_key FROM units INDEXED BY units_scope "
+                "WHERE scope = ? AND vector_key IS NOT NULL",
+                (scope,),
+            )
+            shared = {key for unit_id, key in held if key in wanted and unit_id not in leaving}
+            for chunk in _chunks(sorted(wanted - shared)):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND vector_key IN ({marks})", [scope, *chunk])
 
     @staticmethod
     def _new_exact_version(conn: sqlite3.Connection, scope: str) -> ExactWrite:
@@ -665,8 +751,9 @@ class SQLiteRecordStore:
     def exact_vectors(self, scope: str) -> ExactVectors:
         """Every vector a scope searched exactly holds, by id."""
         rows = self._tuples(
-            "SELECT e.id, e.kind, u.cell_id, u.subject, u.role, e.vector FROM exact_vectors AS e "
-            "LEFT JOIN units AS u ON u.id = e.id AND u.scope = e.scope WHERE e.scope = ? ORDER BY e.id",
+            "SELECT u.id, u.kind, u.cell_id, u.subject, u.role, e.vector FROM units AS u "
+            "JOIN exact_vectors AS e ON e.scope = u.scope AND e.vector_key = u.vector_key "
+            "WHERE u.scope = ? ORDER BY u.id",
             [scope],
         )
         return ExactVectors(
@@ -999,12 +1086,13 @@ class SQLiteRecordStore:
             # What a memory inherits from its messages is worked out here, once for every write path.
             metas = self._unit_metadata(conn, latest)
             # One statement per step for the whole batch: bulk loads write thousands of units.
+            replaced: dict[str, set[int]] = {}
             for chunk in _chunks([unit.id for unit in latest]):
-                self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk)
+                self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk, replaced)
             bodies = [lexical_text(unit.indexed_text) for unit in latest]
             conn.executemany(
                 "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta, subject, role, "
-                "context, lexical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "context, lexical, vector_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         unit.id,
@@ -1020,10 +1108,12 @@ class SQLiteRecordStore:
                         _text(unit.data.get("role")),
                         # What the index holds beyond the text: the context, or the whole body segmented.
                         *((unit.context or None, None) if body == unit.indexed_text else (None, body)),
+                        vector_key(unit.indexed_text),
                     )
                     for unit, meta, body in zip(latest, metas, bodies, strict=True)
                 ],
             )
+            self._drop_unshared_vectors(conn, replaced)  # after the insert: a unit rewritten keeps its vector
             conn.executemany(
                 "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
                 [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in zip(latest, bodies, strict=True)],
@@ -1062,13 +1152,21 @@ class SQLiteRecordStore:
                 metas[n] = meta
         return metas
 
-    def _remove_unit_rows(self, conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
-        rows = conn.execute(f"SELECT rowid, scope, kind, text, context, lexical FROM units WHERE {where}", params)
+    def _remove_unit_rows(
+        self, conn: sqlite3.Connection, where: str, params: Sequence[Any], keys: dict[str, set[int]] | None = None
+    ) -> None:
+        """Delete units with their lexical entries; their vector keys, by scope, are added to ``keys``."""
+        rows = conn.execute(
+            f"SELECT rowid, scope, kind, text, context, lexical, vector_key FROM units WHERE {where}", params
+        )
         removed = rows.fetchall()
         conn.executemany(
             "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
-            [_lexical_entry(*row) for row in removed],
+            [_lexical_entry(*row[:6]) for row in removed],
         )
+        if keys is not None:
+            for row in removed:
+                keys.setdefault(row[1], set()).add(row[6])
         if removed and (tiered := self._tiered_scopes(conn)):
             logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
             conn.executemany("INSERT INTO lexical_log (scope, row) VALUES (?, ?)", logged)
@@ -1079,8 +1177,10 @@ class SQLiteRecordStore:
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
         """Drop units (and their BM25 entries) by id."""
         with self.transaction() as conn:
+            removed: dict[str, set[int]] = {}
             for unit_id in ids:
-                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id))
+                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id), removed)
+            self._drop_unshared_vectors(conn, removed)
 
     def units(self, scope: str, ids: Sequence[str]) -> dict[str, Unit]:
         """Units by id (ids of other scopes are ignored: the tenant wall)."""
@@ -1544,6 +1644,12 @@ def _tantivy_entry(rowid: int, kind: str, text: str, context: str | None, lexica
 
 def _lexical_body(text: str, context: str | None, lexical: str | None) -> str:
     return lexical if lexical is not None else _indexed(text, context)
+
+
+def vector_key(indexed_text: str) -> int:
+    """What names a unit's vector in its scope: units indexing the same text share one (a signed 64-bit digest)."""
+    digest = hashlib.blake2b(indexed_text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _indexed(text: str, context: str | None) -> str:

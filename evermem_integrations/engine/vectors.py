@@ -582,8 +582,6 @@ def _rows_among(rows_of: Mapping[Any, np.ndarray], wanted: set[Any] | None) -> n
     return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
-NO_KEYS = UnitKeys(None, None, None)
-"""The keys of a vector whose unit is not stored (reading the scope joins none)."""
 NO_VECTORS = ScopeMatrix.of(0, ExactVectors([], [], [], exact_matrix([])))
 """What a scope that holds no exact vectors is: the matrix its first write is applied to."""
 
@@ -758,10 +756,17 @@ class TieredVectorIndex:
             if write.held <= self.exact_limit:
 
                 def put(held: ScopeMatrix, version: int) -> ScopeMatrix:  # built only for a held matrix
-                    # The units' keys as reading the scope would join them (their rows are written first).
+                    # The units' keys as reading the scope would join them (their rows are written
+                    # first); a unit gone since holds no vector there.
                     found = self.records.unit_keys(scope, ids)
-                    keys = [found.get(unit_id, NO_KEYS) for unit_id in ids]
-                    return held.changed(version, (), ExactVectors(list(ids), list(kinds), keys, as_stored(vectors)))
+                    rows = [n for n, unit_id in enumerate(ids) if unit_id in found]
+                    written = ExactVectors(
+                        [ids[n] for n in rows],
+                        [kinds[n] for n in rows],
+                        [found[ids[n]] for n in rows],
+                        as_stored(vectors[rows]),
+                    )
+                    return held.changed(version, (), written)
 
                 self._matrices.follow(scope, write, put)
                 return

@@ -14,6 +14,7 @@ from evermem_integrations.engine.models import stable_id
 from evermem_integrations.engine.vectors import EXACT_SCOPE_VECTORS, ChromaVectorIndex
 from evermem_integrations.memory import SQLITE_FILE
 from tests.engine.test_lifecycle import BOSTON, DENVER
+from tests.engine.write_path_support import upsert_units
 
 # Words said only in BOSTON's first message ("I live in Boston with my partner and our dog Pixel.")
 M0_WORDS = ("Pixel", "partner")
@@ -88,8 +89,12 @@ def chroma_residue(path: Path, ids: set[str], words: tuple[str, ...] = ()) -> li
         found += [f"collection {collection.name}: {i}" for i in hits]
     marks = ",".join("?" * len(ids))
     with sqlite3.connect(path / SQLITE_FILE) as conn:
-        rows = conn.execute(f"SELECT id FROM exact_vectors WHERE id IN ({marks})", sorted(ids)).fetchall()
-        found += [f"exact_vectors: {r[0]}" for r in rows]
+        # An exact vector belongs to the units of its text: one no unit holds is residue.
+        rows = conn.execute(
+            "SELECT vector_key FROM exact_vectors e WHERE NOT EXISTS "
+            "(SELECT 1 FROM units u WHERE u.scope = e.scope AND u.vector_key = e.vector_key)"
+        ).fetchall()
+        found += [f"exact_vectors: no unit's {r[0]}" for r in rows]
     with sqlite3.connect(path / "chroma" / "chroma.sqlite3") as conn:
         for table, column in (("embeddings", "embedding_id"), ("embeddings_queue", "id")):
             rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", sorted(ids)).fetchall()
@@ -202,7 +207,11 @@ def chroma_rows_of(path: Path, scope: str) -> list[str]:
 def vectors_of(path: Path, scope: str) -> list[str]:
     """Vectors of ``scope`` anywhere: searched exactly in the record store, or in Chroma (index and log)."""
     with sqlite3.connect(path / SQLITE_FILE) as conn:
-        rows = conn.execute("SELECT id FROM exact_vectors WHERE scope = ?", [scope]).fetchall()
+        rows = conn.execute(
+            "SELECT coalesce(u.id, 'no unit''s ' || e.vector_key) FROM exact_vectors e "
+            "LEFT JOIN units u ON u.scope = e.scope AND u.vector_key = e.vector_key WHERE e.scope = ?",
+            [scope],
+        ).fetchall()
     return [f"exact_vectors: {r[0]}" for r in rows] + chroma_rows_of(path, scope)
 
 
@@ -231,7 +240,7 @@ def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path, exact_limi
 def test_vector_deletes_accept_an_id_twice(tmp_path: Path) -> None:
     with EverMem(path=tmp_path) as mem:
         vectors = mem.embedder.embed(["one", "two"])
-        mem.vectors.upsert(["a", "b"], vectors, "user=x", ["fact", "fact"])
+        upsert_units(mem, ["a", "b"], vectors, "user=x", ["fact", "fact"])
         mem.vectors.delete("user=x", ["a", "a", "b"])
         assert mem.vectors.query(vectors[0], "user=x", ["fact"], 5) == []
 

@@ -18,6 +18,7 @@ from evermem_integrations.engine.records import ExactVectors, exact_matrix, exac
 from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex, top_rows
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
+from tests.engine.write_path_support import upsert_units
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 LINES = [
@@ -71,7 +72,7 @@ def test_exact_search_ranks_every_vector_by_cosine() -> None:
     vectors = rng.standard_normal((50, 16)).astype(np.float32)
     with EverMem(path=None) as mem:
         ids = [f"u{n:02d}" for n in range(50)]
-        mem.vectors.upsert(ids, vectors, "user=x", ["fact"] * 50)
+        upsert_units(mem, ids, vectors, "user=x", ["fact"] * 50)
         query = vectors[7] + 0.1 * rng.standard_normal(16).astype(np.float32)
         found = mem.vectors.query(query, "user=x", ["fact"], 5)
     cosines = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
@@ -83,7 +84,7 @@ def test_exact_search_ranks_every_vector_by_cosine() -> None:
 def test_a_zero_query_and_kinds_narrow_the_exact_ranking() -> None:
     with EverMem(path=None) as mem:
         vectors = np.eye(3, dtype=np.float32)
-        mem.vectors.upsert(["a", "b", "c"], vectors, "user=x", ["fact", "message", "fact"])
+        upsert_units(mem, ["a", "b", "c"], vectors, "user=x", ["fact", "message", "fact"])
         assert [i for i, _ in mem.vectors.query(vectors[1], "user=x", ["fact"], 5)] == ["a", "c"]
         assert [i for i, _ in mem.vectors.query(vectors[1], "user=x", [], 1)] == ["b"]
         assert mem.vectors.query(np.zeros(3, dtype=np.float32), "user=x", ["fact"], 5) == []
@@ -260,7 +261,7 @@ def test_the_matrices_held_in_memory_stay_under_their_budget() -> None:
         vectors = np.random.default_rng(1).standard_normal((100, 16)).astype(np.float32)
         tiers._matrices.budget = 2 * vectors.nbytes
         for user in ("a", "b", "c"):
-            tiers.upsert([f"u{n}" for n in range(100)], vectors, f"user={user}", ["fact"] * 100)
+            upsert_units(mem, [f"u{n}" for n in range(100)], vectors, f"user={user}", ["fact"] * 100)
             assert tiers.query(vectors[0], f"user={user}", ["fact"], 1)[0][0] == "u0"
         assert list(tiers._matrices) == ["user=b", "user=c"]  # the least recently searched went first
 
@@ -322,10 +323,10 @@ def test_a_write_rolled_back_is_not_served_from_memory() -> None:
         tiers = mem.vectors
         assert isinstance(tiers, TieredVectorIndex)
         vectors = np.eye(4, dtype=np.float32)
-        tiers.upsert(["a", "b"], vectors[:2], "user=x", ["fact", "fact"])
+        upsert_units(mem, ["a", "b"], vectors[:2], "user=x", ["fact", "fact"])
         assert [i for i, _ in tiers.query(vectors[2], "user=x", [], 5)] == ["a", "b"]
         with pytest.raises(RuntimeError), mem.records.transaction():
-            tiers.upsert(["c"], vectors[2:3], "user=x", ["fact"])
+            upsert_units(mem, ["c"], vectors[2:3], "user=x", ["fact"])
             assert tiers.query(vectors[2], "user=x", [], 1)[0][0] == "c"  # seen inside the transaction
             raise RuntimeError("rolled back")
         assert [i for i, _ in tiers.query(vectors[2], "user=x", [], 5)] == ["a", "b"]
@@ -360,8 +361,64 @@ def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: 
         assert len(hits) < len(every)
 
 
+def _as_layout_9(conn: sqlite3.Connection) -> None:
+    """Exact vectors as layouts 5 to 9 held them: one row per unit, by id."""
+    conn.execute("ALTER TABLE exact_vectors RENAME TO shared")
+    conn.execute(
+        "CREATE TABLE exact_vectors (scope TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "vector BLOB NOT NULL, UNIQUE (scope, id))"
+    )
+    conn.execute(
+        "INSERT INTO exact_vectors SELECT u.scope, u.id, u.kind, s.vector FROM units u "
+        "JOIN shared s ON s.scope = u.scope AND s.vector_key = u.vector_key"
+    )
+    conn.execute("DROP TABLE shared")
+    conn.execute("DROP INDEX units_scope")
+    conn.execute("CREATE INDEX units_scope ON units (scope, kind)")
+    conn.execute("ALTER TABLE units DROP COLUMN vector_key")
+    conn.execute("PRAGMA user_version = 9")
+
+
+def test_units_of_one_text_share_one_stored_vector(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(_chat(8), user_id="ana")
+        mem.flush(user_id="ana")
+        held = mem.records.exact_vectors("user=ana")
+        texts = {u.indexed_text for u in mem.records.units("user=ana", held.ids).values()}
+        assert len(texts) < len(held.ids)  # a one-sentence message is also its fact
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT count(*) FROM exact_vectors").fetchone() == (len(texts),)
+
+
+def test_a_store_of_layout_9_holds_each_vector_once_and_ranks_as_before(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(_chat(8), user_id="ana")
+        mem.flush(user_id="ana")
+        held = mem.records.exact_vectors("user=ana")
+        expected = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        _as_layout_9(conn)
+        by_unit = conn.execute("SELECT count(*) FROM exact_vectors").fetchone()[0]
+    with EverMem(path=tmp_path) as mem:
+        migrated = mem.records.exact_vectors("user=ana")
+        assert (migrated.ids, migrated.kinds, migrated.keys) == (held.ids, held.kinds, held.keys)
+        np.testing.assert_array_equal(migrated.matrix, held.matrix)
+        found = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+        assert [i.id for i in found.items] == [i.id for i in expected.items]
+        gone = mem.get(user_id="ana", kind="fact")[0].id
+        mem.delete(gone, user_id="ana")
+        assert gone not in mem.records.exact_vectors("user=ana").ids
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT count(*) FROM exact_vectors").fetchone()[0] < by_unit
+        assert not conn.execute(  # no vector outlives every unit of its text
+            "SELECT 1 FROM exact_vectors e WHERE NOT EXISTS "
+            "(SELECT 1 FROM units u WHERE u.scope = e.scope AND u.vector_key = e.vector_key)"
+        ).fetchall()
+
+
 def _store_float32_vectors(conn: sqlite3.Connection) -> None:
     """The exact vectors as layouts 5 and 6 stored them: float32, four bytes per dimension."""
+    _as_layout_9(conn)
     rows = conn.execute("SELECT rowid, vector FROM exact_vectors").fetchall()
     conn.executemany(
         "UPDATE exact_vectors SET vector = ? WHERE rowid = ?",

@@ -11,6 +11,8 @@ from typing import Any
 from evermem_integrations import EverMem
 from evermem_integrations.engine.extraction import Extraction, OfflineExtractor, ProfileDraft
 from evermem_integrations.engine.models import Message
+from evermem_integrations.engine.records import Unit
+from evermem_integrations.engine.vectors import VectorIndex
 
 
 class ResidenceExtractor:
@@ -110,6 +112,14 @@ def lexical_index(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         "SELECT u.id, v.term, v.col, v.offset FROM temp.units_vocab v LEFT JOIN units u ON u.rowid = v.doc "
         "ORDER BY u.id, v.col, v.offset"
     ).fetchall()
+
+
+def upsert_units(
+    mem: EverMem, ids: Sequence[str], vectors: Any, scope: str, kinds: Sequence[str], index: VectorIndex | None = None
+) -> None:
+    """Store units of distinct texts, then their vectors: the exact tier holds the vectors of stored units."""
+    mem.records.put_units([Unit(i, scope, k, f"unit {i}", None, None, {}) for i, k in zip(ids, kinds, strict=True)])
+    (index or mem.vectors).upsert(ids, vectors, scope, kinds)
 
 
 def vector_ids(mem: EverMem, scope: str) -> set[str]:
