@@ -1102,7 +1102,7 @@ class SQLiteRecordStore:
                         _ts(unit.timestamp),
                         unit.text,
                         _single_source(unit),
-                        json.dumps(unit.data, default=str),
+                        json.dumps(_data_beside_columns(unit.data), default=str),
                         orjson.dumps(meta).decode(),
                         _text(unit.data.get("subject")),
                         _text(unit.data.get("role")),
@@ -1189,14 +1189,15 @@ class SQLiteRecordStore:
             marks = ",".join("?" * len(chunk))
             # "+scope" keeps SQLite on the primary key: a large scope makes the scope index a full scan.
             for row in self._tuples(
-                f"SELECT id, scope, kind, text, cell_id, ts, data, meta FROM units "
+                f"SELECT id, scope, kind, text, cell_id, ts, data, meta, subject, role, message_id FROM units "
                 f"WHERE id IN ({marks}) AND +scope = ?",
                 [*chunk, scope],
             ):
-                unit_id, unit_scope, kind, text, cell_id, ts, data, meta = row
+                unit_id, unit_scope, kind, text, cell_id, ts, data, meta, subject, role, message_id = row
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+                record = _data_with_columns(orjson.loads(data), subject, role, message_id)
                 found[unit_id] = Unit(
-                    unit_id, unit_scope, kind, text, cell_id, moment, orjson.loads(data), metadata=orjson.loads(meta)
+                    unit_id, unit_scope, kind, text, cell_id, moment, record, metadata=orjson.loads(meta)
                 )
         return found
 
@@ -1675,6 +1676,34 @@ def supersession_of(fact: Fact) -> tuple[str | None, str | None]:
 def _sources(data: dict[str, Any]) -> list[str]:
     """The messages a unit's record was drawn from (a profile entry's evidence)."""
     return list(data.get("source_message_ids") or data.get("evidence") or [])
+
+
+def _data_beside_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """A unit's ``data`` as its row stores it: without what the row's columns hold (subject, role, its one message).
+
+    Every unit repeated them, about 140 of the 4,400 bytes of a stored message.
+    """
+    left = dict(data)
+    for column in ("subject", "role"):
+        if isinstance(left.get(column), str):
+            del left[column]
+    sources = left.get("source_message_ids")
+    if isinstance(sources, list) and len(sources) == 1:
+        del left["source_message_ids"]
+    return left
+
+
+def _data_with_columns(
+    data: dict[str, Any], subject: str | None, role: str | None, message_id: str | None
+) -> dict[str, Any]:
+    """A unit's ``data`` whole again from its row (rows written before the columns held them are whole already)."""
+    if subject is not None:
+        data["subject"] = subject
+    if role is not None:
+        data["role"] = role
+    if message_id is not None:
+        data["source_message_ids"] = [message_id]
+    return data
 
 
 def _single_source(unit: Unit) -> str | None:

@@ -18,7 +18,7 @@ from evermem_integrations.engine.records import ExactVectors, exact_matrix, exac
 from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex, top_rows
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
-from tests.engine.write_path_support import upsert_units
+from tests.engine.write_path_support import upsert_units, whole_unit_records
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 LINES = [
@@ -187,6 +187,7 @@ def test_a_store_written_before_the_tiers_keeps_its_vectors_in_chroma(tmp_path: 
         mem.add(_chat(6), user_id="ana")
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 4
+        whole_unit_records(conn)
         conn.execute("ALTER TABLE units DROP COLUMN subject")
         conn.execute("ALTER TABLE units DROP COLUMN role")
         conn.execute("DROP TABLE exact_vectors")
@@ -433,6 +434,7 @@ def test_a_store_of_layout_5_gets_who_each_unit_is_about_as_a_column(tmp_path: P
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 5
         _store_float32_vectors(conn)
         expected = conn.execute("SELECT id, subject, role FROM units ORDER BY id").fetchall()
+        whole_unit_records(conn)
         conn.execute("ALTER TABLE units DROP COLUMN subject")
         conn.execute("ALTER TABLE units DROP COLUMN role")
         conn.execute("PRAGMA user_version = 5")

@@ -140,3 +140,21 @@ def test_a_store_of_layout_7_keeps_its_lexical_index_without_its_copy_of_the_tex
         assert mem.delete(user_id="ana") == 1
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         assert lexical_index(conn) == []
+
+
+def test_a_units_record_is_stored_without_what_its_columns_hold_and_read_back_whole(store: RecordStore) -> None:
+    said = {"subject": "Ana", "role": "user", "source_message_ids": ["m1"], "scene_id": "s1"}
+    drawn = {"subject": "Ana", "source_message_ids": ["m1", "m2"], "superseded_by": None}
+    store.put_units(
+        [
+            Unit("u1", "c", "message", "Ana: I kayak.", "c1", T0, said),
+            Unit("u2", "c", "fact", "Ana kayaks.", "c1", T0, drawn),
+        ]
+    )
+    units = store.units("c", ["u1", "u2"])
+    assert (units["u1"].data, units["u2"].data) == (said, drawn)
+    if isinstance(store, SQLiteRecordStore):
+        with store.transaction() as conn:
+            rows = dict(conn.execute("SELECT id, data FROM units WHERE scope = 'c'").fetchall())
+        assert rows["u1"] == '{"scene_id": "s1"}'
+        assert '"Ana"' not in rows["u2"] and '"m2"' in rows["u2"]

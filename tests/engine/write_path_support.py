@@ -122,6 +122,16 @@ def upsert_units(
     (index or mem.vectors).upsert(ids, vectors, scope, kinds)
 
 
+def whole_unit_records(conn: sqlite3.Connection) -> None:
+    """Units' records as layouts before 10 stored them: with the subject, role and message their columns hold."""
+    conn.execute("UPDATE units SET data = json_set(data, '$.subject', subject) WHERE subject IS NOT NULL")
+    conn.execute("UPDATE units SET data = json_set(data, '$.role', role) WHERE role IS NOT NULL")
+    conn.execute(
+        "UPDATE units SET data = json_set(data, '$.source_message_ids', json_array(message_id)) "
+        "WHERE message_id IS NOT NULL"
+    )
+
+
 def vector_ids(mem: EverMem, scope: str) -> set[str]:
     """Every id the vector index holds for a scope: searched exactly in the record store, or in Chroma."""
     found = set(mem.records.exact_vectors(scope)[0])
