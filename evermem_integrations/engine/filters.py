@@ -364,7 +364,8 @@ _SQL_COLUMNS = {
     "kind": "{u}.kind",
     "cell_id": "{u}.cell_id",
     "subject": "{u}.subject",
-    "scene_id": "json_extract({u}.data, '$.scene_id')",
+    # A unit's scene is its MemCell's (a unit drawn from none has none).
+    "scene_id": "(SELECT c.scene_id FROM cells AS c WHERE c.id = {u}.cell_id AND c.scope = {u}.scope)",
     "timestamp": "{u}.ts",
 }
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}

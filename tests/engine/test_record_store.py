@@ -147,7 +147,7 @@ def test_a_units_record_is_stored_without_what_its_columns_hold_and_read_back_wh
     drawn = {"subject": "Ana", "source_message_ids": ["m1", "m2"], "superseded_by": None}
     store.put_units(
         [
-            Unit("u1", "c", "message", "Ana: I kayak.", "c1", T0, said),
+            Unit("u1", "c", "message", "Ana: I kayak.", None, T0, said),
             Unit("u2", "c", "fact", "Ana kayaks.", "c1", T0, drawn),
         ]
     )
@@ -158,3 +158,20 @@ def test_a_units_record_is_stored_without_what_its_columns_hold_and_read_back_wh
             rows = dict(conn.execute("SELECT id, data FROM units WHERE scope = 'c'").fetchall())
         assert rows["u1"] == '{"scene_id": "s1"}'
         assert '"Ana"' not in rows["u2"] and '"m2"' in rows["u2"]
+
+
+def test_a_units_scene_is_its_memcells(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(BOSTON, user_id="ana")
+        mem.flush(user_id="ana")
+        cells = {c.id: c.scene_id for c in mem.get(user_id="ana", kind="episode")}
+        unit_ids = [u for kind in ("message", "fact") for u in mem.records.unit_ids_of_kind("user=ana", kind)]
+        units = mem.records.units("user=ana", unit_ids).values()
+        assert units and all(u.data["scene_id"] == cells[u.cell_id] is not None for u in units)
+        scene = next(iter(cells.values()))
+        found = mem.get(user_id="ana", kind="fact", filters={"scene_id": scene}, limit=100)
+        assert found and {f.id for f in found} == {
+            u.id for u in units if u.kind == "fact" and u.data["scene_id"] == scene
+        }
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT count(*) FROM units WHERE data LIKE '%scene_%'").fetchone() == (0,)
