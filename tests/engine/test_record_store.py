@@ -175,3 +175,18 @@ def test_a_units_scene_is_its_memcells(tmp_path: Path) -> None:
         }
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         assert conn.execute("SELECT count(*) FROM units WHERE data LIKE '%scene_%'").fetchone() == (0,)
+
+
+def test_facts_foresight_and_profile_rows_leave_their_columns_out_of_their_records(tmp_path: Path) -> None:
+    with EverMem(path=tmp_path) as mem:
+        mem.add(BOSTON, user_id="ana")
+        mem.flush(user_id="ana")
+        cells = mem.get(user_id="ana", kind="episode")
+        written = sorted((f for c in cells for f in c.facts), key=lambda f: f.id)
+        assert written and mem.records.facts("user=ana") and mem.records.profile_items("user=ana")
+        assert sorted(mem.records.facts("user=ana"), key=lambda f: f.id) == written
+        assert all(f.subject and f.cell_id for f in written)
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        for table, held in (("facts", '"cell_id"'), ("foresight", '"cell_id"'), ("profile", '"scope"')):
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE data LIKE '%\"id\"%'").fetchone() == (0,)
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE data LIKE ?", [f"%{held}%"]).fetchone() == (0,)
