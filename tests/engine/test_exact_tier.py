@@ -391,12 +391,18 @@ def test_units_of_one_text_share_one_stored_vector(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM exact_vectors").fetchone() == (len(texts),)
 
 
-def test_a_store_of_layout_9_holds_each_vector_once_and_ranks_as_before(tmp_path: Path) -> None:
-    with EverMem(path=tmp_path) as mem:
+def _written_with_a_search(path: Path) -> tuple[ExactVectors, SearchResult]:
+    """A store of Ana's chat: its exact vectors, and what a vector search for her cat found."""
+    with EverMem(path=path) as mem:
         mem.add(_chat(8), user_id="ana")
         mem.flush(user_id="ana")
-        held = mem.records.exact_vectors("user=ana")
-        expected = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+        return mem.records.exact_vectors("user=ana"), mem.search(
+            "What is the name of Ana's cat?", user_id="ana", method="vector"
+        )
+
+
+def test_a_store_of_layout_9_holds_each_vector_once_and_ranks_as_before(tmp_path: Path) -> None:
+    held, expected = _written_with_a_search(tmp_path)
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         _as_layout_9(conn)
         by_unit = conn.execute("SELECT count(*) FROM exact_vectors").fetchone()[0]
@@ -457,11 +463,7 @@ def test_exact_vectors_take_a_byte_per_dimension_and_keep_their_cosines() -> Non
 
 
 def test_a_store_of_layout_6_gets_its_float32_vectors_in_a_byte_per_dimension(tmp_path: Path) -> None:
-    with EverMem(path=tmp_path) as mem:
-        mem.add(_chat(8), user_id="ana")
-        mem.flush(user_id="ana")
-        held = mem.records.exact_vectors("user=ana")
-        expected = mem.search("What is the name of Ana's cat?", user_id="ana", method="vector")
+    held, expected = _written_with_a_search(tmp_path)
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 6
         _store_float32_vectors(conn)
         conn.execute("PRAGMA user_version = 6")
