@@ -205,9 +205,14 @@ class Unit:
         )
 
 
-def record_json(record: BaseModel) -> str:
-    """A record as its table holds it: unset fields are left out (they read back as their defaults)."""
-    return record.model_dump_json(exclude_none=True)
+def record_json(record: BaseModel, columns: Sequence[str] = ()) -> str:
+    """A record as its table's ``data`` holds it: without unset fields or what ``columns`` hold.
+
+    Unset fields read back as their defaults, the columns' through :func:`from_row`. Each fact
+    repeated its id, MemCell and subject, about 170 of the 4,000 bytes of a stored message with
+    its foresight and profile entries.
+    """
+    return record.model_dump_json(exclude_none=True, exclude=set(columns))
 
 
 FACT_COLUMNS = ("id", "cell_id", "subject")
@@ -219,15 +224,6 @@ _FACT_READ, _FORESIGHT_READ, _PROFILE_READ = (
 )
 
 Record = TypeVar("Record", bound=BaseModel)
-
-
-def row_json(record: BaseModel, columns: Sequence[str]) -> str:
-    """A record as its table's ``data`` holds it: without unset fields or the fields its columns hold.
-
-    Each fact repeated its id, MemCell and subject, about 170 of the 4,000 bytes of a stored
-    message with its foresight and profile entries.
-    """
-    return record.model_dump_json(exclude_none=True, exclude=set(columns))
 
 
 def from_row(model: type[Record], row: sqlite3.Row, columns: Sequence[str]) -> Record:
@@ -877,7 +873,7 @@ class SQLiteRecordStore:
                 "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), row_json(f, FORESIGHT_COLUMNS))
+                    (f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), record_json(f, FORESIGHT_COLUMNS))
                     for f in cell.foresight
                 ],
             )
@@ -901,7 +897,7 @@ class SQLiteRecordStore:
                     f.attribute,
                     _ts(f.timestamp),
                     f.superseded_by,
-                    row_json(f, FACT_COLUMNS),
+                    record_json(f, FACT_COLUMNS),
                 )
                 for f in facts
             ],
@@ -1090,7 +1086,7 @@ class SQLiteRecordStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.id, p.scope, p.subject, p.attribute, p.status, row_json(p, PROFILE_COLUMNS)) for p in items],
+                [(p.id, p.scope, p.subject, p.attribute, p.status, record_json(p, PROFILE_COLUMNS)) for p in items],
             )
 
     def delete_profile_items(self, scope: str, ids: Sequence[str]) -> None:
@@ -1139,7 +1135,7 @@ class SQLiteRecordStore:
                         _ts(unit.timestamp),
                         unit.text,
                         _single_source(unit),
-                        json.dumps(_data_beside_columns(unit.data, unit.cell_id), default=str),
+                        json.dumps(_data_beside_columns(unit), default=str),
                         orjson.dumps(meta).decode(),
                         _text(unit.data.get("subject")),
                         _text(unit.data.get("role")),
@@ -1234,11 +1230,7 @@ class SQLiteRecordStore:
             ):
                 unit_id, unit_scope, kind, text, cell_id, ts, data, meta, subject, role, message_id, scene_id = row
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
-                record = _data_with_columns(orjson.loads(data), subject, role, message_id)
-                if cell_id is not None:  # the scene is its MemCell's (rows before layout 10 held a copy)
-                    record.pop("scene_id", None)
-                    if scene_id is not None:
-                        record["scene_id"] = scene_id
+                record = _data_with_columns(orjson.loads(data), subject, role, message_id, cell_id, scene_id)
                 found[unit_id] = Unit(
                     unit_id, unit_scope, kind, text, cell_id, moment, record, metadata=orjson.loads(meta)
                 )
@@ -1718,35 +1710,47 @@ def _sources(data: dict[str, Any]) -> list[str]:
     return list(data.get("source_message_ids") or data.get("evidence") or [])
 
 
-def _data_beside_columns(data: dict[str, Any], cell_id: str | None) -> dict[str, Any]:
+def _data_beside_columns(unit: Unit) -> dict[str, Any]:
     """A unit's ``data`` as its row stores it: without what its columns or its MemCell's row hold.
 
     Those are the subject, the role, its one source message and the scene. Every unit repeated
     them, about 260 of the 4,400 bytes of a stored message; a MemCell that joins a scene no
     longer rewrites each of its units.
     """
-    left = dict(data)
-    if cell_id is not None:
-        left.pop("scene_id", None)
+    left = dict(unit.data)
+    # Left out exactly when the row's columns hold them (as put_units fills them).
     for column in ("subject", "role"):
-        if isinstance(left.get(column), str):
+        if _text(left.get(column)) is not None:
             del left[column]
-    sources = left.get("source_message_ids")
-    if isinstance(sources, list) and len(sources) == 1:
+    if _single_source(unit) is not None:
         del left["source_message_ids"]
+    if unit.cell_id is not None:
+        left.pop("scene_id", None)
     return left
 
 
 def _data_with_columns(
-    data: dict[str, Any], subject: str | None, role: str | None, message_id: str | None
+    data: dict[str, Any],
+    subject: str | None,
+    role: str | None,
+    message_id: str | None,
+    cell_id: str | None,
+    scene_id: str | None,
 ) -> dict[str, Any]:
-    """A unit's ``data`` whole again from its row (rows written before the columns held them are whole already)."""
+    """A unit's ``data`` whole again from its row and its MemCell's scene (:func:`_data_beside_columns` undone).
+
+    Rows written before layout 10 are whole already; their copy of the scene gives way to the MemCell's.
+    """
     if subject is not None:
         data["subject"] = subject
     if role is not None:
         data["role"] = role
     if message_id is not None:
         data["source_message_ids"] = [message_id]
+    if cell_id is not None:
+        data.pop("scene_id", None)
+        if scene_id is not None:
+            data["scene_id"] = scene_id
     return data
 
 
