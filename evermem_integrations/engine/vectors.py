@@ -25,8 +25,7 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cached_property
@@ -39,7 +38,8 @@ import numpy as np
 from evermem_integrations.engine.filters import MATCH_ALL, Filter, both, is_empty, split_subjects, to_chroma
 from evermem_integrations.engine.models import EPISODE_KINDS, ITEM_KINDS, KIND_GROUPS, kind_group
 from evermem_integrations.engine.protocols import RecordStore
-from evermem_integrations.engine.records import ExactVectors, ExactWrite, UnitKeys, as_stored, exact_matrix
+from evermem_integrations.engine.records import ExactVectors, UnitKeys, as_stored, exact_matrix
+from evermem_integrations.engine.scope_cache import ScopeCache
 from evermem_integrations.errors import ConfigurationError, EverMemError, StoreBusyError, StoreUnavailableError
 
 SHARDS = 8
@@ -529,6 +529,11 @@ class ScopeMatrix:
         subjects = [keys.subject for keys in held.keys]
         return cls(version, held.ids, held.kinds, held.keys, held.matrix, _rows_of(held.kinds), _rows_of(subjects))
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the matrix takes (what the cache's budget counts)."""
+        return int(self.matrix.nbytes)
+
     @cached_property
     def keys_by_id(self) -> dict[str, UnitKeys]:
         """Each row's unit keys by id (made at the first search that ranks by them)."""
@@ -586,78 +591,14 @@ NO_VECTORS = ScopeMatrix.of(0, ExactVectors([], [], [], exact_matrix([])))
 """What a scope that holds no exact vectors is: the matrix its first write is applied to."""
 
 
-class MatrixCache:
-    """Scopes' matrices held in memory, the least recently used dropped first past ``budget`` bytes.
+class MatrixCache(ScopeCache[ScopeMatrix]):
+    """Scopes' matrices held in memory, the least recently searched dropped first past ``budget`` bytes.
 
-    Thread-safe: searches read it while this process's writes change it.
+    A write to a scope that held no vectors starts from :data:`NO_VECTORS`: it is never read back.
     """
 
     def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._held: OrderedDict[str, ScopeMatrix] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._held))
-
-    def __getitem__(self, scope: str) -> ScopeMatrix:
-        return self._held[scope]
-
-    def get(self, scope: str, version: int) -> ScopeMatrix | None:
-        """The scope's matrix if held at ``version``."""
-        with self._lock:
-            held = self._held.get(scope)
-            if held is None or held.version != version:
-                return None
-            self._held.move_to_end(scope)
-            return held
-
-    def put(self, scope: str, matrix: ScopeMatrix) -> None:
-        """Hold ``matrix`` as the scope's, most recently used."""
-        with self._lock:
-            self._put(scope, matrix)
-
-    def _put(self, scope: str, matrix: ScopeMatrix) -> None:
-        self._pop(scope)
-        self._held[scope] = matrix
-        self._bytes += matrix.matrix.nbytes
-        while len(self._held) > 1 and self._bytes > self.budget:
-            self._bytes -= self._held.popitem(last=False)[1].matrix.nbytes
-
-    def _pop(self, scope: str) -> None:
-        gone = self._held.pop(scope, None)
-        if gone is not None:
-            self._bytes -= gone.matrix.nbytes
-
-    def drop(self, scope: str | None = None) -> None:
-        """Forget the scope's matrix (``None``: every one)."""
-        with self._lock:
-            if scope is not None:
-                self._pop(scope)
-            else:
-                self._held.clear()
-                self._bytes = 0
-
-    def follow(self, scope: str, write: ExactWrite, change: Callable[[ScopeMatrix, int], ScopeMatrix] | None) -> None:
-        """Apply this process's write to the scope's matrix, instead of reading it all again.
-
-        A matrix at the version the write replaced is changed (a scope that held nothing starts
-        from no vectors, so a scope written here is never read back); at any other version
-        another write came between, and the matrix is dropped. A write whose transaction rolls
-        back leaves the store at a version the matrix no longer has: the next search reads it.
-        """
-        with self._lock:
-            base = NO_VECTORS if write.before is None else self._held.get(scope)
-            if base is not None and write.before is not None and base.version != write.before:
-                base = None
-            if change is None or write.after is None or base is None:
-                self._pop(scope)
-            else:
-                self._put(scope, change(base, write.after))
+        super().__init__(budget, NO_VECTORS)
 
 
 def top_rows(scores: np.ndarray, limit: int) -> np.ndarray:
@@ -768,7 +709,7 @@ class TieredVectorIndex:
                     )
                     return held.changed(version, (), written)
 
-                self._matrices.follow(scope, write, put)
+                self._matrices.follow(scope, write.before, write.after, put)
                 return
             held = self.records.exact_vectors(scope)
             self.index.upsert(held.ids, held.matrix, scope, held.kinds, self._metadata(scope, held.ids, held.kinds))
@@ -841,7 +782,7 @@ class TieredVectorIndex:
             self.index.delete(scope, ids)
         else:
             write = self.records.delete_exact_vectors(scope, ids)
-            self._matrices.follow(scope, write, lambda held, version: held.changed(version, ids))
+            self._matrices.follow(scope, write.before, write.after, lambda held, version: held.changed(version, ids))
 
     def delete_scope(self, scope: str) -> None:
         """Remove every vector of the scope from both tiers.
