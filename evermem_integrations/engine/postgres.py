@@ -89,6 +89,10 @@ def _quantize_exact_vectors(conn: psycopg.Connection[Any]) -> None:
         )
 
 
+LARGE_INDEX = 50_000
+"""Units (over all scopes) from which BM25 leaves out the commonest query terms."""
+COMMON_TERM_SHARE = 0.05
+"""A query term found in more than this share of the units is common."""
 SCHEMA_VERSION = 3
 """The newest entry of the migrations table; a database of a newer layout is refused."""
 MIGRATIONS: dict[int, list[str | Callable[[psycopg.Connection[Any]], None]]] = {
@@ -618,7 +622,7 @@ class PostgresRecordStore:
     def _new_exact_version(conn: psycopg.Connection[Any], scope: str) -> records.ExactWrite:
         """Draw the scope's next version, and count what it holds."""
         found = conn.execute("SELECT version FROM exact_versions WHERE scope = %s FOR UPDATE", [scope]).fetchone()
-        after = records.new_exact_version()
+        after = records.new_scope_version()
         conn.execute(
             "INSERT INTO exact_versions (scope, version) VALUES (%s, %s) "
             "ON CONFLICT (scope) DO UPDATE SET version = EXCLUDED.version",
@@ -1137,7 +1141,7 @@ class PostgresRecordStore:
         """``terms`` without those in more than one unit of twenty of a large scope (the rarest stays)."""
         stats = self._rows("SELECT docs FROM lexical_stats WHERE scope = %s", [scope], scope=scope)
         docs = int(stats[0][0]) if stats else 0
-        if len(terms) < 2 or docs < records.LARGE_INDEX:
+        if len(terms) < 2 or docs < LARGE_INDEX:
             return list(terms)
         stems = {t: list(_indexed_terms(t)) for t in terms}
         hits = dict(
@@ -1149,7 +1153,7 @@ class PostgresRecordStore:
         )
         counts = {t: max((hits.get(s, 0) for s in stems[t]), default=0) for t in terms}
         present = [t for t in terms if counts[t]]
-        kept = [t for t in present if counts[t] <= docs * records.COMMON_TERM_SHARE]
+        kept = [t for t in present if counts[t] <= docs * COMMON_TERM_SHARE]
         return kept or sorted(present, key=counts.__getitem__)[:1]
 
     def bm25(

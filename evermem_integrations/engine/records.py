@@ -16,10 +16,16 @@ the source of truth: every write of such a scope logs the unit rows it touched
 (``lexical_log``) in its own transaction, and right after the commit a drain applies the log
 to tantivy under the write lock (one process at a time). A search uses tantivy only when the
 scope's log is empty; a scope a crash left behind is searched in FTS5 until the next drain.
+
+FTS5 also weighs a term by the whole store, so a small scope is ranked from its own postings
+held in memory (``engine/postings.py``): read at its first search, then changed by this
+process's writes; each write draws the scope a new ``lexical_versions`` entry, so a write by
+another process makes the next search read the scope again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -30,7 +36,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,8 +48,17 @@ import orjson
 from pydantic import BaseModel
 
 from evermem_integrations.engine.embeddings import normalize
+from evermem_integrations.engine.filters import (
+    MATCH_ALL,
+    MetadataValues,
+    Target,
+    chroma_metadata,
+    is_empty,
+    merge_metadata,
+    split_subjects,
+    to_sql,
+)
 from evermem_integrations.engine.filters import Filter as UnitFilter
-from evermem_integrations.engine.filters import MetadataValues, Target, chroma_metadata, merge_metadata, to_sql
 from evermem_integrations.engine.lexical import LEXICAL_TIER_UNITS, LexicalEntry, ScopeLexicon
 from evermem_integrations.engine.models import (
     EPISODE_KINDS,
@@ -57,25 +72,23 @@ from evermem_integrations.engine.models import (
     ProfileItem,
     kind_group,
 )
+from evermem_integrations.engine.postings import PostingEntry, PostingsCache, ScopePostings
 from evermem_integrations.engine.protocols import RecordStore as RecordStore  # the protocol, for old imports
 from evermem_integrations.engine.text import has_cjk, lexical_text, query_terms
 from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, StoreVersionError
 
 logger = logging.getLogger(__name__)
 
-LARGE_INDEX = 50_000
-"""Units (over all scopes) from which BM25 leaves out the commonest query terms."""
-COMMON_TERM_SHARE = 0.05
-"""A query term found in more than this share of the units is common."""
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
 version 7 those vectors in one byte per dimension, version 8 a contentless lexical index,
 version 9 the tantivy indexes of large scopes, with their log, version 10 one exact vector per
-distinct indexed text of a scope)."""
+distinct indexed text of a scope, version 11 a version of each scope's lexical entries, which
+tells when the BM25 postings held in memory must be read again)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
@@ -142,6 +155,7 @@ CREATE TABLE IF NOT EXISTS exact_vectors (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS exact_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lexical_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lexical_scopes (
     scope TEXT PRIMARY KEY, folder TEXT NOT NULL, applied INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -304,6 +318,8 @@ class SQLiteRecordStore:
         self._lexicons_lock = threading.Lock()
         self._lexical_pending = False
         """A write of this process logged lexical changes (or removed a scope's tantivy indexes)."""
+        self._postings = PostingsCache()
+        self._postings_read_lock = threading.Lock()
         try:
             if path is not None:
                 self._enable_wal()
@@ -363,6 +379,11 @@ class SQLiteRecordStore:
                 self._drop_lexical_content(conn)
             if not empty and version < 10:
                 self._share_exact_vectors(conn)
+            if not empty and version < 11:  # every scope of units gets a version its postings are read at
+                conn.execute(
+                    "INSERT OR IGNORE INTO lexical_versions SELECT DISTINCT scope, random() & ? FROM units",
+                    (VERSION_MASK,),
+                )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
@@ -523,6 +544,7 @@ class SQLiteRecordStore:
             self._conn.close()
             with self._lexicons_lock:
                 self._lexicons.clear()
+            self._postings.drop()
 
     def _reader(self) -> sqlite3.Connection | None:
         """The calling thread's read-only connection (``None``: read on the writer's, inside its transaction).
@@ -761,7 +783,7 @@ class SQLiteRecordStore:
     def _new_exact_version(conn: sqlite3.Connection, scope: str) -> ExactWrite:
         """Draw the scope's next version, and count what it holds."""
         found = conn.execute("SELECT version FROM exact_versions WHERE scope = ?", (scope,)).fetchone()
-        after = new_exact_version()
+        after = new_scope_version()
         conn.execute("INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, after))
         held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
         return ExactWrite(None if found is None else int(found[0]), after, int(held))
@@ -1120,8 +1142,9 @@ class SQLiteRecordStore:
             metas = self._unit_metadata(conn, latest)
             # One statement per step for the whole batch: bulk loads write thousands of units.
             replaced: dict[str, set[int]] = {}
+            removed: dict[str, list[int]] = {}
             for chunk in _chunks([unit.id for unit in latest]):
-                self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk, replaced)
+                self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk, replaced, removed)
             bodies = [lexical_text(unit.indexed_text) for unit in latest]
             conn.executemany(
                 "INSERT INTO units (id, scope, kind, cell_id, ts, text, message_id, data, meta, subject, role, "
@@ -1152,6 +1175,7 @@ class SQLiteRecordStore:
                 [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in zip(latest, bodies, strict=True)],
             )
             self._follow_lexical_tier(conn, latest)
+            self._follow_postings(conn, removed, latest, bodies)
 
     def _follow_lexical_tier(self, conn: sqlite3.Connection, written: Sequence[Unit]) -> None:
         """Log the written units of scopes served by tantivy; a scope that reached the tier's size joins it."""
@@ -1169,6 +1193,7 @@ class SQLiteRecordStore:
                 # applied 0: the drain builds the indexes from the scope's units.
                 conn.execute("INSERT INTO lexical_scopes VALUES (?, ?, 0)", (scope, secrets.token_hex(8)))
                 self._lexical_pending = True
+                self._postings.drop(scope)  # ranked by tantivy from now on
 
     @staticmethod
     def _tiered_scopes(conn: sqlite3.Connection) -> set[str]:
@@ -1186,9 +1211,17 @@ class SQLiteRecordStore:
         return metas
 
     def _remove_unit_rows(
-        self, conn: sqlite3.Connection, where: str, params: Sequence[Any], keys: dict[str, set[int]] | None = None
+        self,
+        conn: sqlite3.Connection,
+        where: str,
+        params: Sequence[Any],
+        keys: dict[str, set[int]] | None = None,
+        rows_of: dict[str, list[int]] | None = None,
     ) -> None:
-        """Delete units with their lexical entries; their vector keys, by scope, are added to ``keys``."""
+        """Delete units with their lexical entries.
+
+        Their vector keys and their rows, by scope, are added to ``keys`` and ``rows_of``.
+        """
         rows = conn.execute(
             f"SELECT rowid, scope, kind, text, context, lexical, vector_key FROM units WHERE {where}", params
         )
@@ -1200,6 +1233,9 @@ class SQLiteRecordStore:
         if keys is not None:
             for row in removed:
                 keys.setdefault(row[1], set()).add(row[6])
+        if rows_of is not None:
+            for row in removed:
+                rows_of.setdefault(row[1], []).append(row[0])
         if removed and (tiered := self._tiered_scopes(conn)):
             logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
             conn.executemany("INSERT INTO lexical_log (scope, row) VALUES (?, ?)", logged)
@@ -1211,9 +1247,11 @@ class SQLiteRecordStore:
         """Drop units (and their BM25 entries) by id."""
         with self.transaction() as conn:
             removed: dict[str, set[int]] = {}
+            rows_of: dict[str, list[int]] = {}
             for unit_id in ids:
-                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id), removed)
+                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id), removed, rows_of)
             self._drop_unshared_vectors(conn, removed)
+            self._follow_postings(conn, rows_of, (), ())
 
     def units(self, scope: str, ids: Sequence[str]) -> dict[str, Unit]:
         """Units by id (ids of other scopes are ignored: the tenant wall)."""
@@ -1277,41 +1315,35 @@ class SQLiteRecordStore:
         return [(r["id"], r["message_id"]) for r in rows]
 
     def lexical_terms(self, query: str, scope: str) -> list[str]:
-        """The terms of ``query`` that :meth:`bm25` scores in ``scope`` (worked out once per query).
+        """The terms of ``query`` that :meth:`bm25` scores in ``scope``: every one.
 
-        FTS5 scores every unit that holds a query term; a term in more than one unit of twenty
-        weighs little (its IDF is low) but makes most of that work, so in a large index it is
-        dropped unless no other term is left (then the rarest one stays). A scope served by
-        tantivy keeps every term: blocks that cannot reach the top are skipped there.
+        A small scope is ranked from postings in memory and a large one by tantivy, which
+        skips blocks that cannot reach the top: a common term costs neither much.
         """
-        terms = query_terms(query)
-        if len(terms) < 2 or self._tuples("SELECT 1 FROM lexical_scopes WHERE scope = ?", [scope]):
-            return terms
-        indexed = self._tuples("SELECT max(rowid) FROM units")[0][0] or 0
-        if indexed < LARGE_INDEX:
-            return terms
-        # count(*) of one term only walks its posting list: far cheaper than scoring it.
-        counts = {
-            t: self._tuples("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [f'body : "{t}"'])[0][0]
-            for t in terms
-        }
-        present = [t for t in terms if counts[t]]
-        kept = [t for t in present if counts[t] <= indexed * COMMON_TERM_SHARE]
-        return kept or sorted(present, key=counts.__getitem__)[:1]
+        return query_terms(query)
 
     def bm25(
         self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None = None
     ) -> list[tuple[str, float]]:
         """Rank units of ``scope`` by BM25 against :meth:`lexical_terms`; returns ``(unit_id, score)``.
 
-        ``where`` keeps only the units passing a filter, inside the FTS5 query, so the
-        ``limit`` goes to units that pass; the scope is matched again on the unit row.
+        ``where`` keeps only the units passing a filter, so the ``limit`` goes to units that pass.
+        A small scope is ranked from its postings in memory (:mod:`~evermem_integrations.engine.postings`),
+        the subjects a filter names judged there and the rest of it on the best candidates.
         A large scope is ranked by tantivy when it holds every logged change and the kinds are
         one whole group (the common query); the filter is then judged on its best candidates, and
-        FTS5 ranks the query when too few of them pass.
+        FTS5 ranks the query when too few of them pass (FTS5 holds every scope: it is the
+        source the others are read from).
         """
-        if not terms:
+        if not terms or limit <= 0:
             return []
+        tiered, version = self._tuples(
+            "SELECT EXISTS (SELECT 1 FROM lexical_scopes WHERE scope = ?), "
+            "(SELECT version FROM lexical_versions WHERE scope = ?)",
+            [scope, scope],
+        )[0]
+        if not tiered:
+            return self._ranked_in_memory(scope, version, terms, kinds, limit, where) if version is not None else []
         group = next((name for name, group_kinds in KIND_GROUPS if group_kinds == frozenset(kinds)), None)
         lexicon = None if group is None else self._current_lexicon(scope)
         hits = None
@@ -1329,6 +1361,12 @@ class SQLiteRecordStore:
             passed = self.passing(scope, ranked, where, limit)
             if len(passed) == limit or len(hits) < wanted:  # else the filter needs a ranking past these
                 return passed
+        return self._ranked_by_fts5(scope, terms, kinds, limit, where)
+
+    def _ranked_by_fts5(
+        self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
+    ) -> list[tuple[str, float]]:
+        """BM25 in FTS5, whose statistics are the whole store's; ``where`` is judged in its query."""
         term_query = " OR ".join(f'"{t}"' for t in terms)
         partitions = []
         for _, group_kinds in KIND_GROUPS:
@@ -1360,6 +1398,54 @@ class SQLiteRecordStore:
                 [match, limit],
             )
         return [(unit_id, -float(rank)) for unit_id, rank in rows]
+
+    def _ranked_in_memory(
+        self, scope: str, version: int, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
+    ) -> list[tuple[str, float]]:
+        postings = self._postings.get(scope, version) or self._read_postings(scope, version)
+        subjects, rest = split_subjects(where) if where is not None else (None, MATCH_ALL)
+        positions, scores = postings.rank(terms, kinds, subjects)
+        if is_empty(rest):
+            return [(postings.ids[n], float(score)) for n, score in zip(positions[:limit], scores[:limit], strict=True)]
+        ranked = [(postings.ids[n], float(score)) for n, score in zip(positions, scores, strict=True)]
+        return self.passing(scope, ranked, rest, limit)
+
+    def _read_postings(self, scope: str, version: int) -> ScopePostings:
+        """Read a scope's postings from its units; lookups of one search that miss them together wait for one read."""
+        with self._postings_read_lock:
+            postings = self._postings.get(scope, version)
+            if postings is None:
+                # Read after the version: units written meanwhile are newer than it, and the next
+                # search, seeing another version, reads them again.
+                found = self._tuples(
+                    "SELECT rowid, id, kind, subject, text, context, lexical FROM units WHERE scope = ? ORDER BY rowid",
+                    [scope],
+                )
+                postings = ScopePostings.of(
+                    version, [PostingEntry(r[0], r[1], r[2], r[3], _lexical_body(r[4], r[5], r[6])) for r in found]
+                )
+                self._postings.put(scope, postings)
+            return postings
+
+    def _follow_postings(
+        self,
+        conn: sqlite3.Connection,
+        removed: Mapping[str, Sequence[int]],
+        written: Sequence[Unit],
+        bodies: Sequence[str],
+    ) -> None:
+        """Draw a new lexical version of each scope written; postings held in memory follow the write."""
+        written_in: dict[str, list[int]] = {}
+        for n, unit in enumerate(written):
+            written_in.setdefault(unit.scope, []).append(n)
+        for scope in sorted(set(removed) | set(written_in)):
+            found = conn.execute("SELECT version FROM lexical_versions WHERE scope = ?", (scope,)).fetchone()
+            after = new_scope_version()
+            conn.execute("INSERT OR REPLACE INTO lexical_versions (scope, version) VALUES (?, ?)", (scope, after))
+            units = [written[n] for n in written_in.get(scope, [])]
+            texts = [bodies[n] for n in written_in.get(scope, [])]
+            change = functools.partial(_written_postings, conn, scope, units, texts, removed.get(scope, ()))
+            self._postings.follow(scope, None if found is None else int(found[0]), after, change)
 
     def _ids_of_rows(self, scope: str, rows: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
@@ -1486,8 +1572,10 @@ class SQLiteRecordStore:
                 "exact_vectors",
                 "exact_versions",
                 "indexed_scopes",
+                "lexical_versions",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
+            self._postings.drop(scope)
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
         """``(table, scope)`` of the record with this id (in ``scope`` if given), if any."""
@@ -1617,13 +1705,17 @@ def quantized_blob(float32_blob: bytes) -> bytes:
     return exact_vector_blobs(np.frombuffer(float32_blob, dtype=np.float32)[None, :])[0]
 
 
-def new_exact_version() -> int:
-    """A fresh version token for a scope's exact vectors.
+VERSION_MASK = 2**62 - 1
+"""Versions are 62-bit: the migration draws them in SQL as ``random() & VERSION_MASK``."""
+
+
+def new_scope_version() -> int:
+    """A fresh version token for a scope's exact vectors, or for its lexical entries.
 
     Random, not a counter: a deleted scope's row goes with it, and a scope written again under
     the same key must not meet a version a cache still holds.
     """
-    return secrets.randbits(62)
+    return secrets.randbits(62)  # VERSION_MASK bits
 
 
 def latest_vector_changes(rows: Iterable[tuple[int, str, str, str, bytes | None]]) -> list[PendingVector]:
@@ -1656,6 +1748,28 @@ def scenes_without(
 def _text(value: object) -> str | None:
     """A record's field as its column holds it: text, or nothing."""
     return value if isinstance(value, str) else None
+
+
+def _written_postings(
+    conn: sqlite3.Connection,
+    scope: str,
+    units: Sequence[Unit],
+    bodies: Sequence[str],
+    removed: Sequence[int],
+    held: ScopePostings,
+    version: int,
+) -> ScopePostings:
+    """A scope's postings after a write of ``units`` (indexed as ``bodies``) that removed the rows ``removed``."""
+    rows: dict[str, int] = {}
+    for chunk in _chunks([unit.id for unit in units]):
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT id, rowid FROM units WHERE id IN ({marks}) AND +scope = ?"
+        rows.update(conn.execute(sql, [*chunk, scope]))
+    entries = [
+        PostingEntry(rows[unit.id], unit.id, unit.kind, _text(unit.data.get("subject")), body)
+        for unit, body in zip(units, bodies, strict=True)
+    ]
+    return held.changed(version, removed, sorted(entries))
 
 
 def _lexical_tokens(scope: str, kind: str) -> tuple[str, str]:

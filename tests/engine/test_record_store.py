@@ -46,16 +46,38 @@ def test_bm25_stays_inside_its_scope(store: RecordStore) -> None:
     assert store.bm25("a", store.lexical_terms("kayak", "a"), ["episode"], 10) == []
 
 
-def test_a_large_index_scores_only_the_selective_terms(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    everything = store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)
-    assert len(everything) == 41  # a small index scores every term
-    monkeypatch.setattr(records, "LARGE_INDEX", 10)
-    assert [unit_id for unit_id, _ in store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)] == [
-        "a-40"
-    ]
-    # a query of common terms only keeps the rarest of them, so it still finds something
-    assert len(store.bm25("a", store.lexical_terms("family plans", "a"), ["fact"], 100)) == 40
-    assert store.bm25("a", store.lexical_terms("zebra", "a"), ["fact"], 100) == []
+@pytest.mark.integration
+def test_a_large_postgres_index_scores_only_the_selective_terms(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evermem_integrations.engine import postgres
+    from evermem_integrations.engine.postgres import PostgresRecordStore
+
+    store = PostgresRecordStore(database_url)
+    try:
+        store.put_units([fact("a", n, f"Ana talked about family plans number {n}") for n in range(40)])
+        store.put_units([fact("a", 40, "Ana bought a kayak for the family")])
+        everything = store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)
+        assert len(everything) == 41  # a small index scores every term
+        monkeypatch.setattr(postgres, "LARGE_INDEX", 10)
+        assert [i for i, _ in store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)] == ["a-40"]
+        # a query of common terms only keeps the rarest of them, so it still finds something
+        assert len(store.bm25("a", store.lexical_terms("family plans", "a"), ["fact"], 100)) == 40
+        assert store.bm25("a", store.lexical_terms("zebra", "a"), ["fact"], 100) == []
+    finally:
+        store.close()
+
+
+def test_sqlite_scores_every_term_however_large_the_store() -> None:
+    """A small scope is ranked in memory and a large one by tantivy: a common term costs neither much."""
+    store = SQLiteRecordStore(None)
+    store.put_units([fact("a", n, f"Ana talked about family plans number {n}") for n in range(40)])
+    store.put_units([fact("a", 40, "Ana bought a kayak for the family")])
+    assert store.lexical_terms("family kayak", "a") == ["family", "kayak"]
+    ranked = store.bm25("a", store.lexical_terms("family kayak", "a"), ["fact"], 100)
+    assert len(ranked) == 41
+    assert ranked[0][0] == "a-40"
+    store.close()
 
 
 def _unit(scope: str, n: int, text: str, context: str = "", kind: str = "fact") -> Unit:
