@@ -32,7 +32,8 @@ def _unit(scope: str, n: int, text: str, subject: str | None = None, kind: str |
 def _chat(scope: str, locomo: list[LocomoConversation], count: int = 300) -> list[Unit]:
     messages = locomo[0].messages[:count]
     units = [_unit(scope, n, m.content, m.sender) for n, m in enumerate(messages)]
-    return [*units, _unit(scope, count, "今天北京下雨了", "Caroline"), _unit(scope, count + 1, "Running runs ran daily.")]
+    extra = [_unit(scope, count, "今天北京下雨了", "Caroline"), _unit(scope, count + 1, "Running runs ran daily.")]
+    return units + extra
 
 
 def _assert_ranked_as_fts5(store: SQLiteRecordStore, scope: str, where: filters.Filter | None = None) -> None:
