@@ -1411,21 +1411,29 @@ class SQLiteRecordStore:
         return self.passing(scope, ranked, rest, limit)
 
     def _read_postings(self, scope: str, version: int) -> ScopePostings:
-        """Read a scope's postings from its units; lookups of one search that miss them together wait for one read."""
+        """Read a scope's postings from its units; lookups of one search that miss them together wait for one read.
+
+        A read on the writer's connection (inside a transaction, or an in-memory store) runs under
+        the store's lock already, and takes no second one: two locks taken in either order could
+        deadlock.
+        """
+        if self._reader() is None:
+            return self._postings_from_rows(scope, version)
         with self._postings_read_lock:
-            postings = self._postings.get(scope, version)
-            if postings is None:
-                # Read after the version: units written meanwhile are newer than it, and the next
-                # search, seeing another version, reads them again.
-                found = self._tuples(
-                    "SELECT rowid, id, kind, subject, text, context, lexical FROM units WHERE scope = ? ORDER BY rowid",
-                    [scope],
-                )
-                postings = ScopePostings.of(
-                    version, [PostingEntry(r[0], r[1], r[2], r[3], _lexical_body(r[4], r[5], r[6])) for r in found]
-                )
-                self._postings.put(scope, postings)
-            return postings
+            return self._postings.get(scope, version) or self._postings_from_rows(scope, version)
+
+    def _postings_from_rows(self, scope: str, version: int) -> ScopePostings:
+        # Read after the version: units written meanwhile are newer than it, and the next
+        # search, seeing another version, reads them again.
+        found = self._tuples(
+            "SELECT rowid, id, kind, subject, text, context, lexical FROM units WHERE scope = ? ORDER BY rowid",
+            [scope],
+        )
+        postings = ScopePostings.of(
+            version, [PostingEntry(r[0], r[1], r[2], r[3], _lexical_body(r[4], r[5], r[6])) for r in found]
+        )
+        self._postings.put(scope, postings)
+        return postings
 
     def _follow_postings(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,3 +168,41 @@ def test_a_scope_beyond_the_cache_budget_is_read_again_and_ranks_the_same(locomo
     assert list(store._postings) == ["b"]
     assert store.bm25("a", terms, ["fact"], 10) == first
     store.close()
+
+
+def test_a_search_inside_a_write_transaction_beside_another_search_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An in-memory store reads on the writer's connection: one search reading a scope waits for a transaction
+    that itself searches; the transaction's search must not wait for the first one in turn."""
+    store = SQLiteRecordStore(None)
+    store.put_units([_unit(s, n, f"Ana talked about kayak plan {n}", kind="fact") for s in "ab" for n in range(30)])
+    terms = store.lexical_terms("kayak", "a")
+    reading, in_transaction, found = threading.Event(), threading.Event(), []
+    read = SQLiteRecordStore._postings_from_rows
+
+    def held_read(self: SQLiteRecordStore, scope: str, version: int) -> postings.ScopePostings:
+        if scope == "a":  # the first search is reading when the transaction starts
+            reading.set()
+            in_transaction.wait(10)
+        return read(self, scope, version)
+
+    monkeypatch.setattr(SQLiteRecordStore, "_postings_from_rows", held_read)
+
+    def writer() -> None:
+        reading.wait(10)
+        with store.transaction():
+            in_transaction.set()
+            time.sleep(0.1)  # the first search now waits for the store
+            found.append(store.bm25("b", terms, ["fact"], 3))
+
+    def reader() -> None:
+        found.append(store.bm25("a", terms, ["fact"], 3))
+
+    threads = [threading.Thread(target=writer, daemon=True), threading.Thread(target=reader, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(found) == 2 and all(found)
