@@ -782,11 +782,9 @@ class SQLiteRecordStore:
     @staticmethod
     def _new_exact_version(conn: sqlite3.Connection, scope: str) -> ExactWrite:
         """Draw the scope's next version, and count what it holds."""
-        found = conn.execute("SELECT version FROM exact_versions WHERE scope = ?", (scope,)).fetchone()
-        after = new_scope_version()
-        conn.execute("INSERT OR REPLACE INTO exact_versions (scope, version) VALUES (?, ?)", (scope, after))
+        before, after = _next_version(conn, "exact_versions", scope)
         held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
-        return ExactWrite(None if found is None else int(found[0]), after, int(held))
+        return ExactWrite(before, after, int(held))
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""
@@ -1447,13 +1445,11 @@ class SQLiteRecordStore:
         for n, unit in enumerate(written):
             written_in.setdefault(unit.scope, []).append(n)
         for scope in sorted(set(removed) | set(written_in)):
-            found = conn.execute("SELECT version FROM lexical_versions WHERE scope = ?", (scope,)).fetchone()
-            after = new_scope_version()
-            conn.execute("INSERT OR REPLACE INTO lexical_versions (scope, version) VALUES (?, ?)", (scope, after))
+            before, after = _next_version(conn, "lexical_versions", scope)
             units = [written[n] for n in written_in.get(scope, [])]
             texts = [bodies[n] for n in written_in.get(scope, [])]
             change = functools.partial(_written_postings, conn, scope, units, texts, removed.get(scope, ()))
-            self._postings.follow(scope, None if found is None else int(found[0]), after, change)
+            self._postings.follow(scope, before, after, change)
 
     def _ids_of_rows(self, scope: str, rows: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
@@ -1723,7 +1719,15 @@ def new_scope_version() -> int:
     Random, not a counter: a deleted scope's row goes with it, and a scope written again under
     the same key must not meet a version a cache still holds.
     """
-    return secrets.randbits(62)  # VERSION_MASK bits
+    return secrets.randbits(VERSION_MASK.bit_length())
+
+
+def _next_version(conn: sqlite3.Connection, table: str, scope: str) -> tuple[int | None, int]:
+    """Draw the scope's next version in ``table`` (``exact_versions``, ``lexical_versions``): ``(before, after)``."""
+    found = conn.execute(f"SELECT version FROM {table} WHERE scope = ?", (scope,)).fetchone()
+    after = new_scope_version()
+    conn.execute(f"INSERT OR REPLACE INTO {table} (scope, version) VALUES (?, ?)", (scope, after))
+    return None if found is None else int(found[0]), after
 
 
 def latest_vector_changes(rows: Iterable[tuple[int, str, str, str, bytes | None]]) -> list[PendingVector]:

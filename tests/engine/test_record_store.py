@@ -1,4 +1,4 @@
-"""The record store's lexical index: partitions, and what BM25 leaves out of large indexes (both backends)."""
+"""The record store's lexical index: partitions, and what PostgreSQL's BM25 leaves out of large scopes."""
 
 import sqlite3
 from collections.abc import Iterator
