@@ -206,3 +206,21 @@ def test_a_search_inside_a_write_transaction_beside_another_search_does_not_dead
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads)
     assert len(found) == 2 and all(found)
+
+
+def test_tokens_beyond_ascii_are_fts5s() -> None:
+    """Accents fold on Latin letters only; compatibility forms ("½", "ﬁ", full-width) stay as FTS5 keeps them."""
+    texts = [
+        "café Ñandú Łódź Ærø naïve résumé coöperate Việt",
+        "привет Ёлка ёж Ελλάδα Ἀθῆναι",
+        "★ € © ™ ° ½ ² x²+y² ＝ 9 Ａｂｃ",
+        "ß ﬁ Ⅻ ١٢ Ⓐ x\u200by naı̈ve",
+        "don't x_y 3pm … “quoted” – dash",
+    ]
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute("CREATE VIRTUAL TABLE f USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab (f, 'instance')")
+        conn.executemany("INSERT INTO f (rowid, body) VALUES (?, ?)", list(enumerate(texts, 1)))
+        for n, text in enumerate(texts, 1):
+            fts5 = [term for (term,) in conn.execute("SELECT term FROM v WHERE doc = ? ORDER BY offset", (n,))]
+            assert postings.lexical_tokens(text) == fts5, text
