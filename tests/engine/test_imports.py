@@ -140,3 +140,20 @@ def test_every_name_the_readme_offers_is_importable() -> None:
             assert hasattr(module, name), f"README offers {name}, which {ADAPTER_NAMES[name]} does not export"
         else:
             assert name in evermem_integrations.__all__, f"README offers {name}: export it from evermem_integrations"
+
+
+def test_remembering_an_english_chat_loads_no_chinese_segmenter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # jieba's dictionary takes 0.5-1 s to load: a chat without Chinese must not pay for it, profile entries
+    # (indexed with Chinese question words) included.
+    code = (
+        "import sys; from datetime import datetime, timezone; from evermem_integrations import EverMem; "
+        f"mem = EverMem(path={str(tmp_path)!r}); "
+        "t = datetime(2024, 5, 8, tzinfo=timezone.utc); "
+        "said = ['I live in Lisbon.', 'I love hiking and I hate olives.', 'I work as a nurse.', 'My dog is Rex.']; "
+        "mem.add([{'role': 'user', 'content': s, 'timestamp': t} for s in said], user_id='ana'); "
+        "mem.flush(user_id='ana'); "
+        "assert any(p.traits for p in mem.get_profile(user_id='ana')), 'no profile entry was written'; "
+        "mem.search('Where does Ana live?', user_id='ana'); "
+        "assert 'jieba' not in sys.modules, 'jieba was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from evermem_integrations.engine.profile_rules import asked_attributes, read_profile
+from evermem_integrations.engine.profile_rules import (
+    ATTRIBUTE_QUESTIONS,
+    asked_attributes,
+    attribute_questions,
+    read_profile,
+)
+from evermem_integrations.engine.text import SEGMENTED_WORDS, jieba_module
 
 
 def readings(sentence: str) -> set[tuple[str, str]]:
@@ -78,3 +86,13 @@ def test_a_question_about_something_else_asks_for_no_attribute() -> None:
     assert asked_attributes("What did Ravi say it was like at the waterfall?", known) == set()
     assert asked_attributes("Who is in Ravi's family?", known) == {"family"}
     assert asked_attributes("What does Ravi like to cook?", known) == {"likes"}
+
+
+def test_the_chinese_question_words_of_profile_entries_are_segmented_as_jieba_segments_them() -> None:
+    # The index reads them from SEGMENTED_WORDS instead of loading jieba: a word added to the questions must be
+    # added there, as jieba segments it.
+    questions = [attribute_questions(a) for a in [*ATTRIBUTE_QUESTIONS, "favorite tea"]]
+    runs = {run for q in questions for run in re.findall(r"[\u4e00-\u9fff]+", q)}
+    assert runs <= set(SEGMENTED_WORDS), sorted(runs - set(SEGMENTED_WORDS))
+    jieba = jieba_module()
+    assert {run: " ".join(jieba.cut_for_search(run)) for run in SEGMENTED_WORDS} == SEGMENTED_WORDS
