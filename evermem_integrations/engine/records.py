@@ -1,26 +1,24 @@
 """The record store: messages, MemCells, facts, foresight, scenes, profile, and the BM25 index.
 
 One SQLite file (WAL mode) holds everything except vectors, so a MemCell and its lexical
-entries commit in one transaction. The lexical index is an FTS5 table ranked with BM25;
-Chroma has no ranked full-text search in local or self-hosted mode, and FTS5 ships with
-Python's sqlite3. A scope's items and its episodes are each indexed under a hashed partition
-token, so a query is restricted to one tenant (and the common query to its items) by the index
-itself, not by a post-filter; the kind has its own token for the rare query on some kinds only.
-The index is contentless (an FTS5 entry shares its unit's rowid, the text lives once, in the
-unit): to forget an entry it is told what it indexed, which the unit's ``text``, ``context``
-and ``lexical`` columns give back exactly (see :func:`_lexical_entry`).
+entries commit in one transaction. BM25 is ranked at two sizes of scope:
 
-FTS5 scores every entry holding a query term before it sorts, so a large scope's BM25 is
-served by tantivy instead (``engine/lexical.py``), from a folder beside the file. FTS5 stays
-the source of truth: every write of such a scope logs the unit rows it touched
-(``lexical_log``) in its own transaction, and right after the commit a drain applies the log
-to tantivy under the write lock (one process at a time). A search uses tantivy only when the
-scope's log is empty; a scope a crash left behind is searched in FTS5 until the next drain.
-
-FTS5 also weighs a term by the whole store, so a small scope is ranked from its own postings
-held in memory (``engine/postings.py``): read at its first search, then changed by this
-process's writes; each write draws the scope a new ``lexical_versions`` entry, so a write by
-another process makes the next search read the scope again.
+- A small scope (under ``LEXICAL_TIER_UNITS`` units, nearly every tenant) is ranked from
+  postings of its own held in memory (``engine/postings.py``), read from its units' text at its
+  first search and then changed by this process's writes. Each write draws the scope a new
+  ``lexical_versions`` entry, so a write by another process makes the next search read it again.
+  The units are what it is read from: it has no on-disk index of its own.
+- A large scope is ranked by tantivy (``engine/lexical.py``), from a folder beside the file,
+  and its units also have FTS5 entries. Every write of such a scope logs the unit rows it
+  touched (``lexical_log``) in its own transaction, and right after the commit a drain applies
+  the log to tantivy under the write lock (one process at a time). A search uses tantivy only
+  when the scope's log is empty; a scope a crash left behind is searched in FTS5 until the
+  next drain. A scope's items and its episodes are each indexed in FTS5 under a hashed
+  partition token, so a query is restricted to one tenant by the index itself; the kind has its
+  own token for the rare query on some kinds only. The FTS5 table is contentless (an entry
+  shares its unit's rowid, the text lives once, in the unit): to forget an entry it is told
+  what it indexed, which the unit's ``text``, ``context`` and ``lexical`` columns give back
+  exactly (see :func:`_lexical_entry`).
 """
 
 from __future__ import annotations
@@ -79,16 +77,17 @@ from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, S
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
 version 7 those vectors in one byte per dimension, version 8 a contentless lexical index,
 version 9 the tantivy indexes of large scopes, with their log, version 10 one exact vector per
 distinct indexed text of a scope, version 11 a version of each scope's lexical entries, which
-tells when the BM25 postings held in memory must be read again)."""
+tells when the BM25 postings held in memory must be read again, version 12 FTS5 entries for the
+scopes of the tantivy tier only)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
@@ -384,7 +383,20 @@ class SQLiteRecordStore:
                     "INSERT OR IGNORE INTO lexical_versions SELECT DISTINCT scope, random() & ? FROM units",
                     (VERSION_MASK,),
                 )
+            if not empty and version < 12:
+                self._index_tiered_scopes_only(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _index_tiered_scopes_only(self, conn: sqlite3.Connection) -> None:
+        """Migration to version 12: FTS5 holds the entries of the tantivy tier's scopes, no others.
+
+        A small scope is ranked from its units' postings, so its entries were never read; they
+        took about 270 bytes a message.
+        """
+        conn.execute("DROP TABLE units_fts")
+        conn.execute(_schema_statement("units_fts"))
+        for scope in self._tiered_scopes(conn):
+            self._index_in_fts5(conn, scope)
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
         """Migration to version 4: units get their source messages' metadata, vectors get theirs.
@@ -1168,19 +1180,25 @@ class SQLiteRecordStore:
                 ],
             )
             self._drop_unshared_vectors(conn, replaced)  # after the insert: a unit rewritten keeps its vector
-            conn.executemany(
-                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
-                [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in zip(latest, bodies, strict=True)],
-            )
-            self._follow_lexical_tier(conn, latest)
+            self._follow_lexical_tier(conn, latest, bodies)
             self._follow_postings(conn, removed, latest, bodies)
 
-    def _follow_lexical_tier(self, conn: sqlite3.Connection, written: Sequence[Unit]) -> None:
-        """Log the written units of scopes served by tantivy; a scope that reached the tier's size joins it."""
+    def _follow_lexical_tier(self, conn: sqlite3.Connection, written: Sequence[Unit], bodies: Sequence[str]) -> None:
+        """Index and log the written units of scopes served by tantivy; a scope that reached the tier's size joins it.
+
+        Only those scopes have FTS5 entries: a small scope is ranked from its units' postings.
+        """
         tiered = self._tiered_scopes(conn)
-        logged = [(unit.id,) for unit in written if unit.scope in tiered]
-        if logged:
-            conn.executemany("INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units WHERE id = ?", logged)
+        indexed = [(u, body) for u, body in zip(written, bodies, strict=True) if u.scope in tiered]
+        if indexed:
+            conn.executemany(
+                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
+                [(body, *_lexical_tokens(u.scope, u.kind), u.id) for u, body in indexed],
+            )
+            conn.executemany(
+                "INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units WHERE id = ?",
+                [(u.id,) for u, _ in indexed],
+            )
             self._lexical_pending = True
         for scope in {unit.scope for unit in written} - tiered:
             # Counting stops at the tier's size, so a small scope's write counts only its own units.
@@ -1190,8 +1208,24 @@ class SQLiteRecordStore:
             if held >= LEXICAL_TIER_UNITS:
                 # applied 0: the drain builds the indexes from the scope's units.
                 conn.execute("INSERT INTO lexical_scopes VALUES (?, ?, 0)", (scope, secrets.token_hex(8)))
+                self._index_in_fts5(conn, scope)
                 self._lexical_pending = True
                 self._postings.drop(scope)  # ranked by tantivy from now on
+
+    @staticmethod
+    def _index_in_fts5(conn: sqlite3.Connection, scope: str) -> None:
+        """Give every unit of ``scope`` its FTS5 entry (a scope joining the tier), a chunk of rows at a time."""
+        last = 0
+        while rows := conn.execute(
+            "SELECT rowid, scope, kind, text, context, lexical FROM units WHERE scope = ? AND rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (scope, last, MIGRATION_CHUNK),
+        ).fetchall():
+            last = rows[-1][0]
+            conn.executemany(
+                "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) VALUES (?, ?, ?, ?)",
+                [_lexical_entry(*row) for row in rows],
+            )
 
     @staticmethod
     def _tiered_scopes(conn: sqlite3.Connection) -> set[str]:
@@ -1224,9 +1258,10 @@ class SQLiteRecordStore:
             f"SELECT rowid, scope, kind, text, context, lexical, vector_key FROM units WHERE {where}", params
         )
         removed = rows.fetchall()
-        conn.executemany(
+        tiered = self._tiered_scopes(conn) if removed else set()
+        conn.executemany(  # only the tier's scopes have FTS5 entries
             "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
-            [_lexical_entry(*row[:6]) for row in removed],
+            [_lexical_entry(*row[:6]) for row in removed if row[1] in tiered],
         )
         if keys is not None:
             for row in removed:
@@ -1234,11 +1269,10 @@ class SQLiteRecordStore:
         if rows_of is not None:
             for row in removed:
                 rows_of.setdefault(row[1], []).append(row[0])
-        if removed and (tiered := self._tiered_scopes(conn)):
-            logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
+        logged = [(scope, rowid) for rowid, scope, *_ in removed if scope in tiered]
+        if logged:
             conn.executemany("INSERT INTO lexical_log (scope, row) VALUES (?, ?)", logged)
-            if logged:
-                self._lexical_pending = True
+            self._lexical_pending = True
         conn.execute(f"DELETE FROM units WHERE {where}", params)
 
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
@@ -1330,8 +1364,7 @@ class SQLiteRecordStore:
         the subjects a filter names judged there and the rest of it on the best candidates.
         A large scope is ranked by tantivy when it holds every logged change and the kinds are
         one whole group (the common query); the filter is then judged on its best candidates, and
-        FTS5 ranks the query when too few of them pass (FTS5 holds every scope: it is the
-        source the others are read from).
+        FTS5 ranks the query when too few of them pass (FTS5 holds every unit of the tier's scopes).
         """
         if not terms or limit <= 0:
             return []
@@ -1364,7 +1397,7 @@ class SQLiteRecordStore:
     def _ranked_by_fts5(
         self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
     ) -> list[tuple[str, float]]:
-        """BM25 in FTS5, whose statistics are the whole store's; ``where`` is judged in its query."""
+        """BM25 in FTS5 (a scope of the tier), whose statistics are the tier's; ``where`` is judged in its query."""
         term_query = " OR ".join(f'"{t}"' for t in terms)
         partitions = []
         for _, group_kinds in KIND_GROUPS:
@@ -1557,11 +1590,11 @@ class SQLiteRecordStore:
     def delete_scope(self, scope: str) -> None:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
-            # Out of the tier first, so removing its units logs nothing; the drain deletes its indexes.
+            # Its units go while it is in the tier, so their FTS5 entries go too; the drain deletes its indexes.
+            self._remove_unit_rows(conn, "scope = ?", (scope,))
             if conn.execute("DELETE FROM lexical_scopes WHERE scope = ?", (scope,)).rowcount:
                 conn.execute("DELETE FROM lexical_log WHERE scope = ?", (scope,))
                 self._lexical_pending = True
-            self._remove_unit_rows(conn, "scope = ?", (scope,))
             for table in (
                 "messages",
                 "cells",

@@ -249,3 +249,49 @@ def test_an_index_folder_removed_by_hand_is_searched_in_fts5_and_rebuilt(tmp_pat
         _say(mem, "A pangolin rolled up.")  # the drain after this write rebuilds the index
         assert _found_by_tantivy(mem, "narwhal", served) and _found(mem, "pangolin")
         assert len(list(root.iterdir())) == 1
+
+
+def _fts5_rows(mem: EverMem) -> set[int]:
+    return {row for (row,) in mem.records._tuples("SELECT rowid FROM units_fts")}  # type: ignore[attr-defined]
+
+
+def _unit_rows(mem: EverMem, scope: str) -> set[int]:
+    return {row for (row,) in mem.records._tuples("SELECT rowid FROM units WHERE scope = ?", [scope])}  # type: ignore[attr-defined]
+
+
+def test_only_the_tiers_scopes_have_fts5_entries(tmp_path: Path, served: list[str]) -> None:
+    # A small scope is ranked from its units' postings: FTS5 entries of its own would be written and never read.
+    with EverMem(path=tmp_path) as mem:
+        _say(mem, "The narwhal surfaced.", "bo")
+        assert _fts5_rows(mem) == set()
+        _fill(mem, "ana")  # joins the tier: every unit of the scope is indexed, those written before included
+        _say(mem, "A pangolin rolled up.")
+        assert _fts5_rows(mem) == _unit_rows(mem, "user=ana")
+        assert _found(mem, "narwhal", "bo") and not _found(mem, "narwhal")
+        for folder in (tmp_path / f"{SQLITE_FILE}.lexical").iterdir():
+            shutil.rmtree(folder)
+        served.clear()
+        assert _found(mem, "pangolin") and not served  # FTS5 ranks what tantivy cannot
+        mem.delete(user_id="ana")
+        assert _fts5_rows(mem) == set()
+
+
+def test_a_store_of_layout_11_keeps_fts5_entries_for_the_tiers_scopes_only(tmp_path: Path, served: list[str]) -> None:
+    with EverMem(path=tmp_path) as mem:
+        _fill(mem, "ana")
+        _say(mem, "The narwhal surfaced.", "bo")
+        with mem.records.transaction() as conn:  # type: ignore[attr-defined]
+            mem.records._index_in_fts5(conn, "user=bo")  # type: ignore[attr-defined]  # layout 11 indexed every scope
+        ana, bo = _unit_rows(mem, "user=ana"), _unit_rows(mem, "user=bo")
+        assert _fts5_rows(mem) == ana | bo
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        conn.execute("PRAGMA user_version = 11")
+    with EverMem(path=tmp_path) as mem:
+        assert _fts5_rows(mem) == ana
+        assert _found(mem, "narwhal", "bo")
+        for folder in (tmp_path / f"{SQLITE_FILE}.lexical").iterdir():
+            shutil.rmtree(folder)
+        served.clear()
+        assert _found(mem, "cello") and not served
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == records_module.SCHEMA_VERSION
