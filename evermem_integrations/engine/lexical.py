@@ -7,7 +7,8 @@ skips blocks that cannot reach the top ``k`` (block-max WAND): about 0.1 ms for 
 query. A scope of :data:`LEXICAL_TIER_UNITS` units or more gets an index of its own (one for
 its items, one for its episodes, so the common query is a plain disjunction that WAND
 serves); the record store keeps it up to date from a log it writes in the same transaction
-as the units (see ``SQLiteRecordStore``), and FTS5 stays the source of truth.
+as the units (see ``SQLiteRecordStore``), and the scope's FTS5 entries rank it while the index is
+behind.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A large scope's BM25 is served by tantivy, kept by the record store's log; FTS5 stays the truth."""
+"""A large scope's BM25 is served by tantivy, kept by the record store's log; FTS5 ranks it when tantivy cannot."""
 
 from __future__ import annotations
 
