@@ -1,7 +1,9 @@
 """The record store: messages, MemCells, facts, foresight, scenes, profile, and the BM25 index.
 
 One SQLite file (WAL mode) holds everything except vectors, so a MemCell and its lexical
-entries commit in one transaction. BM25 is ranked at two sizes of scope:
+entries commit in one transaction. A scope's key is stored once, in ``scopes``; every other
+row names its scope by the number drawn there (see :data:`SCOPED_TABLES`), which each call
+looks up afresh. BM25 is ranked at two sizes of scope:
 
 - A small scope (under ``LEXICAL_TIER_UNITS`` units, nearly every tenant) is ranked from
   postings of its own held in memory (``engine/postings.py``), read from its units' text at its
@@ -77,9 +79,9 @@ from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, S
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
@@ -87,52 +89,53 @@ version 7 those vectors in one byte per dimension, version 8 a contentless lexic
 version 9 the tantivy indexes of large scopes, with their log, version 10 one exact vector per
 distinct indexed text of a scope, version 11 a version of each scope's lexical entries, which
 tells when the BM25 postings held in memory must be read again, version 12 FTS5 entries for the
-scopes of the tantivy tier only)."""
+scopes of the tantivy tier only, version 13 scopes named by number)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another process's write transaction before giving up."""
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS scopes (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL, scope TEXT NOT NULL, content_key TEXT NOT NULL,
+    id TEXT NOT NULL, scope INTEGER NOT NULL, content_key TEXT NOT NULL,
     ts REAL NOT NULL, cell_id TEXT, data TEXT NOT NULL,
     UNIQUE (scope, id)
 );
 CREATE INDEX IF NOT EXISTS messages_buffer ON messages (scope, cell_id, seq);
 CREATE INDEX IF NOT EXISTS messages_content ON messages (scope, content_key);
 CREATE TABLE IF NOT EXISTS cells (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
     scene_id TEXT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cells_scope ON cells (scope, start_ts);
 CREATE TABLE IF NOT EXISTS facts (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, cell_id TEXT NOT NULL, subject TEXT NOT NULL,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, cell_id TEXT NOT NULL, subject TEXT NOT NULL,
     attribute TEXT, ts REAL NOT NULL, superseded_by TEXT, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS facts_cell ON facts (scope, cell_id);
 CREATE INDEX IF NOT EXISTS facts_key ON facts (scope, subject, attribute);
-CREATE TABLE IF NOT EXISTS subjects (scope TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (scope, subject))
+CREATE TABLE IF NOT EXISTS subjects (scope INTEGER NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (scope, subject))
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS foresight (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, cell_id TEXT NOT NULL,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, cell_id TEXT NOT NULL,
     start_ts REAL NOT NULL, end_ts REAL, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS foresight_scope ON foresight (scope, start_ts);
 CREATE TABLE IF NOT EXISTS scenes (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, last_ts REAL NOT NULL, size INTEGER NOT NULL,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, last_ts REAL NOT NULL, size INTEGER NOT NULL,
     centroid BLOB NOT NULL, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scenes_scope ON scenes (scope, last_ts);
 CREATE TABLE IF NOT EXISTS profile (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, subject TEXT NOT NULL, attribute TEXT NOT NULL,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, subject TEXT NOT NULL, attribute TEXT NOT NULL,
     status TEXT NOT NULL, data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS profile_key ON profile (scope, subject, attribute, status);
-CREATE TABLE IF NOT EXISTS meta (scope TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (scope INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
+    id TEXT PRIMARY KEY, scope INTEGER NOT NULL, kind TEXT NOT NULL, cell_id TEXT,
     ts REAL, text TEXT NOT NULL, message_id TEXT, data TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}',
     subject TEXT, role TEXT, context TEXT, lexical TEXT, vector_key INTEGER
 );
@@ -143,27 +146,53 @@ CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5 (
     body, part_tok, kind_tok, content = '', tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS vector_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope INTEGER NOT NULL, unit_id TEXT NOT NULL,
     kind TEXT NOT NULL, vector BLOB
 );
 CREATE TABLE IF NOT EXISTS vector_refresh (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, unit_id TEXT NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope INTEGER NOT NULL, unit_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS exact_vectors (
-    scope TEXT NOT NULL, vector_key INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (scope, vector_key)
+    scope INTEGER NOT NULL, vector_key INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (scope, vector_key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS indexed_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS exact_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS lexical_versions (scope TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexed_scopes (scope INTEGER PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exact_versions (scope INTEGER PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lexical_versions (scope INTEGER PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lexical_scopes (
-    scope TEXT PRIMARY KEY, folder TEXT NOT NULL, applied INTEGER NOT NULL
+    scope INTEGER PRIMARY KEY, folder TEXT NOT NULL, applied INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lexical_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, row INTEGER NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, scope INTEGER NOT NULL, row INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS lexical_log_scope ON lexical_log (scope);
 """
 _SCHEMA_STATEMENTS = [statement.strip() for statement in _SCHEMA.split(";\n") if statement.strip()]
+SCOPED_TABLES = (
+    "messages",
+    "cells",
+    "facts",
+    "subjects",
+    "foresight",
+    "scenes",
+    "profile",
+    "meta",
+    "units",
+    "vector_outbox",
+    "vector_refresh",
+    "exact_vectors",
+    "indexed_scopes",
+    "exact_versions",
+    "lexical_versions",
+    "lexical_scopes",
+    "lexical_log",
+)
+"""The tables whose ``scope`` column holds a scope's number in ``scopes``, which alone holds its key.
+
+About 23 rows and index entries of a stored message name its scope; a key such as
+``user=3f2a...`` (a UUID) repeated in each took more bytes than the message's text. Numbers are
+drawn in order, so a new tenant's entries go at the end of each index instead of splitting
+pages across it.
+"""
 
 
 def _schema_statement(fragment: str) -> str:
@@ -233,10 +262,17 @@ FORESIGHT_COLUMNS = ("id", "cell_id")
 PROFILE_COLUMNS = ("id", "scope", "subject", "attribute", "status")
 """The fields of a fact, foresight or profile entry its table's columns hold: its ``data`` leaves them out."""
 _FACT_READ, _FORESIGHT_READ, _PROFILE_READ = (
-    ", ".join((*c, "data")) for c in (FACT_COLUMNS, FORESIGHT_COLUMNS, PROFILE_COLUMNS)
+    # A row holds its scope's number: the entry reads back its key.
+    ", ".join((*("(SELECT key FROM scopes WHERE id = scope) AS scope" if n == "scope" else n for n in c), "data"))
+    for c in (FACT_COLUMNS, FORESIGHT_COLUMNS, PROFILE_COLUMNS)
 )
 
 Record = TypeVar("Record", bound=BaseModel)
+
+
+def _scoped(model: type[Record], data: str, scope: str) -> Record:
+    """A MemCell or scene read back from its ``data``, which leaves out the scope (its key lives in ``scopes``)."""
+    return model.model_validate(orjson.loads(data) | {"scope": scope})
 
 
 def from_row(model: type[Record], row: sqlite3.Row, columns: Sequence[str]) -> Record:
@@ -385,6 +421,8 @@ class SQLiteRecordStore:
                 )
             if not empty and version < 12:
                 self._index_tiered_scopes_only(conn)
+            if not empty and version < 13:
+                self._intern_scopes(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _index_tiered_scopes_only(self, conn: sqlite3.Connection) -> None:
@@ -395,8 +433,39 @@ class SQLiteRecordStore:
         """
         conn.execute("DROP TABLE units_fts")
         conn.execute(_schema_statement("units_fts"))
-        for scope in self._tiered_scopes(conn):
-            self._index_in_fts5(conn, scope)
+        for (scope,) in conn.execute("SELECT scope FROM lexical_scopes").fetchall():  # keys, before layout 13
+            self._index_in_fts5(conn, scope, scope)
+
+    @staticmethod
+    def _intern_scopes(conn: sqlite3.Connection) -> None:
+        """Migration to version 13: every table names a scope by its number in ``scopes`` (see :data:`SCOPED_TABLES`).
+
+        Each table is copied whole into today's layout; the units keep their rowids, which FTS5,
+        the lexical log and the tantivy indexes name them by. The key is then stored in ``scopes``
+        alone: deleting a scope removes it.
+        """
+        for table in SCOPED_TABLES:
+            conn.execute(f"INSERT OR IGNORE INTO scopes (key) SELECT DISTINCT scope FROM {table}")
+        for table in SCOPED_TABLES:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            conn.execute(
+                _schema_statement(f"TABLE IF NOT EXISTS {table} (").replace(f" {table} (", f" {table}_interned (", 1)
+            )
+            # Only the units' rowids are named from elsewhere; the other tables' are theirs alone.
+            kept = ["rowid"] if table == "units" else []
+            names = ", ".join([*kept, *columns])
+            values = ", ".join([*(f"t.{c}" for c in kept), *("s.id" if c == "scope" else f"t.{c}" for c in columns)])
+            conn.execute(
+                f"INSERT INTO {table}_interned ({names}) SELECT {values} FROM {table} AS t "
+                "JOIN scopes AS s ON s.key = t.scope"
+            )
+            conn.execute(f"DROP TABLE {table}")  # its indexes with it
+            conn.execute(f"ALTER TABLE {table}_interned RENAME TO {table}")
+        for statement in _SCHEMA_STATEMENTS:
+            if statement.startswith("CREATE INDEX"):
+                conn.execute(statement)
+        for table in ("cells", "scenes"):  # their records named the scope too
+            conn.execute(f"UPDATE {table} SET data = json_remove(data, '$.scope')")
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
         """Migration to version 4: units get their source messages' metadata, vectors get theirs.
@@ -524,9 +593,11 @@ class SQLiteRecordStore:
 
     @staticmethod
     def _metadata_of_sources(
-        conn: sqlite3.Connection, scope: str, sources: Sequence[Sequence[str]]
+        conn: sqlite3.Connection, column: int | str, sources: Sequence[Sequence[str]]
     ) -> list[MetadataValues]:
         """For each list of source message ids, the merged metadata of those messages.
+
+        ``column`` is what the messages' ``scope`` column holds for the scope (its key before layout 13).
 
         Lists of the same ids share one (read-only) result: a message's facts and pieces are
         drawn from it alone, so a long turn's metadata is merged once, not once per fact.
@@ -537,7 +608,7 @@ class SQLiteRecordStore:
             marks = ",".join("?" * len(chunk))
             for message_id, meta in conn.execute(
                 f"SELECT id, json_extract(data, '$.metadata') FROM messages WHERE scope = ? AND id IN ({marks})",
-                [scope, *chunk],
+                [column, *chunk],
             ):
                 if meta and meta != "{}":
                     found[message_id] = orjson.loads(meta)
@@ -638,10 +709,29 @@ class SQLiteRecordStore:
             cursor.row_factory = None
             return cursor.execute(sql, params).fetchall()
 
+    # -- scopes ----------------------------------------------------------------------------
+    def _scope_id(self, scope: str) -> int | None:
+        """The number the rows of ``scope`` hold for it (``None``: nothing was stored under it).
+
+        Looked up by each call, never kept: a scope deleted by another process and written
+        again has a new number.
+        """
+        rows = self._tuples("SELECT id FROM scopes WHERE key = ?", [scope])
+        return int(rows[0][0]) if rows else None
+
+    @staticmethod
+    def _interned(conn: sqlite3.Connection, scope: str) -> int:
+        """The number of ``scope``, drawn in this write transaction when it has none yet."""
+        found = conn.execute("SELECT id FROM scopes WHERE key = ?", (scope,)).fetchone()
+        if found is not None:
+            return int(found[0])
+        return int(conn.execute("INSERT INTO scopes (key) VALUES (?) RETURNING id", (scope,)).fetchone()[0])
+
     # -- messages and the buffer ---------------------------------------------------------
     def known_message_keys(self, scope: str, messages: Sequence[Message]) -> set[str]:
         """Ids and content keys of ``messages`` already stored in ``scope``."""
         known: set[str] = set()
+        sid = self._scope_id(scope)
         for chunk_start in range(0, len(messages), 400):
             chunk = messages[chunk_start : chunk_start + 400]
             marks = ",".join("?" * len(chunk))
@@ -650,7 +740,7 @@ class SQLiteRecordStore:
             rows = self._rows(
                 f"SELECT id, content_key FROM messages WHERE (scope = ? AND id IN ({marks})) "
                 f"OR (scope = ? AND content_key IN ({marks}))",
-                [scope, *(m.id for m in chunk), scope, *(m.content_key for m in chunk)],
+                [sid, *(m.id for m in chunk), sid, *(m.content_key for m in chunk)],
             )
             for row in rows:
                 known.update((row["id"], row["content_key"]))
@@ -659,35 +749,41 @@ class SQLiteRecordStore:
     def insert_messages(self, scope: str, messages: Iterable[Message]) -> None:
         """Append messages to the scope's buffer."""
         with self.transaction() as conn:
+            sid = self._interned(conn, scope)
             conn.executemany(
                 "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) "
                 "VALUES (?, ?, ?, ?, NULL, ?)",
-                [(m.id, scope, m.content_key, m.timestamp.timestamp(), record_json(m)) for m in messages],
+                [(m.id, sid, m.content_key, m.timestamp.timestamp(), record_json(m)) for m in messages],
             )
 
     def buffered_messages(self, scope: str) -> list[Message]:
         """Messages not yet cut into a MemCell, oldest first (by time, then arrival)."""
-        rows = self._rows("SELECT data FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq", [scope])
+        rows = self._rows(
+            "SELECT data FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq", [self._scope_id(scope)]
+        )
         return [Message.model_validate_json(r["data"]) for r in rows]
 
     def count_buffered(self, scope: str) -> int:
         """Messages waiting in the scope's buffer."""
         return int(
-            self._rows("SELECT COUNT(*) AS n FROM messages WHERE scope = ? AND cell_id IS NULL", [scope])[0]["n"]
+            self._rows(
+                "SELECT COUNT(*) AS n FROM messages WHERE scope = ? AND cell_id IS NULL", [self._scope_id(scope)]
+            )[0]["n"]
         )
 
     def all_messages(self, scope: str) -> list[Message]:
         """Every stored message of a scope in order (for export)."""
-        rows = self._rows("SELECT data FROM messages WHERE scope = ? ORDER BY ts, seq", [scope])
+        rows = self._rows("SELECT data FROM messages WHERE scope = ? ORDER BY ts, seq", [self._scope_id(scope)])
         return [Message.model_validate_json(r["data"]) for r in rows]
 
     def buffered_ids(self, scope: str, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are messages of ``scope`` still in its buffer (not yet in a MemCell)."""
         found: set[str] = set()
+        sid = self._scope_id(scope)
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             rows = self._tuples(
-                f"SELECT id FROM messages WHERE scope = ? AND id IN ({marks}) AND cell_id IS NULL", [scope, *chunk]
+                f"SELECT id FROM messages WHERE scope = ? AND id IN ({marks}) AND cell_id IS NULL", [sid, *chunk]
             )
             found.update(row[0] for row in rows)
         return found
@@ -700,13 +796,14 @@ class SQLiteRecordStore:
         crash came first), so what SQLite committed is what Chroma ends up holding.
         """
         with self.transaction() as conn:
+            sid = self._interned(conn, scope)
             conn.executemany(
                 "INSERT INTO vector_outbox (scope, unit_id, kind, vector) VALUES (?, ?, ?, NULL)",
-                [(scope, unit_id, "") for unit_id in deletes],
+                [(sid, unit_id, "") for unit_id in deletes],
             )
             conn.executemany(
                 "INSERT INTO vector_outbox (scope, unit_id, kind, vector) VALUES (?, ?, ?, ?)",
-                [(scope, unit_id, kind, np.asarray(v, dtype=np.float32).tobytes()) for unit_id, kind, v in upserts],
+                [(sid, unit_id, kind, np.asarray(v, dtype=np.float32).tobytes()) for unit_id, kind, v in upserts],
             )
 
     def has_pending_vectors(self) -> bool:
@@ -716,7 +813,10 @@ class SQLiteRecordStore:
     def pending_vectors(self) -> list[PendingVector]:
         """Queued vector changes, the last one per unit, oldest first."""
         return latest_vector_changes(
-            self._tuples("SELECT seq, scope, unit_id, kind, vector FROM vector_outbox ORDER BY seq")
+            self._tuples(
+                "SELECT o.seq, s.key, o.unit_id, o.kind, o.vector FROM vector_outbox AS o "
+                "JOIN scopes AS s ON s.id = o.scope ORDER BY o.seq"
+            )
         )
 
     def clear_vectors(self, up_to_seq: int) -> None:
@@ -737,16 +837,17 @@ class SQLiteRecordStore:
         """
         by_id = dict(zip(ids, exact_vector_blobs(vectors), strict=True))
         with self.transaction() as conn:
+            sid = self._interned(conn, scope)
             for chunk in _chunks(list(by_id)):
                 marks = ",".join("?" * len(chunk))
                 keyed = conn.execute(
-                    f"SELECT id, vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]
+                    f"SELECT id, vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, sid]
                 ).fetchall()
                 conn.executemany(
                     "INSERT OR REPLACE INTO exact_vectors (scope, vector_key, vector) VALUES (?, ?, ?)",
-                    [(scope, key, by_id[unit_id]) for unit_id, key in keyed],
+                    [(sid, key, by_id[unit_id]) for unit_id, key in keyed],
                 )
-            return self._new_exact_version(conn, scope)
+            return self._new_exact_version(conn, sid)
 
     def delete_exact_vectors(self, scope: str, ids: Sequence[str] | None) -> ExactWrite:
         """Remove the vectors of units of a scope searched exactly (``None``: all of them).
@@ -755,9 +856,11 @@ class SQLiteRecordStore:
         once (:meth:`_drop_unshared_vectors`); this drops those of units still stored.
         """
         with self.transaction() as conn:
+            if (sid := self._scope_id(scope)) is None:
+                return ExactWrite(None, None, 0)  # nothing was stored under it
             if ids is None:  # nothing held, no version
-                conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
-                conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
+                conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (sid,))
+                conn.execute("DELETE FROM exact_versions WHERE scope = ?", (sid,))
                 return ExactWrite(None, None, 0)
             keys: set[int] = set()
             for chunk in _chunks(list(dict.fromkeys(ids))):
@@ -765,42 +868,42 @@ class SQLiteRecordStore:
                 keys.update(
                     key
                     for (key,) in conn.execute(
-                        f"SELECT vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, scope]
+                        f"SELECT vector_key FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, sid]
                     )
                 )
-            self._drop_unshared_vectors(conn, {scope: keys}, frozenset(ids))
-            return self._new_exact_version(conn, scope)
+            self._drop_unshared_vectors(conn, {sid: keys}, frozenset(ids))
+            return self._new_exact_version(conn, sid)
 
     @staticmethod
     def _drop_unshared_vectors(
-        conn: sqlite3.Connection, keys: dict[str, set[int]], leaving: frozenset[str] = frozenset()
+        conn: sqlite3.Connection, keys: dict[int, set[int]], leaving: frozenset[str] = frozenset()
     ) -> None:
-        """Drop the exact vectors of ``keys`` (by scope) that no unit of the scope holds, but those ``leaving``."""
-        for scope, wanted in keys.items():
-            if not wanted or not conn.execute("SELECT 1 FROM exact_versions WHERE scope = ?", (scope,)).fetchone():
+        """Drop the exact vectors of ``keys`` (by scope number) no unit of the scope holds, but those ``leaving``."""
+        for sid, wanted in keys.items():
+            if not wanted or not conn.execute("SELECT 1 FROM exact_versions WHERE scope = ?", (sid,)).fetchone():
                 continue  # a scope in Chroma holds no exact vectors
             # One pass over the scope's entries of units_scope, which holds the keys: the units'
             # rows are read only when some must be left out by id.
             held = conn.execute(
                 f"SELECT {'id' if leaving else 'NULL'}, vector_key FROM units INDEXED BY units_scope "
                 "WHERE scope = ? AND vector_key IS NOT NULL",
-                (scope,),
+                (sid,),
             )
             shared = {key for unit_id, key in held if key in wanted and unit_id not in leaving}
             for chunk in _chunks(sorted(wanted - shared)):
                 marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND vector_key IN ({marks})", [scope, *chunk])
+                conn.execute(f"DELETE FROM exact_vectors WHERE scope = ? AND vector_key IN ({marks})", [sid, *chunk])
 
     @staticmethod
-    def _new_exact_version(conn: sqlite3.Connection, scope: str) -> ExactWrite:
-        """Draw the scope's next version, and count what it holds."""
-        before, after = _next_version(conn, "exact_versions", scope)
-        held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (scope,)).fetchone()[0]
+    def _new_exact_version(conn: sqlite3.Connection, sid: int) -> ExactWrite:
+        """Draw the next version of a scope (by number), and count what it holds."""
+        before, after = _next_version(conn, "exact_versions", sid)
+        held = conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = ?", (sid,)).fetchone()[0]
         return ExactWrite(before, after, int(held))
 
     def exact_version(self, scope: str) -> int | None:
         """A token that changes with every change of the scope's exact vectors (``None``: it holds none)."""
-        rows = self._tuples("SELECT version FROM exact_versions WHERE scope = ?", [scope])
+        rows = self._tuples("SELECT version FROM exact_versions WHERE scope = ?", [self._scope_id(scope)])
         return int(rows[0][0]) if rows else None
 
     def exact_vectors(self, scope: str) -> ExactVectors:
@@ -809,7 +912,7 @@ class SQLiteRecordStore:
             "SELECT u.id, u.kind, u.cell_id, u.subject, u.role, e.vector FROM units AS u "
             "JOIN exact_vectors AS e ON e.scope = u.scope AND e.vector_key = u.vector_key "
             "WHERE u.scope = ? ORDER BY u.id",
-            [scope],
+            [self._scope_id(scope)],
         )
         return ExactVectors(
             [r[0] for r in rows],
@@ -829,38 +932,41 @@ class SQLiteRecordStore:
         condition, params = to_sql(where)
         # The fragments are built of placeholders and validated names; every value is bound.
         head = ranked[: 4 * max(limit, 100)]
+        sid = self._scope_id(scope)
         found: set[str] = set()
         for chunk in _chunks([unit_id for unit_id, _ in head]):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT id FROM units WHERE scope = ? AND id IN ({marks}) AND ({condition})"
-            found.update(row[0] for row in self._tuples(sql, [scope, *chunk, *params]))
+            found.update(row[0] for row in self._tuples(sql, [sid, *chunk, *params]))
         passed = [(i, score) for i, score in head if i in found]
         if len(passed) < limit and len(ranked) > len(head):
             sql = f"SELECT id FROM units WHERE scope = ? AND ({condition})"
-            found = {row[0] for row in self._tuples(sql, [scope, *params])}
+            found = {row[0] for row in self._tuples(sql, [sid, *params])}
             rest = (ranked[n] for n in range(len(head), len(ranked)))  # read only until enough pass
             passed += itertools.islice(((i, score) for i, score in rest if i in found), limit - len(passed))
         return passed[:limit]
 
     def indexed_scope(self, scope: str) -> bool:
         """Whether the scope's vectors are in the vector index (else here, searched exactly)."""
-        return bool(self._tuples("SELECT 1 FROM indexed_scopes WHERE scope = ?", [scope]))
+        return bool(self._tuples("SELECT 1 FROM indexed_scopes WHERE scope = ?", [self._scope_id(scope)]))
 
     def mark_indexed(self, scope: str) -> None:
         """Record that the scope's vectors moved to the vector index, and drop them here."""
         with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO indexed_scopes (scope) VALUES (?)", (scope,))
-            conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (scope,))
-            conn.execute("DELETE FROM exact_versions WHERE scope = ?", (scope,))
+            sid = self._interned(conn, scope)
+            conn.execute("INSERT OR IGNORE INTO indexed_scopes (scope) VALUES (?)", (sid,))
+            conn.execute("DELETE FROM exact_vectors WHERE scope = ?", (sid,))
+            conn.execute("DELETE FROM exact_versions WHERE scope = ?", (sid,))
 
     def vector_metadata(self, scope: str, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``(kind, Chroma metadata)`` of stored units by id: what filters pushed down to Chroma read."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
+        sid = self._scope_id(scope)
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for unit_id, kind, ts, cell_id, subject, meta in self._tuples(
                 f"SELECT id, kind, ts, cell_id, subject, meta FROM units WHERE id IN ({marks}) AND +scope = ?",
-                [*chunk, scope],
+                [*chunk, sid],
             ):
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
                 found[unit_id] = (kind, chroma_metadata(kind, moment, subject, cell_id, orjson.loads(meta)))
@@ -871,7 +977,9 @@ class SQLiteRecordStore:
         return [
             (seq, scope, unit_id)
             for seq, scope, unit_id in self._tuples(
-                "SELECT seq, scope, unit_id FROM vector_refresh ORDER BY seq LIMIT ?", [limit]
+                "SELECT r.seq, s.key, r.unit_id FROM vector_refresh AS r JOIN scopes AS s ON s.id = r.scope "
+                "ORDER BY r.seq LIMIT ?",
+                [limit],
             )
         ]
 
@@ -888,42 +996,44 @@ class SQLiteRecordStore:
         record leaves them out and :meth:`cells` attaches them.
         """
         with self.transaction() as conn:
+            sid = self._interned(conn, cell.scope)
             stored = cell.model_copy(update={"facts": [], "foresight": [], "messages": []})
             conn.execute(
                 "INSERT OR REPLACE INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     cell.id,
-                    cell.scope,
+                    sid,
                     _ts(cell.start_time),
                     _ts(cell.end_time),
                     cell.scene_id,
-                    record_json(stored),
+                    record_json(stored, ("scope",)),
                 ),
             )
-            self._save_facts(conn, cell.scope, cell.facts)
+            self._save_facts(conn, sid, cell.facts)
             conn.executemany(
                 "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (f.id, cell.scope, f.cell_id, _ts(f.start), _ts(f.end), record_json(f, FORESIGHT_COLUMNS))
+                    (f.id, sid, f.cell_id, _ts(f.start), _ts(f.end), record_json(f, FORESIGHT_COLUMNS))
                     for f in cell.foresight
                 ],
             )
             ids = [m.id for m in cell.messages]
             conn.executemany(
-                "UPDATE messages SET cell_id = ? WHERE scope = ? AND id = ?", [(cell.id, cell.scope, i) for i in ids]
+                "UPDATE messages SET cell_id = ? WHERE scope = ? AND id = ?", [(cell.id, sid, i) for i in ids]
             )
             self.remove_units(cell.scope, stale_unit_ids)
             self.put_units(units)
 
-    def _save_facts(self, conn: sqlite3.Connection, scope: str, facts: Sequence[Fact]) -> None:
+    @staticmethod
+    def _save_facts(conn: sqlite3.Connection, sid: int, facts: Sequence[Fact]) -> None:
         conn.executemany(
             "INSERT OR REPLACE INTO facts (id, scope, cell_id, subject, attribute, ts, superseded_by, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     f.id,
-                    scope,
+                    sid,
                     f.cell_id,
                     f.subject,
                     f.attribute,
@@ -935,7 +1045,7 @@ class SQLiteRecordStore:
             ],
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO subjects (scope, subject) VALUES (?, ?)", [(scope, f.subject) for f in facts]
+            "INSERT OR IGNORE INTO subjects (scope, subject) VALUES (?, ?)", [(sid, f.subject) for f in facts]
         )
 
     def update_facts(self, scope: str, facts: Sequence[Fact]) -> None:
@@ -945,12 +1055,13 @@ class SQLiteRecordStore:
         message that states an old value reads as history too.
         """
         with self.transaction() as conn:
-            self._save_facts(conn, scope, facts)
+            sid = self._interned(conn, scope)
+            self._save_facts(conn, sid, facts)
             # Only what supersession changes: the unit's record keeps the rest (its scene, for one).
             conn.executemany(
                 "UPDATE units SET data = json_set(data, '$.superseded_by', ?, '$.valid_until', ?) "
                 "WHERE scope = ? AND id = ?",
-                [(*supersession_of(f), scope, f.id) for f in facts],
+                [(*supersession_of(f), sid, f.id) for f in facts],
             )
             said_in = list({f.source_message_ids[0] for f in facts if len(f.source_message_ids) == 1})
             if not said_in:
@@ -960,14 +1071,14 @@ class SQLiteRecordStore:
             for message_id, superseded_by, valid_until in self._tuples(
                 "SELECT message_id, json_extract(data, '$.superseded_by'), json_extract(data, '$.valid_until') "
                 f"FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind = 'fact'",
-                [scope, *said_in],
+                [sid, *said_in],
             ):
                 if superseded_by and message_id not in outdated:
                     outdated[message_id] = (superseded_by, valid_until)
             rows = self._rows(
                 f"SELECT id, message_id, data FROM units "
                 f"WHERE scope = ? AND message_id IN ({marks}) AND kind = 'message'",
-                [scope, *said_in],
+                [sid, *said_in],
             )
             updates = []
             for row in rows:
@@ -986,12 +1097,12 @@ class SQLiteRecordStore:
             return set()
         marks = ",".join("?" * len(ids))
         # "+scope" keeps SQLite on the primary key: from a few ids on it would walk the scope's index.
-        rows = self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, scope])
+        rows = self._rows(f"SELECT id FROM facts WHERE id IN ({marks}) AND +scope = ?", [*ids, self._scope_id(scope)])
         return {r["id"] for r in rows}
 
     def facts(self, scope: str) -> list[Fact]:
         """Facts of a scope in time order."""
-        rows = self._rows(f"SELECT {_FACT_READ} FROM facts WHERE scope = ? ORDER BY ts", [scope])
+        rows = self._rows(f"SELECT {_FACT_READ} FROM facts WHERE scope = ? ORDER BY ts", [self._scope_id(scope)])
         return [from_row(Fact, r, FACT_COLUMNS) for r in rows]
 
     def current_keyed_facts(self, scope: str, subject: str, attribute: str) -> list[Fact]:
@@ -999,7 +1110,7 @@ class SQLiteRecordStore:
         rows = self._rows(
             f"SELECT {_FACT_READ} FROM facts "
             "WHERE scope = ? AND subject = ? AND attribute = ? AND superseded_by IS NULL",
-            [scope, subject, attribute],
+            [self._scope_id(scope), subject, attribute],
         )
         return [from_row(Fact, r, FACT_COLUMNS) for r in rows]
 
@@ -1009,20 +1120,22 @@ class SQLiteRecordStore:
         Kept in a table of its own: every search asks, and a DISTINCT over the facts would read
         all of a large scope's facts.
         """
-        return [r["subject"] for r in self._rows("SELECT subject FROM subjects WHERE scope = ?", [scope])]
+        rows = self._rows("SELECT subject FROM subjects WHERE scope = ?", [self._scope_id(scope)])
+        return [r["subject"] for r in rows]
 
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
         """MemCells of a scope in time order, messages, facts and foresight attached."""
-        sql, params = "SELECT data FROM cells WHERE scope = ?", [scope]
+        sid = self._scope_id(scope)
+        sql, params = "SELECT data FROM cells WHERE scope = ?", list[Any]([sid])
         if ids is not None:
             if not ids:
                 return []
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             params.extend(ids)
-        cells = [MemCell.model_validate_json(r["data"]) for r in self._rows(sql + " ORDER BY start_ts", params)]
-        return self._attach(scope, cells)
+        cells = [_scoped(MemCell, r["data"], scope) for r in self._rows(sql + " ORDER BY start_ts", params)]
+        return self._attach(sid, cells)
 
-    def _attach(self, scope: str, cells: list[MemCell]) -> list[MemCell]:
+    def _attach(self, sid: int | None, cells: list[MemCell]) -> list[MemCell]:
         if not cells:
             return cells
         by_id = {c.id: c for c in cells}
@@ -1031,17 +1144,17 @@ class SQLiteRecordStore:
             cell.messages.clear()  # a record written by an earlier release holds copies
         for cell_id, data in self._tuples(
             f"SELECT cell_id, data FROM messages WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts, seq",
-            [scope, *by_id],
+            [sid, *by_id],
         ):
             by_id[cell_id].messages.append(Message.model_validate_json(data))
         for row in self._rows(
-            f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [scope, *by_id]
+            f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [sid, *by_id]
         ):
             fact = from_row(Fact, row, FACT_COLUMNS)
             by_id[fact.cell_id].facts.append(fact)
         for row in self._rows(
             f"SELECT {_FORESIGHT_READ} FROM foresight WHERE scope = ? AND cell_id IN ({marks}) ORDER BY start_ts",
-            [scope, *by_id],
+            [sid, *by_id],
         ):
             item = from_row(Foresight, row, FORESIGHT_COLUMNS)
             by_id[item.cell_id].foresight.append(item)
@@ -1053,19 +1166,23 @@ class SQLiteRecordStore:
         with self.transaction() as conn:
             conn.execute(  # its units read the scene from here
                 "UPDATE cells SET scene_id = ?, data = json_set(data, '$.scene_id', ?) WHERE id = ? AND scope = ?",
-                (scene_id, scene_id, cell_id, scope),
+                (scene_id, scene_id, cell_id, self._scope_id(scope)),
             )
 
     def foresight(self, scope: str) -> list[Foresight]:
         """All foresight of a scope, by start."""
-        rows = self._rows(f"SELECT {_FORESIGHT_READ} FROM foresight WHERE scope = ? ORDER BY start_ts", [scope])
+        rows = self._rows(
+            f"SELECT {_FORESIGHT_READ} FROM foresight WHERE scope = ? ORDER BY start_ts", [self._scope_id(scope)]
+        )
         return [from_row(Foresight, r, FORESIGHT_COLUMNS) for r in rows]
 
     # -- scenes ---------------------------------------------------------------------------------
     def scenes(self, scope: str) -> list[tuple[MemScene, np.ndarray]]:
         """Scenes of a scope with their centroids, most recently active first."""
-        rows = self._rows("SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [scope])
-        return [(MemScene.model_validate_json(r["data"]), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
+        rows = self._rows(
+            "SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [self._scope_id(scope)]
+        )
+        return [(_scoped(MemScene, r["data"], scope), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
 
     def scene_centroids(self, scope: str, active_since: datetime) -> tuple[list[str], np.ndarray]:
         """Ids and centroids (one row each) of scenes active since ``active_since``, latest first.
@@ -1076,15 +1193,15 @@ class SQLiteRecordStore:
         """
         rows = self._rows(
             "SELECT id, centroid FROM scenes WHERE scope = ? AND last_ts >= ? ORDER BY last_ts DESC",
-            [scope, active_since.timestamp()],
+            [self._scope_id(scope), active_since.timestamp()],
         )
         centroids = np.array([np.frombuffer(r["centroid"], dtype=np.float32) for r in rows], dtype=np.float32)
         return [r["id"] for r in rows], centroids
 
     def scene(self, scope: str, scene_id: str) -> MemScene:
         """One scene by id."""
-        rows = self._rows("SELECT data FROM scenes WHERE scope = ? AND id = ?", [scope, scene_id])
-        return MemScene.model_validate_json(rows[0]["data"])
+        rows = self._rows("SELECT data FROM scenes WHERE scope = ? AND id = ?", [self._scope_id(scope), scene_id])
+        return _scoped(MemScene, rows[0]["data"], scope)
 
     def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
         """Insert or replace a scene and its centroid."""
@@ -1093,18 +1210,18 @@ class SQLiteRecordStore:
                 "INSERT OR REPLACE INTO scenes (id, scope, last_ts, size, centroid, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     scene.id,
-                    scene.scope,
+                    self._interned(conn, scene.scope),
                     _ts(scene.end_time),
                     len(scene.cell_ids),
                     np.asarray(centroid, dtype=np.float32).tobytes(),
-                    scene.model_dump_json(),
+                    record_json(scene, ("scope",)),
                 ),
             )
 
     # -- profile and conversation meta -----------------------------------------------------------
     def profile_items(self, scope: str, subject: str | None = None, *, current_only: bool = False) -> list[ProfileItem]:
         """Profile entries of a scope (optionally of one subject, or only current ones)."""
-        sql, params = f"SELECT {_PROFILE_READ} FROM profile WHERE scope = ?", [scope]
+        sql, params = f"SELECT {_PROFILE_READ} FROM profile WHERE scope = ?", list[Any]([self._scope_id(scope)])
         if subject is not None:
             sql += " AND subject = ?"
             params.append(subject)
@@ -1115,26 +1232,41 @@ class SQLiteRecordStore:
     def save_profile_items(self, items: Sequence[ProfileItem]) -> None:
         """Insert or replace profile entries."""
         with self.transaction() as conn:
+            sids = {scope: self._interned(conn, scope) for scope in {p.scope for p in items}}
             conn.executemany(
                 "INSERT OR REPLACE INTO profile (id, scope, subject, attribute, status, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.id, p.scope, p.subject, p.attribute, p.status, record_json(p, PROFILE_COLUMNS)) for p in items],
+                [
+                    (
+                        p.id,
+                        sids[p.scope],
+                        p.subject,
+                        p.attribute,
+                        p.status,
+                        record_json(p, PROFILE_COLUMNS),
+                    )
+                    for p in items
+                ],
             )
 
     def delete_profile_items(self, scope: str, ids: Sequence[str]) -> None:
         """Remove profile entries (compaction, explicit deletes)."""
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM profile WHERE scope = ? AND id = ?", [(scope, i) for i in ids])
+            sid = self._scope_id(scope)
+            conn.executemany("DELETE FROM profile WHERE scope = ? AND id = ?", [(sid, i) for i in ids])
 
     def meta(self, scope: str) -> ConversationMeta | None:
         """The scope's conversation metadata, if set."""
-        rows = self._rows("SELECT data FROM meta WHERE scope = ?", [scope])
+        rows = self._rows("SELECT data FROM meta WHERE scope = ?", [self._scope_id(scope)])
         return ConversationMeta.model_validate_json(rows[0]["data"]) if rows else None
 
     def save_meta(self, scope: str, meta: ConversationMeta) -> None:
         """Set the scope's conversation metadata."""
         with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (scope, data) VALUES (?, ?)", (scope, meta.model_dump_json()))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (scope, data) VALUES (?, ?)",
+                (self._interned(conn, scope), meta.model_dump_json()),
+            )
 
     # -- units and the lexical index ----------------------------------------------------------------
     def put_units(self, units: Sequence[Unit]) -> None:
@@ -1148,11 +1280,12 @@ class SQLiteRecordStore:
         # The last of several units with one id wins, as if they were written one by one.
         latest = list({unit.id: unit for unit in units}.values())
         with self.transaction() as conn:
+            sids = {scope: self._interned(conn, scope) for scope in {unit.scope for unit in latest}}
             # What a memory inherits from its messages is worked out here, once for every write path.
-            metas = self._unit_metadata(conn, latest)
+            metas = self._unit_metadata(conn, latest, sids)
             # One statement per step for the whole batch: bulk loads write thousands of units.
-            replaced: dict[str, set[int]] = {}
-            removed: dict[str, list[int]] = {}
+            replaced: dict[int, set[int]] = {}
+            removed: dict[int, list[int]] = {}
             for chunk in _chunks([unit.id for unit in latest]):
                 self._remove_unit_rows(conn, f"id IN ({','.join('?' * len(chunk))})", chunk, replaced, removed)
             bodies = [lexical_text(unit.indexed_text) for unit in latest]
@@ -1162,7 +1295,7 @@ class SQLiteRecordStore:
                 [
                     (
                         unit.id,
-                        unit.scope,
+                        sids[unit.scope],
                         unit.kind,
                         unit.cell_id,
                         _ts(unit.timestamp),
@@ -1180,16 +1313,18 @@ class SQLiteRecordStore:
                 ],
             )
             self._drop_unshared_vectors(conn, replaced)  # after the insert: a unit rewritten keeps its vector
-            self._follow_lexical_tier(conn, latest, bodies)
-            self._follow_postings(conn, removed, latest, bodies)
+            self._follow_lexical_tier(conn, latest, bodies, sids)
+            self._follow_postings(conn, removed, latest, bodies, sids)
 
-    def _follow_lexical_tier(self, conn: sqlite3.Connection, written: Sequence[Unit], bodies: Sequence[str]) -> None:
+    def _follow_lexical_tier(
+        self, conn: sqlite3.Connection, written: Sequence[Unit], bodies: Sequence[str], sids: Mapping[str, int]
+    ) -> None:
         """Index and log the written units of scopes served by tantivy; a scope that reached the tier's size joins it.
 
         Only those scopes have FTS5 entries: a small scope is ranked from its units' postings.
         """
         tiered = self._tiered_scopes(conn)
-        indexed = [(u, body) for u, body in zip(written, bodies, strict=True) if u.scope in tiered]
+        indexed = [(u, body) for u, body in zip(written, bodies, strict=True) if sids[u.scope] in tiered]
         if indexed:
             conn.executemany(
                 "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) SELECT rowid, ?, ?, ? FROM units WHERE id = ?",
@@ -1200,44 +1335,52 @@ class SQLiteRecordStore:
                 [(u.id,) for u, _ in indexed],
             )
             self._lexical_pending = True
-        for scope in {unit.scope for unit in written} - tiered:
+        for scope in {unit.scope for unit in written}:
+            if (sid := sids[scope]) in tiered:
+                continue
             # Counting stops at the tier's size, so a small scope's write counts only its own units.
             (held,) = conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM units WHERE scope = ? LIMIT ?)", (scope, LEXICAL_TIER_UNITS)
+                "SELECT count(*) FROM (SELECT 1 FROM units WHERE scope = ? LIMIT ?)", (sid, LEXICAL_TIER_UNITS)
             ).fetchone()
             if held >= LEXICAL_TIER_UNITS:
                 # applied 0: the drain builds the indexes from the scope's units.
-                conn.execute("INSERT INTO lexical_scopes VALUES (?, ?, 0)", (scope, secrets.token_hex(8)))
-                self._index_in_fts5(conn, scope)
+                conn.execute("INSERT INTO lexical_scopes VALUES (?, ?, 0)", (sid, secrets.token_hex(8)))
+                self._index_in_fts5(conn, scope, sid)
                 self._lexical_pending = True
                 self._postings.drop(scope)  # ranked by tantivy from now on
 
     @staticmethod
-    def _index_in_fts5(conn: sqlite3.Connection, scope: str) -> None:
-        """Give every unit of ``scope`` its FTS5 entry (a scope joining the tier), a chunk of rows at a time."""
+    def _index_in_fts5(conn: sqlite3.Connection, scope: str, column: int | str) -> None:
+        """Give every unit of ``scope`` its FTS5 entry (a scope joining the tier), a chunk of rows at a time.
+
+        ``column`` is what the units' ``scope`` column holds for it: its number (its key before layout 13).
+        """
         last = 0
         while rows := conn.execute(
-            "SELECT rowid, scope, kind, text, context, lexical FROM units WHERE scope = ? AND rowid > ? "
+            "SELECT rowid, kind, text, context, lexical FROM units WHERE scope = ? AND rowid > ? "
             "ORDER BY rowid LIMIT ?",
-            (scope, last, MIGRATION_CHUNK),
+            (column, last, MIGRATION_CHUNK),
         ).fetchall():
             last = rows[-1][0]
             conn.executemany(
                 "INSERT INTO units_fts (rowid, body, part_tok, kind_tok) VALUES (?, ?, ?, ?)",
-                [_lexical_entry(*row) for row in rows],
+                [_lexical_entry(row[0], scope, *row[1:]) for row in rows],
             )
 
     @staticmethod
-    def _tiered_scopes(conn: sqlite3.Connection) -> set[str]:
-        return {scope for (scope,) in conn.execute("SELECT scope FROM lexical_scopes")}
+    def _tiered_scopes(conn: sqlite3.Connection) -> dict[int, str]:
+        """The scopes of the tantivy tier: their keys by number."""
+        return dict(conn.execute("SELECT l.scope, s.key FROM lexical_scopes AS l JOIN scopes AS s ON s.id = l.scope"))
 
-    def _unit_metadata(self, conn: sqlite3.Connection, units: Sequence[Unit]) -> list[MetadataValues]:
+    def _unit_metadata(
+        self, conn: sqlite3.Connection, units: Sequence[Unit], sids: Mapping[str, int]
+    ) -> list[MetadataValues]:
         metas: list[MetadataValues] = [{} for _ in units]
         by_scope: dict[str, list[int]] = {}
         for n, unit in enumerate(units):
             by_scope.setdefault(unit.scope, []).append(n)
         for scope, rows in by_scope.items():
-            merged = self._metadata_of_sources(conn, scope, [_sources(units[n].data) for n in rows])
+            merged = self._metadata_of_sources(conn, sids[scope], [_sources(units[n].data) for n in rows])
             for n, meta in zip(rows, merged, strict=True):
                 metas[n] = meta
         return metas
@@ -1247,21 +1390,21 @@ class SQLiteRecordStore:
         conn: sqlite3.Connection,
         where: str,
         params: Sequence[Any],
-        keys: dict[str, set[int]] | None = None,
-        rows_of: dict[str, list[int]] | None = None,
+        keys: dict[int, set[int]] | None = None,
+        rows_of: dict[int, list[int]] | None = None,
     ) -> None:
         """Delete units with their lexical entries.
 
-        Their vector keys and their rows, by scope, are added to ``keys`` and ``rows_of``.
+        Their vector keys and their rows, by scope number, are added to ``keys`` and ``rows_of``.
         """
         rows = conn.execute(
             f"SELECT rowid, scope, kind, text, context, lexical, vector_key FROM units WHERE {where}", params
         )
         removed = rows.fetchall()
-        tiered = self._tiered_scopes(conn) if removed else set()
+        tiered = self._tiered_scopes(conn) if removed else {}
         conn.executemany(  # only the tier's scopes have FTS5 entries
             "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
-            [_lexical_entry(*row[:6]) for row in removed if row[1] in tiered],
+            [_lexical_entry(row[0], tiered[row[1]], *row[2:6]) for row in removed if row[1] in tiered],
         )
         if keys is not None:
             for row in removed:
@@ -1278,42 +1421,44 @@ class SQLiteRecordStore:
     def remove_units(self, scope: str, ids: Sequence[str]) -> None:
         """Drop units (and their BM25 entries) by id."""
         with self.transaction() as conn:
-            removed: dict[str, set[int]] = {}
-            rows_of: dict[str, list[int]] = {}
+            if (sid := self._scope_id(scope)) is None:
+                return  # nothing stored under it
+            removed: dict[int, set[int]] = {}
+            rows_of: dict[int, list[int]] = {}
             for unit_id in ids:
-                self._remove_unit_rows(conn, "scope = ? AND id = ?", (scope, unit_id), removed, rows_of)
+                self._remove_unit_rows(conn, "scope = ? AND id = ?", (sid, unit_id), removed, rows_of)
             self._drop_unshared_vectors(conn, removed)
-            self._follow_postings(conn, rows_of, (), ())
+            self._follow_postings(conn, rows_of, (), (), {scope: sid})
 
     def units(self, scope: str, ids: Sequence[str]) -> dict[str, Unit]:
         """Units by id (ids of other scopes are ignored: the tenant wall)."""
         found: dict[str, Unit] = {}
+        sid = self._scope_id(scope)
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             # "+scope" keeps SQLite on the primary key: a large scope makes the scope index a full scan.
             for row in self._tuples(
-                "SELECT u.id, u.scope, u.kind, u.text, u.cell_id, u.ts, u.data, u.meta, u.subject, u.role, "
+                "SELECT u.id, u.kind, u.text, u.cell_id, u.ts, u.data, u.meta, u.subject, u.role, "
                 "u.message_id, c.scene_id FROM units AS u "
                 "LEFT JOIN cells AS c ON c.id = u.cell_id AND c.scope = u.scope "
                 f"WHERE u.id IN ({marks}) AND +u.scope = ?",
-                [*chunk, scope],
+                [*chunk, sid],
             ):
-                unit_id, unit_scope, kind, text, cell_id, ts, data, meta, subject, role, message_id, scene_id = row
+                unit_id, kind, text, cell_id, ts, data, meta, subject, role, message_id, scene_id = row
                 moment = None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
                 record = _data_with_columns(orjson.loads(data), subject, role, message_id, cell_id, scene_id)
-                found[unit_id] = Unit(
-                    unit_id, unit_scope, kind, text, cell_id, moment, record, metadata=orjson.loads(meta)
-                )
+                found[unit_id] = Unit(unit_id, scope, kind, text, cell_id, moment, record, metadata=orjson.loads(meta))
         return found
 
     def unit_keys(self, scope: str, ids: Sequence[str]) -> dict[str, UnitKeys]:
         """The cell, subject and role of units by id, without parsing their records."""
         found: dict[str, UnitKeys] = {}
+        sid = self._scope_id(scope)
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for unit_id, cell_id, subject, role in self._tuples(
                 f"SELECT id, cell_id, subject, role FROM units WHERE id IN ({marks}) AND +scope = ?",
-                [*chunk, scope],
+                [*chunk, sid],
             ):
                 found[unit_id] = UnitKeys(cell_id, subject, role)
         return found
@@ -1327,7 +1472,7 @@ class SQLiteRecordStore:
         rows = self._rows(
             f"SELECT id, cell_id FROM units WHERE scope = ? AND cell_id IN ({marks}) AND +kind IN ({kind_marks}) "
             "ORDER BY ts",
-            [scope, *cell_ids, *kinds],
+            [self._scope_id(scope), *cell_ids, *kinds],
         )
         return [(r["id"], r["cell_id"]) for r in rows]
 
@@ -1342,7 +1487,7 @@ class SQLiteRecordStore:
         rows = self._rows(
             f"SELECT id, message_id FROM units WHERE scope = ? AND message_id IN ({marks}) AND kind IN ({kind_marks}) "
             "ORDER BY ts, rowid",
-            [scope, *message_ids, *kinds],
+            [self._scope_id(scope), *message_ids, *kinds],
         )
         return [(r["id"], r["message_id"]) for r in rows]
 
@@ -1368,15 +1513,20 @@ class SQLiteRecordStore:
         """
         if not terms or limit <= 0:
             return []
-        tiered, version = self._tuples(
-            "SELECT EXISTS (SELECT 1 FROM lexical_scopes WHERE scope = ?), "
-            "(SELECT version FROM lexical_versions WHERE scope = ?)",
-            [scope, scope],
-        )[0]
+        rows = self._tuples(
+            "SELECT s.id, EXISTS (SELECT 1 FROM lexical_scopes WHERE scope = s.id), "
+            "(SELECT version FROM lexical_versions WHERE scope = s.id) FROM scopes AS s WHERE s.key = ?",
+            [scope],
+        )
+        if not rows:
+            return []
+        sid, tiered, version = rows[0]
         if not tiered:
-            return self._ranked_in_memory(scope, version, terms, kinds, limit, where) if version is not None else []
+            return (
+                self._ranked_in_memory(scope, sid, version, terms, kinds, limit, where) if version is not None else []
+            )
         group = next((name for name, group_kinds in KIND_GROUPS if group_kinds == frozenset(kinds)), None)
-        lexicon = None if group is None else self._current_lexicon(scope)
+        lexicon = None if group is None else self._current_lexicon(scope, sid)
         hits = None
         wanted = limit if where is None else 4 * max(limit, 100)
         if lexicon is not None and group is not None:
@@ -1385,17 +1535,17 @@ class SQLiteRecordStore:
             except (OSError, ValueError) as exc:  # a damaged index: FTS5 still holds everything
                 logger.warning("tantivy search of %s failed (%s); ranked by FTS5", scope, exc)
         if hits is not None:
-            ids = self._ids_of_rows(scope, [row for row, _ in hits])
+            ids = self._ids_of_rows(sid, [row for row, _ in hits])
             ranked = [(ids[row], score) for row, score in hits if row in ids]
             if where is None:
                 return ranked[:limit]
             passed = self.passing(scope, ranked, where, limit)
             if len(passed) == limit or len(hits) < wanted:  # else the filter needs a ranking past these
                 return passed
-        return self._ranked_by_fts5(scope, terms, kinds, limit, where)
+        return self._ranked_by_fts5(scope, sid, terms, kinds, limit, where)
 
     def _ranked_by_fts5(
-        self, scope: str, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
+        self, scope: str, sid: int, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
     ) -> list[tuple[str, float]]:
         """BM25 in FTS5 (a scope of the tier), whose statistics are the tier's; ``where`` is judged in its query."""
         term_query = " OR ".join(f'"{t}"' for t in terms)
@@ -1418,7 +1568,7 @@ class SQLiteRecordStore:
                 "SELECT units.id, bm25(units_fts, 1.0, 0.0, 0.0) AS rank FROM units_fts "
                 "JOIN units ON units.rowid = units_fts.rowid WHERE units_fts MATCH ? AND units.scope = ? "
                 f"AND ({condition}) ORDER BY rank LIMIT ?",
-                [match, scope, *params, limit],
+                [match, sid, *params, limit],
             )
         else:
             # FTS5 ranks and cuts to the limit before the join names the entries.
@@ -1431,9 +1581,16 @@ class SQLiteRecordStore:
         return [(unit_id, -float(rank)) for unit_id, rank in rows]
 
     def _ranked_in_memory(
-        self, scope: str, version: int, terms: Sequence[str], kinds: Sequence[str], limit: int, where: UnitFilter | None
+        self,
+        scope: str,
+        sid: int,
+        version: int,
+        terms: Sequence[str],
+        kinds: Sequence[str],
+        limit: int,
+        where: UnitFilter | None,
     ) -> list[tuple[str, float]]:
-        postings = self._postings.get(scope, version) or self._read_postings(scope, version)
+        postings = self._postings.get(scope, version) or self._read_postings(scope, sid, version)
         subjects, rest = split_subjects(where) if where is not None else (None, MATCH_ALL)
         positions, scores = postings.rank(terms, kinds, subjects)
         if is_empty(rest):
@@ -1441,7 +1598,7 @@ class SQLiteRecordStore:
         ranked = [(postings.ids[n], float(score)) for n, score in zip(positions, scores, strict=True)]
         return self.passing(scope, ranked, rest, limit)
 
-    def _read_postings(self, scope: str, version: int) -> ScopePostings:
+    def _read_postings(self, scope: str, sid: int, version: int) -> ScopePostings:
         """Read a scope's postings from its units; lookups of one search that miss them together wait for one read.
 
         A read on the writer's connection (inside a transaction, or an in-memory store) runs under
@@ -1449,16 +1606,16 @@ class SQLiteRecordStore:
         deadlock.
         """
         if self._reader() is None:
-            return self._postings_from_rows(scope, version)
+            return self._postings_from_rows(scope, sid, version)
         with self._postings_read_lock:
-            return self._postings.get(scope, version) or self._postings_from_rows(scope, version)
+            return self._postings.get(scope, version) or self._postings_from_rows(scope, sid, version)
 
-    def _postings_from_rows(self, scope: str, version: int) -> ScopePostings:
+    def _postings_from_rows(self, scope: str, sid: int, version: int) -> ScopePostings:
         # Read after the version: units written meanwhile are newer than it, and the next
         # search, seeing another version, reads them again.
         found = self._tuples(
             "SELECT rowid, id, kind, subject, text, context, lexical FROM units WHERE scope = ? ORDER BY rowid",
-            [scope],
+            [sid],
         )
         postings = ScopePostings.of(
             version, [PostingEntry(r[0], r[1], r[2], r[3], _lexical_body(r[4], r[5], r[6])) for r in found]
@@ -1469,37 +1626,46 @@ class SQLiteRecordStore:
     def _follow_postings(
         self,
         conn: sqlite3.Connection,
-        removed: Mapping[str, Sequence[int]],
+        removed: Mapping[int, Sequence[int]],
         written: Sequence[Unit],
         bodies: Sequence[str],
+        sids: Mapping[str, int],
     ) -> None:
-        """Draw a new lexical version of each scope written; postings held in memory follow the write."""
+        """Draw a new lexical version of each scope written; postings held in memory follow the write.
+
+        ``removed`` holds rows by scope number, ``sids`` the numbers of the scopes written.
+        """
         written_in: dict[str, list[int]] = {}
         for n, unit in enumerate(written):
             written_in.setdefault(unit.scope, []).append(n)
-        for scope in sorted(set(removed) | set(written_in)):
-            before, after = _next_version(conn, "lexical_versions", scope)
+        keys = {sid: scope for scope, sid in sids.items()}
+        for sid in set(removed) - set(keys):  # a unit rewritten under another scope left that one
+            keys[sid] = conn.execute("SELECT key FROM scopes WHERE id = ?", (sid,)).fetchone()[0]
+        for sid, scope in sorted(keys.items()):
+            if sid not in removed and scope not in written_in:
+                continue
+            before, after = _next_version(conn, "lexical_versions", sid)
             units = [written[n] for n in written_in.get(scope, [])]
             texts = [bodies[n] for n in written_in.get(scope, [])]
-            change = functools.partial(_written_postings, conn, scope, units, texts, removed.get(scope, ()))
+            change = functools.partial(_written_postings, conn, sid, units, texts, removed.get(sid, ()))
             self._postings.follow(scope, before, after, change)
 
-    def _ids_of_rows(self, scope: str, rows: Sequence[int]) -> dict[int, str]:
+    def _ids_of_rows(self, sid: int, rows: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
         for chunk in _chunks(rows):
             # ``+scope``: found by rowid, the scope checked on each row (not a scan of its index).
             sql = f"SELECT rowid, id FROM units WHERE rowid IN ({','.join('?' * len(chunk))}) AND +scope = ?"
-            found.update(self._tuples(sql, [*chunk, scope]))
+            found.update(self._tuples(sql, [*chunk, sid]))
         return found
 
     # -- the tantivy tier of large scopes --------------------------------------------------------------
-    def _current_lexicon(self, scope: str) -> ScopeLexicon | None:
+    def _current_lexicon(self, scope: str, sid: int) -> ScopeLexicon | None:
         """The scope's tantivy indexes if they hold every committed change of its units, else ``None``."""
         # One statement reads the tier and the log in one snapshot.
         rows = self._tuples(
             "SELECT folder, applied, EXISTS (SELECT 1 FROM lexical_log WHERE scope = ?) FROM lexical_scopes "
             "WHERE scope = ?",
-            [scope, scope],
+            [sid, sid],
         )
         if not rows or rows[0][1] == 0 or rows[0][2] or self._lost(rows[0][0]):
             return None
@@ -1530,24 +1696,23 @@ class SQLiteRecordStore:
         try:
             with self.transaction() as conn:
                 tier = conn.execute(
-                    "SELECT scope, folder, applied, scope IN (SELECT scope FROM lexical_log) FROM lexical_scopes"
+                    "SELECT l.scope, s.key, l.folder, l.applied, l.scope IN (SELECT scope FROM lexical_log) "
+                    "FROM lexical_scopes AS l JOIN scopes AS s ON s.id = l.scope"
                 ).fetchall()
-                for scope, folder, applied, logged in tier:
+                for sid, scope, folder, applied, logged in tier:
                     if applied and self._lost(folder):  # rebuilt in a new folder, which every process opens anew
                         folder, applied = secrets.token_hex(8), 0
-                        conn.execute(
-                            "UPDATE lexical_scopes SET folder = ?, applied = 0 WHERE scope = ?", (folder, scope)
-                        )
+                        conn.execute("UPDATE lexical_scopes SET folder = ?, applied = 0 WHERE scope = ?", (folder, sid))
                     if applied == 0 or logged:
-                        self._drain_scope(conn, self._lexicon(scope, folder, applied), scope, applied)
+                        self._drain_scope(conn, self._lexicon(scope, folder, applied), sid, applied)
                 self._remove_lexicons_of_gone_scopes(conn)
         except Exception as exc:  # the write that logged these has committed: report, do not fail it
             logger.warning("tantivy index not updated (%s); its scopes are searched in FTS5 until the next write", exc)
 
-    def _drain_scope(self, conn: sqlite3.Connection, lexicon: ScopeLexicon, scope: str, applied: int) -> None:
+    def _drain_scope(self, conn: sqlite3.Connection, lexicon: ScopeLexicon, sid: int, applied: int) -> None:
         columns = "SELECT rowid, kind, text, context, lexical FROM units"
         if applied == 0:  # joined the tier: built from all of its units, a chunk at a time
-            cursor = conn.execute(f"{columns} WHERE scope = ?", (scope,))
+            cursor = conn.execute(f"{columns} WHERE scope = ?", (sid,))
             rebuild = True
             while chunk := cursor.fetchmany(MIGRATION_CHUNK * 4):
                 lexicon.write((), [_tantivy_entry(*row) for row in chunk], rebuild=rebuild)
@@ -1555,16 +1720,16 @@ class SQLiteRecordStore:
             if rebuild:
                 lexicon.write((), (), rebuild=True)
         else:
-            changed = [row for (row,) in conn.execute("SELECT DISTINCT row FROM lexical_log WHERE scope = ?", (scope,))]
+            changed = [row for (row,) in conn.execute("SELECT DISTINCT row FROM lexical_log WHERE scope = ?", (sid,))]
             entries: list[LexicalEntry] = []
             for chunk in _chunks(changed):
                 marks = ",".join("?" * len(chunk))
                 # ``+scope``: found by rowid, the scope checked on each row (not a scan of its index).
-                found = conn.execute(f"{columns} WHERE rowid IN ({marks}) AND +scope = ?", [*chunk, scope])
+                found = conn.execute(f"{columns} WHERE rowid IN ({marks}) AND +scope = ?", [*chunk, sid])
                 entries += [_tantivy_entry(*row) for row in found]
             lexicon.write(changed, entries)
-        conn.execute("DELETE FROM lexical_log WHERE scope = ?", (scope,))
-        conn.execute("UPDATE lexical_scopes SET applied = ? WHERE scope = ?", (applied + 1, scope))
+        conn.execute("DELETE FROM lexical_log WHERE scope = ?", (sid,))
+        conn.execute("UPDATE lexical_scopes SET applied = ? WHERE scope = ?", (applied + 1, sid))
         lexicon.follow(applied + 1)
 
     def _remove_lexicons_of_gone_scopes(self, conn: sqlite3.Connection) -> None:
@@ -1582,44 +1747,34 @@ class SQLiteRecordStore:
     def scopes(self) -> list[str]:
         """Every scope that holds anything."""
         rows = self._rows(
-            "SELECT scope FROM messages UNION SELECT scope FROM cells UNION SELECT scope FROM profile "
-            "UNION SELECT scope FROM meta UNION SELECT scope FROM units"
+            "SELECT key FROM scopes WHERE id IN (SELECT scope FROM messages UNION SELECT scope FROM cells "
+            "UNION SELECT scope FROM profile UNION SELECT scope FROM meta UNION SELECT scope FROM units)"
         )
-        return sorted(r["scope"] for r in rows)
+        return sorted(r["key"] for r in rows)
 
     def delete_scope(self, scope: str) -> None:
         """Remove everything stored for ``scope``."""
         with self.transaction() as conn:
-            # Its units go while it is in the tier, so their FTS5 entries go too; the drain deletes its indexes.
-            self._remove_unit_rows(conn, "scope = ?", (scope,))
-            if conn.execute("DELETE FROM lexical_scopes WHERE scope = ?", (scope,)).rowcount:
-                conn.execute("DELETE FROM lexical_log WHERE scope = ?", (scope,))
-                self._lexical_pending = True
-            for table in (
-                "messages",
-                "cells",
-                "facts",
-                "subjects",
-                "foresight",
-                "scenes",
-                "profile",
-                "meta",
-                "vector_outbox",
-                "vector_refresh",
-                "exact_vectors",
-                "exact_versions",
-                "indexed_scopes",
-                "lexical_versions",
-            ):
-                conn.execute(f"DELETE FROM {table} WHERE scope = ?", (scope,))
             self._postings.drop(scope)
+            if (sid := self._scope_id(scope)) is None:
+                return
+            # Its units go while it is in the tier, so their FTS5 entries go too; the drain deletes its indexes.
+            self._remove_unit_rows(conn, "scope = ?", (sid,))
+            if conn.execute("DELETE FROM lexical_scopes WHERE scope = ?", (sid,)).rowcount:
+                conn.execute("DELETE FROM lexical_log WHERE scope = ?", (sid,))
+                self._lexical_pending = True
+            for table in SCOPED_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE scope = ?", (sid,))
+            conn.execute("DELETE FROM scopes WHERE id = ?", (sid,))  # the key goes too
 
     def find_memory(self, memory_id: str, scope: str | None = None) -> tuple[str, str] | None:
         """``(table, scope)`` of the record with this id (in ``scope`` if given), if any."""
         where = "id = ?" + ("" if scope is None else " AND scope = ?")
-        params = [memory_id] + ([] if scope is None else [scope])
+        params = [memory_id] + ([] if scope is None else [self._scope_id(scope)])
         for table in ("cells", "facts", "foresight", "profile", "scenes", "messages"):
-            rows = self._rows(f"SELECT scope FROM {table} WHERE {where} LIMIT 1", params)
+            rows = self._rows(
+                f"SELECT (SELECT key FROM scopes WHERE id = scope) AS scope FROM {table} WHERE {where} LIMIT 1", params
+            )
             if rows:
                 return table, rows[0]["scope"]
         return None
@@ -1627,7 +1782,7 @@ class SQLiteRecordStore:
     def delete_cell(self, scope: str, cell: MemCell) -> None:
         """Delete a MemCell with its facts, foresight and source messages; leave its scene."""
         with self.transaction() as conn:
-            conn.execute("DELETE FROM messages WHERE scope = ? AND cell_id = ?", (scope, cell.id))
+            conn.execute("DELETE FROM messages WHERE scope = ? AND cell_id = ?", (self._scope_id(scope), cell.id))
             self.detach_cell(scope, cell.id)
 
     def detach_cell(self, scope: str, cell_id: str) -> list[str]:
@@ -1637,10 +1792,11 @@ class SQLiteRecordStore:
         scenes that lost it and still exist (their keywords may need rebuilding).
         """
         with self.transaction() as conn:
+            sid = self._scope_id(scope)
             for table in ("facts", "foresight"):
-                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (scope, cell_id))
-            conn.execute("UPDATE messages SET cell_id = NULL WHERE scope = ? AND cell_id = ?", (scope, cell_id))
-            conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (scope, cell_id))
+                conn.execute(f"DELETE FROM {table} WHERE scope = ? AND cell_id = ?", (sid, cell_id))
+            conn.execute("UPDATE messages SET cell_id = NULL WHERE scope = ? AND cell_id = ?", (sid, cell_id))
+            conn.execute("DELETE FROM cells WHERE scope = ? AND id = ?", (sid, cell_id))
             kept, emptied = scenes_without(self.scenes(scope), cell_id)
             for scene, centroid in kept:
                 self.save_scene(scene, centroid)
@@ -1650,37 +1806,45 @@ class SQLiteRecordStore:
     def delete_messages(self, scope: str, ids: Sequence[str]) -> None:
         """Delete stored messages by id (callers handle what was drawn from them)."""
         with self.transaction() as conn:
-            conn.executemany("DELETE FROM messages WHERE scope = ? AND id = ?", [(scope, i) for i in ids])
+            sid = self._scope_id(scope)
+            conn.executemany("DELETE FROM messages WHERE scope = ? AND id = ?", [(sid, i) for i in ids])
 
     def message_cell(self, scope: str, message_id: str) -> str | None:
         """The MemCell a stored message was cut into (``None`` while it is buffered)."""
-        rows = self._rows("SELECT cell_id FROM messages WHERE scope = ? AND id = ?", [scope, message_id])
+        rows = self._rows(
+            "SELECT cell_id FROM messages WHERE scope = ? AND id = ?", [self._scope_id(scope), message_id]
+        )
         return rows[0]["cell_id"] if rows else None
 
     def facts_superseded_by(self, scope: str, fact_ids: Sequence[str]) -> list[Fact]:
         """Facts that one of ``fact_ids`` superseded."""
         found: list[Fact] = []
+        sid = self._scope_id(scope)
         for chunk in _chunks(list(fact_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND superseded_by IN ({marks})", [scope, *chunk]
+                f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND superseded_by IN ({marks})", [sid, *chunk]
             )
             found += [from_row(Fact, r, FACT_COLUMNS) for r in rows]
         return found
 
     def unit_ids_of_kind(self, scope: str, kind: str) -> set[str]:
         """Ids of a scope's units of one kind."""
-        return {r["id"] for r in self._rows("SELECT id FROM units WHERE scope = ? AND kind = ?", [scope, kind])}
+        rows = self._rows("SELECT id FROM units WHERE scope = ? AND kind = ?", [self._scope_id(scope), kind])
+        return {r["id"] for r in rows}
 
     def rewrite_profile_items(self, items: Sequence[ProfileItem]) -> None:
         """Replace profile entries and the data their units carry (evidence trimmed by a delete)."""
+        if not items:
+            return
         with self.transaction() as conn:
             self.save_profile_items(items)
-            metas = self._metadata_of_sources(conn, items[0].scope, [p.evidence for p in items]) if items else []
+            sid = self._interned(conn, items[0].scope)
+            metas = self._metadata_of_sources(conn, sid, [p.evidence for p in items])
             conn.executemany(
                 "UPDATE units SET data = ?, meta = ? WHERE scope = ? AND id = ?",
                 [
-                    (orjson.dumps(unit_record(p)).decode(), orjson.dumps(meta).decode(), p.scope, p.id)
+                    (orjson.dumps(unit_record(p)).decode(), orjson.dumps(meta).decode(), sid, p.id)
                     for p, meta in zip(items, metas, strict=True)
                 ],
             )
@@ -1689,21 +1853,20 @@ class SQLiteRecordStore:
         """Detach MemCells from a deleted scene."""
         with self.transaction() as conn:
             for row in conn.execute(
-                "SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (scope, scene_id)
+                "SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (self._scope_id(scope), scene_id)
             ).fetchall():
-                cell = MemCell.model_validate_json(row["data"]).model_copy(update={"scene_id": None})
-                conn.execute(
-                    "UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (cell.model_dump_json(), row["id"])
-                )
+                cell = _scoped(MemCell, row["data"], scope).model_copy(update={"scene_id": None})
+                stored = record_json(cell, ("scope",))
+                conn.execute("UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (stored, row["id"]))
 
     def delete_record(self, table: str, scope: str, memory_id: str) -> None:
         """Delete one record row (callers handle what hangs off it)."""
         with self.transaction() as conn:
-            conn.execute(f"DELETE FROM {table} WHERE scope = ? AND id = ?", (scope, memory_id))
+            conn.execute(f"DELETE FROM {table} WHERE scope = ? AND id = ?", (self._scope_id(scope), memory_id))
 
     def count(self, table: str, scope: str) -> int:
         """Rows of ``table`` in ``scope``."""
-        return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [scope])[0]["n"])
+        return int(self._rows(f"SELECT COUNT(*) AS n FROM {table} WHERE scope = ?", [self._scope_id(scope)])[0]["n"])
 
 
 def exact_vector_blobs(vectors: np.ndarray) -> list[bytes]:
@@ -1755,11 +1918,11 @@ def new_scope_version() -> int:
     return secrets.randbits(VERSION_MASK.bit_length())
 
 
-def _next_version(conn: sqlite3.Connection, table: str, scope: str) -> tuple[int | None, int]:
-    """Draw the scope's next version in ``table`` (``exact_versions``, ``lexical_versions``): ``(before, after)``."""
-    found = conn.execute(f"SELECT version FROM {table} WHERE scope = ?", (scope,)).fetchone()
+def _next_version(conn: sqlite3.Connection, table: str, sid: int) -> tuple[int | None, int]:
+    """Draw a scope's next version in ``table`` (``exact_versions``, ``lexical_versions``): ``(before, after)``."""
+    found = conn.execute(f"SELECT version FROM {table} WHERE scope = ?", (sid,)).fetchone()
     after = new_scope_version()
-    conn.execute(f"INSERT OR REPLACE INTO {table} (scope, version) VALUES (?, ?)", (scope, after))
+    conn.execute(f"INSERT OR REPLACE INTO {table} (scope, version) VALUES (?, ?)", (sid, after))
     return None if found is None else int(found[0]), after
 
 
@@ -1797,7 +1960,7 @@ def _text(value: object) -> str | None:
 
 def _written_postings(
     conn: sqlite3.Connection,
-    scope: str,
+    sid: int,
     units: Sequence[Unit],
     bodies: Sequence[str],
     removed: Sequence[int],
@@ -1809,7 +1972,7 @@ def _written_postings(
     for chunk in _chunks([unit.id for unit in units]):
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT id, rowid FROM units WHERE id IN ({marks}) AND +scope = ?"
-        rows.update(conn.execute(sql, [*chunk, scope]))
+        rows.update(conn.execute(sql, [*chunk, sid]))
     entries = [
         PostingEntry(rows[unit.id], unit.id, unit.kind, _text(unit.data.get("subject")), body)
         for unit, body in zip(units, bodies, strict=True)

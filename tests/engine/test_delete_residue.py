@@ -46,7 +46,7 @@ def stored(path: Path, exact_limit: int = EXACT_SCOPE_VECTORS) -> EverMem:
 
 def units_from(mem: EverMem, message_ids: set[str]) -> set[str]:
     """Ids of the units drawn from any of ``message_ids`` (source ids or profile evidence)."""
-    rows = mem.records._rows("SELECT id, data FROM units WHERE scope = 'user=ana'")
+    rows = mem.records._rows("SELECT id, data FROM units WHERE scope = (SELECT id FROM scopes WHERE key = 'user=ana')")
     found = set()
     for row in rows:
         data = json.loads(row["data"])
@@ -209,7 +209,8 @@ def vectors_of(path: Path, scope: str) -> list[str]:
     with sqlite3.connect(path / SQLITE_FILE) as conn:
         rows = conn.execute(
             "SELECT coalesce(u.id, 'no unit''s ' || e.vector_key) FROM exact_vectors e "
-            "LEFT JOIN units u ON u.scope = e.scope AND u.vector_key = e.vector_key WHERE e.scope = ?",
+            "LEFT JOIN units u ON u.scope = e.scope AND u.vector_key = e.vector_key "
+            "WHERE e.scope = (SELECT id FROM scopes WHERE key = ?)",
             [scope],
         ).fetchall()
     return [f"exact_vectors: {r[0]}" for r in rows] + chroma_rows_of(path, scope)
@@ -220,15 +221,18 @@ def test_deleting_a_scope_leaves_no_row_and_no_vector(tmp_path: Path, exact_limi
     mem.add([{"id": "o1", "sender": "Bo", "content": "I live in Oslo."}], user_id="bo")
     assert vectors_of(tmp_path, "user=ana") and vectors_of(tmp_path, "user=bo")
 
+    with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        (ana,) = conn.execute("SELECT id FROM scopes WHERE key = 'user=ana'").fetchone()
     assert mem.delete(user_id="ana") == 1
     mem.close()
 
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        assert conn.execute("SELECT key FROM scopes").fetchall() == [("user=bo",)]  # the key is gone too
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
             if "scope" in columns:
-                assert conn.execute(f"SELECT count(*) FROM {table} WHERE scope = 'user=ana'").fetchone() == (0,), table
+                assert conn.execute(f"SELECT count(*) FROM {table} WHERE scope = ?", (ana,)).fetchone() == (0,), table
     assert sqlite_residue(tmp_path, ("Boston", "Denver", *BOSTON_WORDS)) == []
     assert vectors_of(tmp_path, "user=ana") == []
     assert chroma_residue(tmp_path, set(), ("Boston", "Denver", *BOSTON_WORDS)) == []

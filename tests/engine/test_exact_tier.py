@@ -18,6 +18,7 @@ from evermem_integrations.engine.records import ExactVectors, exact_matrix, exac
 from evermem_integrations.engine.vectors import MatrixCache, TieredVectorIndex, top_rows
 from evermem_integrations.errors import ConfigurationError
 from evermem_integrations.memory import SQLITE_FILE
+from tests.engine.layouts import as_layout_12
 from tests.engine.write_path_support import upsert_units, whole_unit_records
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -187,6 +188,7 @@ def test_a_store_written_before_the_tiers_keeps_its_vectors_in_chroma(tmp_path: 
         mem.add(_chat(6), user_id="ana")
         mem.flush(user_id="ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # the layout of version 4
+        as_layout_12(conn)
         whole_unit_records(conn)
         conn.execute("ALTER TABLE units DROP COLUMN subject")
         conn.execute("ALTER TABLE units DROP COLUMN role")
@@ -214,7 +216,9 @@ def test_deleting_a_scope_removes_its_exact_vectors(tmp_path: Path) -> None:
         mem.delete(user_id="ana")
         assert _exact_ids(mem, "user=ana") == [] and _exact_ids(mem, "user=bo")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
-        assert conn.execute("SELECT count(*) FROM exact_vectors WHERE scope = 'user=ana'").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM exact_vectors WHERE scope = (SELECT id FROM scopes WHERE key = 'user=ana')"
+        ).fetchone() == (0,)
 
 
 def test_the_servers_search_small_scopes_exactly_too(database_url: str, chroma_url: str) -> None:
@@ -364,6 +368,7 @@ def test_a_filter_on_who_a_memory_is_about_is_judged_exactly_from_memory(where: 
 
 def _as_layout_9(conn: sqlite3.Connection) -> None:
     """Exact vectors as layouts 5 to 9 held them: one row per unit, by id."""
+    as_layout_12(conn)
     conn.execute("ALTER TABLE exact_vectors RENAME TO shared")
     conn.execute(
         "CREATE TABLE exact_vectors (scope TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, "

@@ -11,6 +11,7 @@ from evermem_integrations import EverMem, InvalidFilterError
 from evermem_integrations.engine import filters
 from evermem_integrations.engine.records import SCHEMA_VERSION
 from tests import filtered_chat
+from tests.engine.layouts import as_layout_12
 from tests.engine.write_path_support import whole_unit_records
 
 
@@ -195,6 +196,7 @@ def test_a_store_from_before_filters_is_migrated(tmp_path: Path) -> None:
         mem.add(filtered_chat.messages()[:18], user_id="maya")
         mem.flush(user_id="maya")
     with sqlite3.connect(tmp_path / "evermem.sqlite3") as conn:  # the layout of version 3
+        as_layout_12(conn)
         whole_unit_records(conn)
         conn.execute("ALTER TABLE units DROP COLUMN meta")
         conn.execute("ALTER TABLE units DROP COLUMN subject")

@@ -17,6 +17,7 @@ from evermem_integrations.engine.lexical import ScopeLexicon
 from evermem_integrations.engine.models import ITEM_KINDS
 from evermem_integrations.engine.records import SQLiteRecordStore
 from evermem_integrations.memory import SQLITE_FILE
+from tests.engine.layouts import as_layout_12
 
 TIER = 30
 """The tier's size in these tests (units; the default is 10,000)."""
@@ -79,13 +80,18 @@ def _found_by_tantivy(mem: EverMem, word: str, served: list[str], user: str = "a
 
 
 def _tier(mem: EverMem) -> list[tuple[str, int]]:
-    return [(r[0], r[1]) for r in mem.records._tuples("SELECT scope, applied FROM lexical_scopes ORDER BY scope")]  # type: ignore[attr-defined]
+    return [
+        (r[0], r[1])
+        for r in mem.records._tuples(
+            "SELECT s.key, l.applied FROM lexical_scopes AS l JOIN scopes AS s ON s.id = l.scope ORDER BY s.key"
+        )
+    ]  # type: ignore[attr-defined]
 
 
 def _fts5(store: SQLiteRecordStore, scope: str, terms: list[str], kinds: frozenset[str], limit: int, **kw: object):  # type: ignore[no-untyped-def]
     """What FTS5 alone ranks for the query (the tier looked past)."""
     current = store._current_lexicon
-    store._current_lexicon = lambda _scope: None  # type: ignore[method-assign]
+    store._current_lexicon = lambda _scope, _sid: None  # type: ignore[method-assign]
     try:
         return store.bm25(scope, terms, list(kinds), limit, **kw)  # type: ignore[arg-type]
     finally:
@@ -176,7 +182,8 @@ def test_opening_a_store_drains_what_a_crash_left_logged(tmp_path: Path, served:
         _fill(mem, "ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:  # a unit written, its drain never run
         conn.execute(
-            "INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units WHERE scope = 'user=ana' LIMIT 5"
+            "INSERT INTO lexical_log (scope, row) SELECT scope, rowid FROM units "
+            "WHERE scope = (SELECT id FROM scopes WHERE key = 'user=ana') LIMIT 5"
         )
     with EverMem(path=tmp_path) as mem:
         assert mem.records._tuples("SELECT count(*) FROM lexical_log")[0][0] == 0  # type: ignore[attr-defined]
@@ -223,6 +230,7 @@ def test_a_store_of_layout_8_gets_the_tier_and_its_large_scope_joins_at_the_next
     with EverMem(path=tmp_path) as mem:
         _fill(mem, "ana")
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        as_layout_12(conn)
         conn.execute("DROP TABLE lexical_scopes")
         conn.execute("DROP TABLE lexical_log")
         conn.execute("PRAGMA user_version = 8")
@@ -256,7 +264,13 @@ def _fts5_rows(mem: EverMem) -> set[int]:
 
 
 def _unit_rows(mem: EverMem, scope: str) -> set[int]:
-    return {row for (row,) in mem.records._tuples("SELECT rowid FROM units WHERE scope = ?", [scope])}  # type: ignore[attr-defined]
+    return {
+        row
+        for (row,) in mem.records._tuples(
+            "SELECT rowid FROM units WHERE scope = (SELECT id FROM scopes WHERE key = ?)",
+            [scope],
+        )
+    }  # type: ignore[attr-defined]
 
 
 def test_only_the_tiers_scopes_have_fts5_entries(tmp_path: Path, served: list[str]) -> None:
@@ -281,10 +295,12 @@ def test_a_store_of_layout_11_keeps_fts5_entries_for_the_tiers_scopes_only(tmp_p
         _fill(mem, "ana")
         _say(mem, "The narwhal surfaced.", "bo")
         with mem.records.transaction() as conn:  # type: ignore[attr-defined]
-            mem.records._index_in_fts5(conn, "user=bo")  # type: ignore[attr-defined]  # layout 11 indexed every scope
+            bo_number = mem.records._scope_id("user=bo")  # type: ignore[attr-defined]
+            mem.records._index_in_fts5(conn, "user=bo", bo_number)  # type: ignore[attr-defined]  # layout 11 indexed every scope
         ana, bo = _unit_rows(mem, "user=ana"), _unit_rows(mem, "user=bo")
         assert _fts5_rows(mem) == ana | bo
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
+        as_layout_12(conn)
         conn.execute("PRAGMA user_version = 11")
     with EverMem(path=tmp_path) as mem:
         assert _fts5_rows(mem) == ana

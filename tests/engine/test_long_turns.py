@@ -100,7 +100,7 @@ def test_deleting_the_long_message_leaves_no_piece(mem: EverMem) -> None:
     mem.add(long_chat(), user_id="mara")
     mem.flush(user_id="mara")
     mem.delete("u1", user_id="mara")
-    rows = mem.records._rows("SELECT text FROM units WHERE scope = 'user=mara'")
+    rows = mem.records._rows("SELECT text FROM units WHERE scope = (SELECT id FROM scopes WHERE key = 'user=mara')")
     assert not [r for r in rows if "Kestrel" in r["text"]]
     result = mem.search("Kestrel Station coolant pump", user_id="mara")
     assert "Kestrel" not in result.context

@@ -13,6 +13,7 @@ import pytest
 from evermem_integrations.datasets.locomo import LocomoConversation
 from evermem_integrations.engine import filters, postings
 from evermem_integrations.engine.records import SCHEMA_VERSION, SQLiteRecordStore, Unit
+from tests.engine.layouts import as_layout_12
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 QUERIES = ("support group", "running painting kids", "adoption agencies", "summer camping trip", "北京下雨")
@@ -49,11 +50,13 @@ def _fts5_rankings(
     rankings = {}
     try:
         with store.transaction() as conn:
-            store._index_in_fts5(conn, scope)
+            sid = store._scope_id(scope)
+            assert sid is not None
+            store._index_in_fts5(conn, scope, sid)
             for query in QUERIES:
                 terms = store.lexical_terms(query, scope)
                 for kinds in KINDS:
-                    rankings[query, tuple(kinds)] = store._ranked_by_fts5(scope, terms, kinds, 25, where)
+                    rankings[query, tuple(kinds)] = store._ranked_by_fts5(scope, sid, terms, kinds, 25, where)
             raise _RolledBack
     except _RolledBack:
         pass
@@ -172,11 +175,15 @@ def test_a_store_of_layout_10_gives_each_scope_a_version_and_ranks_as_before(
     before = {q: store.bm25("s", store.lexical_terms(q, "s"), ["fact", "message"], 20) for q in QUERIES}
     store.close()
     with sqlite3.connect(path) as conn:  # what layout 10 held: no versions of the lexical entries
+        as_layout_12(conn)
         conn.execute("DROP TABLE lexical_versions")
         conn.execute("PRAGMA user_version = 10")
     store = SQLiteRecordStore(path)
     assert store._tuples("PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    assert {scope for (scope,) in store._tuples("SELECT scope FROM lexical_versions")} == {"s", "t"}
+    assert {
+        scope
+        for (scope,) in store._tuples("SELECT s.key FROM lexical_versions AS v JOIN scopes AS s ON s.id = v.scope")
+    } == {"s", "t"}
     assert {q: store.bm25("s", store.lexical_terms(q, "s"), ["fact", "message"], 20) for q in QUERIES} == before
     store.put_units([_unit("t", 1, "Bo sold the kayak", kind="fact")])
     assert [i for i, _ in store.bm25("t", store.lexical_terms("kayak", "t"), ["fact"], 5)] == ["t-0", "t-1"]
@@ -206,11 +213,11 @@ def test_a_search_inside_a_write_transaction_beside_another_search_does_not_dead
     reading, in_transaction, found = threading.Event(), threading.Event(), []
     read = SQLiteRecordStore._postings_from_rows
 
-    def held_read(self: SQLiteRecordStore, scope: str, version: int) -> postings.ScopePostings:
+    def held_read(self: SQLiteRecordStore, scope: str, sid: int, version: int) -> postings.ScopePostings:
         if scope == "a":  # the first search is reading when the transaction starts
             reading.set()
             in_transaction.wait(10)
-        return read(self, scope, version)
+        return read(self, scope, sid, version)
 
     monkeypatch.setattr(SQLiteRecordStore, "_postings_from_rows", held_read)
 

@@ -11,6 +11,7 @@ from evermem_integrations import EverMem
 from evermem_integrations.engine import records
 from evermem_integrations.engine.records import RecordStore, SQLiteRecordStore, Unit, partition_token
 from evermem_integrations.memory import SQLITE_FILE
+from tests.engine.layouts import as_layout_12
 from tests.engine.test_lifecycle import BOSTON
 from tests.engine.write_path_support import lexical_index
 
@@ -118,6 +119,7 @@ def test_the_lexical_index_holds_what_its_units_say_after_replaces_and_deletes(t
 
 def _as_layout_7(conn: sqlite3.Connection) -> None:
     """The lexical index as layouts up to 7 kept it: FTS5 with its own copy of each body, and the unit's id."""
+    as_layout_12(conn)
     rows = conn.execute("SELECT rowid, id, scope, kind, text, context, lexical FROM units").fetchall()
     conn.execute("DROP TABLE units_fts")
     conn.execute(
@@ -177,7 +179,11 @@ def test_a_units_record_is_stored_without_what_its_columns_hold_and_read_back_wh
     assert (units["u1"].data, units["u2"].data) == (said, drawn)
     if isinstance(store, SQLiteRecordStore):
         with store.transaction() as conn:
-            rows = dict(conn.execute("SELECT id, data FROM units WHERE scope = 'c'").fetchall())
+            rows = dict(
+                conn.execute(
+                    "SELECT id, data FROM units WHERE scope = (SELECT id FROM scopes WHERE key = 'c')"
+                ).fetchall()
+            )
         assert rows["u1"] == '{"scene_id": "s1"}'
         assert '"Ana"' not in rows["u2"] and '"m2"' in rows["u2"]
 

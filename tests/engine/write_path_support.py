@@ -91,14 +91,16 @@ def snapshot(path: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path / "evermem.sqlite3")
     try:
         tables = {
-            "messages": "SELECT scope, id, cell_id FROM messages ORDER BY scope, id",
-            "cells": "SELECT id, scope, scene_id, data FROM cells ORDER BY id",
+            "messages": "SELECT s.key, m.id, m.cell_id FROM messages AS m "
+            "JOIN scopes AS s ON s.id = m.scope ORDER BY s.key, m.id",
+            "cells": "SELECT c.id, s.key, c.scene_id, c.data FROM cells AS c "
+            "JOIN scopes AS s ON s.id = c.scope ORDER BY c.id",
             "facts": "SELECT id, superseded_by, data FROM facts ORDER BY id",
             "foresight": "SELECT id, data FROM foresight ORDER BY id",
             "scenes": "SELECT id, size, data FROM scenes ORDER BY id",
             "profile": "SELECT id, status, data FROM profile ORDER BY id",
             "units": "SELECT id, kind, text FROM units ORDER BY id",
-            "outbox": "SELECT scope, unit_id FROM vector_outbox",
+            "outbox": "SELECT s.key, o.unit_id FROM vector_outbox AS o JOIN scopes AS s ON s.id = o.scope",
         }
         return {name: conn.execute(sql).fetchall() for name, sql in tables.items()} | {"fts": lexical_index(conn)}
     finally:
@@ -147,7 +149,13 @@ def unit_ids(path: Path, scope: str) -> set[str]:
     """Every unit id SQLite holds for a scope."""
     conn = sqlite3.connect(path / "evermem.sqlite3")
     try:
-        return {row[0] for row in conn.execute("SELECT id FROM units WHERE scope = ?", (scope,))}
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM units WHERE scope = (SELECT id FROM scopes WHERE key = ?)",
+                (scope,),
+            )
+        }
     finally:
         conn.close()
 
