@@ -262,23 +262,22 @@ FORESIGHT_COLUMNS = ("id", "cell_id")
 PROFILE_COLUMNS = ("id", "scope", "subject", "attribute", "status")
 """The fields of a fact, foresight or profile entry its table's columns hold: its ``data`` leaves them out."""
 _FACT_READ, _FORESIGHT_READ, _PROFILE_READ = (
-    # A row holds its scope's number: the entry reads back its key.
-    ", ".join((*("(SELECT key FROM scopes WHERE id = scope) AS scope" if n == "scope" else n for n in c), "data"))
+    # A row holds its scope's number, not its key: readers pass the key (see from_row).
+    ", ".join((*(n for n in c if n != "scope"), "data"))
     for c in (FACT_COLUMNS, FORESIGHT_COLUMNS, PROFILE_COLUMNS)
 )
 
 Record = TypeVar("Record", bound=BaseModel)
 
 
-def _scoped(model: type[Record], data: str, scope: str) -> Record:
-    """A MemCell or scene read back from its ``data``, which leaves out the scope (its key lives in ``scopes``)."""
-    return model.model_validate(orjson.loads(data) | {"scope": scope})
+def from_row(model: type[Record], row: sqlite3.Row, columns: Sequence[str], **known: str) -> Record:
+    """A record read back whole from its row and what the reader knows of it (``scope``: the key it read under).
 
-
-def from_row(model: type[Record], row: sqlite3.Row, columns: Sequence[str]) -> Record:
-    """A record read back whole from its row (rows written before held every field in ``data``)."""
+    Rows written before held every field in ``data``.
+    """
     values = orjson.loads(row["data"])
-    values.update((column, row[column]) for column in columns)
+    values.update((column, row[column]) for column in columns if column not in known)
+    values.update(known)
     return model.model_validate(values)
 
 
@@ -1132,7 +1131,7 @@ class SQLiteRecordStore:
                 return []
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             params.extend(ids)
-        cells = [_scoped(MemCell, r["data"], scope) for r in self._rows(sql + " ORDER BY start_ts", params)]
+        cells = [from_row(MemCell, r, (), scope=scope) for r in self._rows(sql + " ORDER BY start_ts", params)]
         return self._attach(sid, cells)
 
     def _attach(self, sid: int | None, cells: list[MemCell]) -> list[MemCell]:
@@ -1182,7 +1181,7 @@ class SQLiteRecordStore:
         rows = self._rows(
             "SELECT data, centroid FROM scenes WHERE scope = ? ORDER BY last_ts DESC", [self._scope_id(scope)]
         )
-        return [(_scoped(MemScene, r["data"], scope), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
+        return [(from_row(MemScene, r, (), scope=scope), np.frombuffer(r["centroid"], dtype=np.float32)) for r in rows]
 
     def scene_centroids(self, scope: str, active_since: datetime) -> tuple[list[str], np.ndarray]:
         """Ids and centroids (one row each) of scenes active since ``active_since``, latest first.
@@ -1201,7 +1200,7 @@ class SQLiteRecordStore:
     def scene(self, scope: str, scene_id: str) -> MemScene:
         """One scene by id."""
         rows = self._rows("SELECT data FROM scenes WHERE scope = ? AND id = ?", [self._scope_id(scope), scene_id])
-        return _scoped(MemScene, rows[0]["data"], scope)
+        return from_row(MemScene, rows[0], (), scope=scope)
 
     def save_scene(self, scene: MemScene, centroid: np.ndarray) -> None:
         """Insert or replace a scene and its centroid."""
@@ -1227,7 +1226,7 @@ class SQLiteRecordStore:
             params.append(subject)
         if current_only:
             sql += " AND status = 'current'"
-        return [from_row(ProfileItem, r, PROFILE_COLUMNS) for r in self._rows(sql, params)]
+        return [from_row(ProfileItem, r, PROFILE_COLUMNS, scope=scope) for r in self._rows(sql, params)]
 
     def save_profile_items(self, items: Sequence[ProfileItem]) -> None:
         """Insert or replace profile entries."""
@@ -1851,13 +1850,12 @@ class SQLiteRecordStore:
 
     def clear_scene(self, scope: str, scene_id: str) -> None:
         """Detach MemCells from a deleted scene."""
-        with self.transaction() as conn:
-            for row in conn.execute(
-                "SELECT id, data FROM cells WHERE scope = ? AND scene_id = ?", (self._scope_id(scope), scene_id)
-            ).fetchall():
-                cell = _scoped(MemCell, row["data"], scope).model_copy(update={"scene_id": None})
-                stored = record_json(cell, ("scope",))
-                conn.execute("UPDATE cells SET scene_id = NULL, data = ? WHERE id = ?", (stored, row["id"]))
+        with self.transaction() as conn:  # in place, as set_cell_scene sets it (an unset field is left out)
+            conn.execute(
+                "UPDATE cells SET scene_id = NULL, data = json_remove(data, '$.scene_id') "
+                "WHERE scope = ? AND scene_id = ?",
+                (self._scope_id(scope), scene_id),
+            )
 
     def delete_record(self, table: str, scope: str, memory_id: str) -> None:
         """Delete one record row (callers handle what hangs off it)."""

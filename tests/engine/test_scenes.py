@@ -157,3 +157,26 @@ def test_a_scene_that_loses_a_member_forgets_the_terms_only_it_held(tmp_path: Pa
     [scene] = mem.get(user_id="jia", kind="scene")
     assert scene.terms["fraser"] == 1 and "caviti" not in scene.terms
     mem.close()
+
+
+def test_deleting_a_scene_leaves_its_memcells_without_one(tmp_path: Path) -> None:
+    mem = EverMem(path=tmp_path)
+    for day, line in enumerate(
+        [
+            "my tooth hurts, I booked Dr. Fraser at the Chorlton dentist practice",
+            "Dr. Fraser at the Chorlton dentist practice found a cavity, I need a filling",
+        ]
+    ):
+        moment = START + timedelta(days=9 * day)
+        mem.add([Message(sender="Jia", role="user", content=line, timestamp=moment)], user_id="jia")
+        mem.flush(user_id="jia")
+    [scene] = mem.get(user_id="jia", kind="scene")
+    assert mem.delete(memory_id=scene.id, user_id="jia") == 1
+    assert mem.get(user_id="jia", kind="scene") == []
+    cells = mem.records.cells("user=jia")
+    assert [c.id for c in cells] == scene.cell_ids and all(c.scene_id is None for c in cells)
+    units = mem.records.units("user=jia", [f"{c.id}:episode" for c in cells])
+    assert len(units) == 2 and all("scene_id" not in u.data for u in units.values())
+    mem.close()
+    with EverMem(path=tmp_path) as reopened:  # as stored, not as held
+        assert all(c.scene_id is None for c in reopened.records.cells("user=jia"))
