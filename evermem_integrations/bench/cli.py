@@ -35,8 +35,10 @@ from evermem_integrations.bench.runner import (
     summarize,
 )
 from evermem_integrations.bench.scale import (
+    TENANT_IDS,
     IngestPoint,
     SearchPoint,
+    TenantIds,
     TenantsPoint,
     run_ingest_scale,
     run_search_scale,
@@ -468,6 +470,9 @@ def scale(
         typer.Option("--tenants", help="many-tenants series: scopes in one store, cumulative (empty to skip)"),
     ] = "1000,10000",
     per_tenant: Annotated[int, typer.Option("--per-tenant", min=2, help="messages per scope (many tenants)")] = 20,
+    tenant_ids: Annotated[
+        str, typer.Option("--tenant-ids", help="tenants' user ids: numbered (tenant-0) or uuid (many tenants)")
+    ] = "numbered",
 ) -> None:
     """Search latency against stored facts, and ingestion rate, memory and disk as one store grows."""
     fact_sizes = sorted(set(parse_ints(facts, "--facts"))) if facts.strip() else []
@@ -476,6 +481,7 @@ def scale(
     if not fact_sizes and not message_sizes and not tenant_sizes:
         raise ConfigurationError("nothing to measure: give --facts, --messages and/or --tenants")
     _check_names([method], [m for m in EVERMEM_METHODS if m != "agentic"], "method")
+    _check_names([tenant_ids], TENANT_IDS, "tenant ids")
     search_method = cast(SearchMethod, method)
     embedder = StaticEmbedder()
     started = time.perf_counter()
@@ -542,6 +548,7 @@ def scale(
                 per_scope=per_tenant,
                 queries=queries,
                 token_budget=budget,
+                tenant_ids=cast(TenantIds, tenant_ids),
                 store_path=store / "tenants" if store else None,
                 progress=hook_for(tenant_sizes[-1]),
                 on_point=report_tenants,
@@ -569,6 +576,7 @@ def scale(
         "ingest": [vars(p) for p in ingest_points],
         "tenants": [vars(p) for p in tenant_points],
         "per_tenant": per_tenant,
+        "tenant_ids": tenant_ids,
     }
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "scale.md"

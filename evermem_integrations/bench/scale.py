@@ -23,12 +23,13 @@ import random
 import resource
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from evermem_integrations.bench.floor import FloorIndex
 from evermem_integrations.bench.metrics import percentile
@@ -623,9 +624,13 @@ class TenantsPoint:
     elapsed_s: float
 
 
-def tenant_user(index: int) -> str:
-    """The user id of tenant ``index``."""
-    return f"tenant-{index}"
+TenantIds = Literal["numbered", "uuid"]
+TENANT_IDS: tuple[TenantIds, ...] = ("numbered", "uuid")
+
+
+def tenant_user(index: int, ids: TenantIds = "numbered") -> str:
+    """The user id of tenant ``index``: ``tenant-<index>``, or a UUID drawn from it, as real user ids often are."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tenant-{index}")) if ids == "uuid" else f"tenant-{index}"
 
 
 def tenant_queries(count: int, scopes: int, seed: int = 13) -> list[tuple[int, str]]:
@@ -638,7 +643,7 @@ def tenant_queries(count: int, scopes: int, seed: int = 13) -> list[tuple[int, s
     return picked
 
 
-def _grow_tenants(path: str, start: int, stop: int, per_scope: int) -> float:
+def _grow_tenants(path: str, start: int, stop: int, per_scope: int, ids: TenantIds) -> float:
     """Add + flush the conversations of tenants ``start..stop`` (a child process); returns seconds spent."""
     from evermem_integrations import EverMem
 
@@ -648,12 +653,14 @@ def _grow_tenants(path: str, start: int, stop: int, per_scope: int) -> float:
             synthetic_conversations((stop - start) * per_scope, per_conversation=per_scope, start_index=start),
             start=start,
         ):
-            mem.add(batch, user_id=tenant_user(index))
-            mem.flush(user_id=tenant_user(index))
+            mem.add(batch, user_id=tenant_user(index, ids))
+            mem.flush(user_id=tenant_user(index, ids))
         return time.perf_counter() - started
 
 
-def _reopen_tenants(path: str, questions: list[tuple[int, str]], token_budget: int) -> tuple[float, list[float]]:
+def _reopen_tenants(
+    path: str, questions: list[tuple[int, str]], token_budget: int, ids: TenantIds
+) -> tuple[float, list[float]]:
     """Open the store, search once, then time ``questions`` (a child process, as a restarted server)."""
     import chromadb  # noqa: F401 (imported before the clock starts, as a running app has)
 
@@ -662,12 +669,12 @@ def _reopen_tenants(path: str, questions: list[tuple[int, str]], token_budget: i
     started = time.perf_counter()
     with EverMem(path=path, embedder=StaticEmbedder()) as mem:
         first, question = questions[0]
-        mem.search(question, token_budget=token_budget, user_id=tenant_user(first))
+        mem.search(question, token_budget=token_budget, user_id=tenant_user(first, ids))
         reopen = time.perf_counter() - started
         timings = []
         for index, question in questions[1:]:
             begun = time.perf_counter()
-            mem.search(question, token_budget=token_budget, user_id=tenant_user(index))
+            mem.search(question, token_budget=token_budget, user_id=tenant_user(index, ids))
             timings.append((time.perf_counter() - begun) * 1000)
     return reopen, timings
 
@@ -687,6 +694,7 @@ def run_tenants_scale(
     per_scope: int = 20,
     queries: int = 50,
     token_budget: int = 2000,
+    tenant_ids: TenantIds = "numbered",
     store_path: str | Path | None = None,
     progress: ProgressHook | None = None,
     on_point: Callable[[TenantsPoint], None] | None = None,
@@ -702,6 +710,8 @@ def run_tenants_scale(
         per_scope: messages per scope (one synthetic conversation each).
         queries: searches timed at each size.
         token_budget: the search budget.
+        tenant_ids: how tenants' user ids look (:func:`tenant_user`): the scope key is in every
+            scope's rows, so its length weighs on the bytes a message.
         store_path: where the store lives (default: a temporary folder, removed after).
         progress: called after every size's ingestion with scopes done and the total.
         on_point: called with each finished point.
@@ -717,12 +727,13 @@ def run_tenants_scale(
             point_started = time.perf_counter()
             if progress:
                 progress(f"ingesting {target:,} scopes", done, targets[-1])
-            ingest_seconds = _in_child(_grow_tenants, str(path), done, target, per_scope)
+            ingest_seconds = _in_child(_grow_tenants, str(path), done, target, per_scope, tenant_ids)
             messages = (target - done) * per_scope
             done = target
             if progress:
                 progress(f"searching {target:,} scopes", done, targets[-1])
-            reopen, timings = _in_child(_reopen_tenants, str(path), tenant_queries(queries + 1, target), token_budget)
+            questions = tenant_queries(queries + 1, target)
+            reopen, timings = _in_child(_reopen_tenants, str(path), questions, token_budget, tenant_ids)
             disk = disk_mb(path)
             point = TenantsPoint(
                 scopes=target,

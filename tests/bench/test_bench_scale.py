@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,40 @@ def test_the_floor_ranks_the_scopes_units_and_packs_them_into_the_budget() -> No
         assert items[0].id == target.id  # the sentence itself ranks first in both indexes
         assert target.text in context
         assert len(items) < 20  # 120 tokens hold a few lines, not the candidates
+
+
+def test_the_many_tenants_series_can_name_its_tenants_by_uuid(tmp_path: Path) -> None:
+    """Real user ids are often UUIDs: a scope key three times as long as ``user=tenant-0``."""
+    result = CliRunner().invoke(
+        bench_app,
+        [
+            "scale",
+            "--facts",
+            "",
+            "--messages",
+            "",
+            "--tenants",
+            "3",
+            "--per-tenant",
+            "10",
+            "--queries",
+            "4",
+            "--tenant-ids",
+            "uuid",
+            "--out",
+            str(tmp_path / "out"),
+            "--store",
+            str(tmp_path / "store"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "scale.json").read_text())
+    assert report["tenant_ids"] == "uuid"
+    [point] = report["tenants"]
+    assert point["messages"] == 30 and 0 < point["search_p50_ms"] <= point["search_p95_ms"]
+    with EverMem(path=tmp_path / "store" / "tenants") as mem:
+        users = sorted(scope.user_id or "" for scope in mem.scopes())
+        assert users == sorted(str(uuid.UUID(user)) for user in users) and len(users) == 3
+        assert mem.search("What did they cook for friends?", user_id=users[0]).items
+    refused = CliRunner().invoke(bench_app, ["scale", "--facts", "", "--messages", "", "--tenant-ids", "emails"])
+    assert isinstance(refused.exception, ConfigurationError) and "numbered, uuid" in str(refused.exception)
