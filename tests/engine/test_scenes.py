@@ -140,8 +140,8 @@ def test_salient_terms_are_what_the_people_said_stemmed_without_their_names() ->
     assert terms["spanish"] > terms["move"]
 
 
-def test_a_scene_that_loses_a_member_forgets_the_terms_only_it_held(tmp_path: Path) -> None:
-    mem = EverMem(path=tmp_path)
+def _dentist_scene(mem: EverMem) -> MemScene:
+    """Two of Jia's visits to the dentist, nine days apart: one scene of two MemCells."""
     for day, line in enumerate(
         [
             "my tooth hurts, I booked Dr. Fraser at the Chorlton dentist practice",
@@ -152,6 +152,13 @@ def test_a_scene_that_loses_a_member_forgets_the_terms_only_it_held(tmp_path: Pa
         mem.add([Message(sender="Jia", role="user", content=line, timestamp=moment)], user_id="jia")
         mem.flush(user_id="jia")
     [scene] = mem.get(user_id="jia", kind="scene")
+    assert isinstance(scene, MemScene)
+    return scene
+
+
+def test_a_scene_that_loses_a_member_forgets_the_terms_only_it_held(tmp_path: Path) -> None:
+    mem = EverMem(path=tmp_path)
+    scene = _dentist_scene(mem)
     assert len(scene.cell_ids) == 2 and scene.terms["fraser"] == 2 and "caviti" in scene.terms
     mem.delete(memory_id=scene.cell_ids[1], user_id="jia")
     [scene] = mem.get(user_id="jia", kind="scene")
@@ -161,16 +168,7 @@ def test_a_scene_that_loses_a_member_forgets_the_terms_only_it_held(tmp_path: Pa
 
 def test_deleting_a_scene_leaves_its_memcells_without_one(tmp_path: Path) -> None:
     mem = EverMem(path=tmp_path)
-    for day, line in enumerate(
-        [
-            "my tooth hurts, I booked Dr. Fraser at the Chorlton dentist practice",
-            "Dr. Fraser at the Chorlton dentist practice found a cavity, I need a filling",
-        ]
-    ):
-        moment = START + timedelta(days=9 * day)
-        mem.add([Message(sender="Jia", role="user", content=line, timestamp=moment)], user_id="jia")
-        mem.flush(user_id="jia")
-    [scene] = mem.get(user_id="jia", kind="scene")
+    scene = _dentist_scene(mem)
     assert mem.delete(memory_id=scene.id, user_id="jia") == 1
     assert mem.get(user_id="jia", kind="scene") == []
     cells = mem.records.cells("user=jia")
