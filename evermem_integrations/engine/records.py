@@ -36,7 +36,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,9 +79,9 @@ from evermem_integrations.errors import StoreBusyError, StoreUnavailableError, S
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 """Stored as SQLite's ``user_version``; a store of another version is refused, not misread."""
-MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+MIGRATABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 """Older layouts that opening migrates in place (version 3 added the vector outbox, version 4
 the units' source metadata and the queue that writes it to the vectors' metadata, version 5
 the vectors of small scopes, searched exactly, version 6 the units' subject and role as columns,
@@ -89,7 +89,9 @@ version 7 those vectors in one byte per dimension, version 8 a contentless lexic
 version 9 the tantivy indexes of large scopes, with their log, version 10 one exact vector per
 distinct indexed text of a scope, version 11 a version of each scope's lexical entries, which
 tells when the BM25 postings held in memory must be read again, version 12 FTS5 entries for the
-scopes of the tantivy tier only, version 13 scopes named by number)."""
+scopes of the tantivy tier only, version 13 scopes named by number, version 14 the text of a fact
+or foresight in its unit alone, a message's id and a MemCell's id and scene in their columns alone,
+a message's content key as a number)."""
 MIGRATION_CHUNK = 5_000
 """Rows a migration reads at a time: a store of millions of units is not read into memory at once."""
 BUSY_TIMEOUT_S = 60.0
@@ -99,7 +101,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL, scope INTEGER NOT NULL, content_key TEXT NOT NULL,
+    id TEXT NOT NULL, scope INTEGER NOT NULL, content_key INTEGER NOT NULL,
     ts REAL NOT NULL, cell_id TEXT, data TEXT NOT NULL,
     UNIQUE (scope, id)
 );
@@ -200,6 +202,26 @@ def _schema_statement(fragment: str) -> str:
     return next(statement for statement in _SCHEMA_STATEMENTS if fragment in statement)
 
 
+def _rebuild(conn: sqlite3.Connection, table: str, values: Mapping[str, str], joined: str = "") -> None:
+    """Copy ``table`` into today's layout (a migration), ``values`` computing some columns from the old row ``t``.
+
+    Its indexes are built again. Only the units keep their rowids: FTS5, the lexical log and
+    the tantivy indexes name units by rowid; other tables' rowids are theirs alone.
+    """
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    create = _schema_statement(f"TABLE IF NOT EXISTS {table} (")
+    conn.execute(create.replace(f" {table} (", f" {table}_rebuilt (", 1))
+    kept = ["rowid"] if table == "units" else []
+    names = ", ".join([*kept, *columns])
+    selected = ", ".join([*(f"t.{c}" for c in kept), *(values.get(c, f"t.{c}") for c in columns)])
+    conn.execute(f"INSERT INTO {table}_rebuilt ({names}) SELECT {selected} FROM {table} AS t {joined}")
+    conn.execute(f"DROP TABLE {table}")  # its indexes with it
+    conn.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for statement in _SCHEMA_STATEMENTS:
+        if statement.startswith("CREATE INDEX") and f" ON {table} (" in statement:
+            conn.execute(statement)
+
+
 def partition_token(scope: str, kind: str) -> str:
     """The FTS5 token standing for a scope's episodes or its items (keys contain characters FTS5 splits on)."""
     digest = hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:20]
@@ -260,12 +282,46 @@ def record_json(record: BaseModel, columns: Sequence[str] = ()) -> str:
 FACT_COLUMNS = ("id", "cell_id", "subject")
 FORESIGHT_COLUMNS = ("id", "cell_id")
 PROFILE_COLUMNS = ("id", "scope", "subject", "attribute", "status")
-"""The fields of a fact, foresight or profile entry its table's columns hold: its ``data`` leaves them out."""
-_FACT_READ, _FORESIGHT_READ, _PROFILE_READ = (
-    # A row holds its scope's number, not its key: readers pass the key (see from_row).
-    ", ".join((*(n for n in c if n != "scope"), "data"))
-    for c in (FACT_COLUMNS, FORESIGHT_COLUMNS, PROFILE_COLUMNS)
+CELL_COLUMNS = ("id", "scene_id")
+"""The fields of a fact, foresight, profile entry or MemCell its table's columns hold: its ``data`` leaves them out."""
+_CELL_PARTS = ("scope", "facts", "foresight", "messages")
+"""What a MemCell's ``data`` leaves out besides its columns: its scope's key, the records stored apart."""
+_PROFILE_READ = ", ".join((*(n for n in PROFILE_COLUMNS if n != "scope"), "data"))  # readers pass the scope's key
+
+
+def _read_with_unit_text(table: str, columns: Sequence[str]) -> tuple[str, str]:
+    """The select list and FROM clause that read a fact or foresight whole (its row is ``r``).
+
+    Its text is stored once, in the unit that indexes it (see ``_text_held_by_units``); a row
+    written before layout 14, or whose unit did not hold the same text, keeps its own.
+    """
+    select = ", ".join(
+        (
+            *(f"r.{name} AS {name}" for name in columns),
+            "json_set(r.data, '$.text', coalesce(json_extract(r.data, '$.text'), u.text)) AS data",
+        )
+    )
+    return select, f"{table} AS r LEFT JOIN units AS u ON u.id = r.id AND u.scope = r.scope"
+
+
+(_FACT_READ, _FACTS), (_FORESIGHT_READ, _FORESIGHTS) = (
+    _read_with_unit_text("facts", FACT_COLUMNS),
+    _read_with_unit_text("foresight", FORESIGHT_COLUMNS),
 )
+_MESSAGE_DATA = "json_set(data, '$.id', id) AS data"
+"""A message read whole: its ``data`` leaves out the id its column holds (see :func:`message_json`)."""
+
+
+def content_number(content_key: str) -> int:
+    """A message's content key as the ``messages`` table holds it: its first 64 bits, a third of the hex text."""
+    return int.from_bytes(bytes.fromhex(content_key[:16]), "big", signed=True)
+
+
+def message_json(message: Message) -> str:
+    """A message as the ``messages`` table's ``data`` holds it: without its id (a column) or empty metadata."""
+    left_out = {"id"} if message.metadata else {"id", "metadata"}
+    return message.model_dump_json(exclude_none=True, exclude=left_out)
+
 
 Record = TypeVar("Record", bound=BaseModel)
 
@@ -422,6 +478,8 @@ class SQLiteRecordStore:
                 self._index_tiered_scopes_only(conn)
             if not empty and version < 13:
                 self._intern_scopes(conn)
+            if not empty and version < 14:
+                self._store_columns_once(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _index_tiered_scopes_only(self, conn: sqlite3.Connection) -> None:
@@ -446,25 +504,33 @@ class SQLiteRecordStore:
         for table in SCOPED_TABLES:
             conn.execute(f"INSERT OR IGNORE INTO scopes (key) SELECT DISTINCT scope FROM {table}")
         for table in SCOPED_TABLES:
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-            conn.execute(
-                _schema_statement(f"TABLE IF NOT EXISTS {table} (").replace(f" {table} (", f" {table}_interned (", 1)
-            )
-            # Only the units' rowids are named from elsewhere; the other tables' are theirs alone.
-            kept = ["rowid"] if table == "units" else []
-            names = ", ".join([*kept, *columns])
-            values = ", ".join([*(f"t.{c}" for c in kept), *("s.id" if c == "scope" else f"t.{c}" for c in columns)])
-            conn.execute(
-                f"INSERT INTO {table}_interned ({names}) SELECT {values} FROM {table} AS t "
-                "JOIN scopes AS s ON s.key = t.scope"
-            )
-            conn.execute(f"DROP TABLE {table}")  # its indexes with it
-            conn.execute(f"ALTER TABLE {table}_interned RENAME TO {table}")
-        for statement in _SCHEMA_STATEMENTS:
-            if statement.startswith("CREATE INDEX"):
-                conn.execute(statement)
+            _rebuild(conn, table, {"scope": "s.id"}, "JOIN scopes AS s ON s.key = t.scope")
         for table in ("cells", "scenes"):  # their records named the scope too
             conn.execute(f"UPDATE {table} SET data = json_remove(data, '$.scope')")
+
+    @staticmethod
+    def _store_columns_once(conn: sqlite3.Connection) -> None:
+        """Migration to version 14: records leave out what their columns, or their units, hold.
+
+        A fact's or foresight's text when its unit holds the same; a message's id and empty
+        metadata; a MemCell's id and scene, and the empty lists of the records stored apart.
+        A message's content key becomes a number (:func:`content_number`).
+        """
+        conn.create_function("content_number", 1, content_number, deterministic=True)
+        # Copied, not updated: the column's type changes, and a TEXT column would store the number as text.
+        data = (
+            "CASE json_extract(t.data, '$.metadata') WHEN '{}' "
+            "THEN json_remove(t.data, '$.id', '$.metadata') ELSE json_remove(t.data, '$.id') END"
+        )
+        _rebuild(conn, "messages", {"content_key": "content_number(t.content_key)", "data": data})
+        for table in ("facts", "foresight"):
+            conn.execute(
+                f"UPDATE {table} SET data = json_remove(data, '$.text') WHERE json_extract(data, '$.text') = "
+                f"(SELECT u.text FROM units AS u WHERE u.id = {table}.id AND u.scope = {table}.scope)"
+            )
+        conn.execute(
+            "UPDATE cells SET data = json_remove(data, '$.id', '$.scene_id', '$.facts', '$.foresight', '$.messages')"
+        )
 
     def _add_unit_metadata(self, conn: sqlite3.Connection) -> None:
         """Migration to version 4: units get their source messages' metadata, vectors get theirs.
@@ -736,13 +802,16 @@ class SQLiteRecordStore:
             marks = ",".join("?" * len(chunk))
             # Each OR branch names the scope so SQLite probes both indexes; "scope = ? AND (id IN
             # ... OR content_key IN ...)" walks every message of the scope instead.
-            rows = self._rows(
+            keys = {content_number(m.content_key): m.content_key for m in chunk}
+            rows = self._tuples(
                 f"SELECT id, content_key FROM messages WHERE (scope = ? AND id IN ({marks})) "
                 f"OR (scope = ? AND content_key IN ({marks}))",
-                [sid, *(m.id for m in chunk), sid, *(m.content_key for m in chunk)],
+                [sid, *(m.id for m in chunk), sid, *(content_number(m.content_key) for m in chunk)],
             )
-            for row in rows:
-                known.update((row["id"], row["content_key"]))
+            for message_id, number in rows:
+                known.add(message_id)
+                if number in keys:  # else only the id matched
+                    known.add(keys[number])
         return known
 
     def insert_messages(self, scope: str, messages: Iterable[Message]) -> None:
@@ -752,13 +821,17 @@ class SQLiteRecordStore:
             conn.executemany(
                 "INSERT OR IGNORE INTO messages (id, scope, content_key, ts, cell_id, data) "
                 "VALUES (?, ?, ?, ?, NULL, ?)",
-                [(m.id, sid, m.content_key, m.timestamp.timestamp(), record_json(m)) for m in messages],
+                [
+                    (m.id, sid, content_number(m.content_key), m.timestamp.timestamp(), message_json(m))
+                    for m in messages
+                ],
             )
 
     def buffered_messages(self, scope: str) -> list[Message]:
         """Messages not yet cut into a MemCell, oldest first (by time, then arrival)."""
         rows = self._rows(
-            "SELECT data FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq", [self._scope_id(scope)]
+            f"SELECT {_MESSAGE_DATA} FROM messages WHERE scope = ? AND cell_id IS NULL ORDER BY ts, seq",
+            [self._scope_id(scope)],
         )
         return [Message.model_validate_json(r["data"]) for r in rows]
 
@@ -772,7 +845,9 @@ class SQLiteRecordStore:
 
     def all_messages(self, scope: str) -> list[Message]:
         """Every stored message of a scope in order (for export)."""
-        rows = self._rows("SELECT data FROM messages WHERE scope = ? ORDER BY ts, seq", [self._scope_id(scope)])
+        rows = self._rows(
+            f"SELECT {_MESSAGE_DATA} FROM messages WHERE scope = ? ORDER BY ts, seq", [self._scope_id(scope)]
+        )
         return [Message.model_validate_json(r["data"]) for r in rows]
 
     def buffered_ids(self, scope: str, ids: Sequence[str]) -> set[str]:
@@ -992,11 +1067,13 @@ class SQLiteRecordStore:
         """Store a MemCell with its facts and foresight, mark its messages, swap its units in.
 
         Its facts, foresight and messages live in their own tables, each once: the MemCell's
-        record leaves them out and :meth:`cells` attaches them.
+        record leaves them out and :meth:`cells` attaches them. The units go in first: a fact or
+        foresight leaves out the text its unit holds.
         """
         with self.transaction() as conn:
+            self.remove_units(cell.scope, stale_unit_ids)
+            self.put_units(units)
             sid = self._interned(conn, cell.scope)
-            stored = cell.model_copy(update={"facts": [], "foresight": [], "messages": []})
             conn.execute(
                 "INSERT OR REPLACE INTO cells (id, scope, start_ts, end_ts, scene_id, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -1005,15 +1082,16 @@ class SQLiteRecordStore:
                     _ts(cell.start_time),
                     _ts(cell.end_time),
                     cell.scene_id,
-                    record_json(stored, ("scope",)),
+                    record_json(cell, (*CELL_COLUMNS, *_CELL_PARTS)),
                 ),
             )
             self._save_facts(conn, sid, cell.facts)
+            held = self._text_held_by_units(conn, sid, cell.foresight)
             conn.executemany(
                 "INSERT OR REPLACE INTO foresight (id, scope, cell_id, start_ts, end_ts, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (f.id, sid, f.cell_id, _ts(f.start), _ts(f.end), record_json(f, FORESIGHT_COLUMNS))
+                    (f.id, sid, f.cell_id, _ts(f.start), _ts(f.end), record_json(f, (*FORESIGHT_COLUMNS, *held(f))))
                     for f in cell.foresight
                 ],
             )
@@ -1021,11 +1099,27 @@ class SQLiteRecordStore:
             conn.executemany(
                 "UPDATE messages SET cell_id = ? WHERE scope = ? AND id = ?", [(cell.id, sid, i) for i in ids]
             )
-            self.remove_units(cell.scope, stale_unit_ids)
-            self.put_units(units)
 
     @staticmethod
-    def _save_facts(conn: sqlite3.Connection, sid: int, facts: Sequence[Fact]) -> None:
+    def _text_held_by_units(
+        conn: sqlite3.Connection, sid: int, records: Sequence[Fact | Foresight]
+    ) -> Callable[[Fact | Foresight], tuple[str, ...]]:
+        """Which record's text its unit holds (the same text, same id): its row leaves it out, ``("text",)``.
+
+        The text was the largest field stored twice. Removing the unit gives it back to the row
+        (see ``_remove_unit_rows``), so a record never loses it.
+        """
+        texts: dict[str, str] = {}
+        for chunk in _chunks([r.id for r in records]):
+            marks = ",".join("?" * len(chunk))
+            texts.update(
+                conn.execute(f"SELECT id, text FROM units WHERE id IN ({marks}) AND +scope = ?", [*chunk, sid])
+            )
+        return lambda record: ("text",) if texts.get(record.id) == record.text else ()
+
+    @classmethod
+    def _save_facts(cls, conn: sqlite3.Connection, sid: int, facts: Sequence[Fact]) -> None:
+        held = cls._text_held_by_units(conn, sid, facts)
         conn.executemany(
             "INSERT OR REPLACE INTO facts (id, scope, cell_id, subject, attribute, ts, superseded_by, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1038,7 +1132,7 @@ class SQLiteRecordStore:
                     f.attribute,
                     _ts(f.timestamp),
                     f.superseded_by,
-                    record_json(f, FACT_COLUMNS),
+                    record_json(f, (*FACT_COLUMNS, *held(f))),
                 )
                 for f in facts
             ],
@@ -1101,14 +1195,14 @@ class SQLiteRecordStore:
 
     def facts(self, scope: str) -> list[Fact]:
         """Facts of a scope in time order."""
-        rows = self._rows(f"SELECT {_FACT_READ} FROM facts WHERE scope = ? ORDER BY ts", [self._scope_id(scope)])
+        rows = self._rows(f"SELECT {_FACT_READ} FROM {_FACTS} WHERE r.scope = ? ORDER BY r.ts", [self._scope_id(scope)])
         return [from_row(Fact, r, FACT_COLUMNS) for r in rows]
 
     def current_keyed_facts(self, scope: str, subject: str, attribute: str) -> list[Fact]:
         """Facts about ``subject``'s ``attribute`` that nothing has superseded yet."""
         rows = self._rows(
-            f"SELECT {_FACT_READ} FROM facts "
-            "WHERE scope = ? AND subject = ? AND attribute = ? AND superseded_by IS NULL",
+            f"SELECT {_FACT_READ} FROM {_FACTS} "
+            "WHERE r.scope = ? AND r.subject = ? AND r.attribute = ? AND r.superseded_by IS NULL",
             [self._scope_id(scope), subject, attribute],
         )
         return [from_row(Fact, r, FACT_COLUMNS) for r in rows]
@@ -1125,13 +1219,14 @@ class SQLiteRecordStore:
     def cells(self, scope: str, ids: Sequence[str] | None = None) -> list[MemCell]:
         """MemCells of a scope in time order, messages, facts and foresight attached."""
         sid = self._scope_id(scope)
-        sql, params = "SELECT data FROM cells WHERE scope = ?", list[Any]([sid])
+        sql, params = "SELECT id, scene_id, data FROM cells WHERE scope = ?", list[Any]([sid])
         if ids is not None:
             if not ids:
                 return []
             sql += f" AND id IN ({','.join('?' * len(ids))})"
             params.extend(ids)
-        cells = [from_row(MemCell, r, (), scope=scope) for r in self._rows(sql + " ORDER BY start_ts", params)]
+        rows = self._rows(sql + " ORDER BY start_ts", params)
+        cells = [from_row(MemCell, r, CELL_COLUMNS, scope=scope) for r in rows]
         return self._attach(sid, cells)
 
     def _attach(self, sid: int | None, cells: list[MemCell]) -> list[MemCell]:
@@ -1142,17 +1237,19 @@ class SQLiteRecordStore:
         for cell in cells:
             cell.messages.clear()  # a record written by an earlier release holds copies
         for cell_id, data in self._tuples(
-            f"SELECT cell_id, data FROM messages WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts, seq",
+            f"SELECT cell_id, {_MESSAGE_DATA} FROM messages WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts, seq",
             [sid, *by_id],
         ):
             by_id[cell_id].messages.append(Message.model_validate_json(data))
         for row in self._rows(
-            f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND cell_id IN ({marks}) ORDER BY ts", [sid, *by_id]
+            f"SELECT {_FACT_READ} FROM {_FACTS} WHERE r.scope = ? AND r.cell_id IN ({marks}) ORDER BY r.ts",
+            [sid, *by_id],
         ):
             fact = from_row(Fact, row, FACT_COLUMNS)
             by_id[fact.cell_id].facts.append(fact)
         for row in self._rows(
-            f"SELECT {_FORESIGHT_READ} FROM foresight WHERE scope = ? AND cell_id IN ({marks}) ORDER BY start_ts",
+            f"SELECT {_FORESIGHT_READ} FROM {_FORESIGHTS} "
+            f"WHERE r.scope = ? AND r.cell_id IN ({marks}) ORDER BY r.start_ts",
             [sid, *by_id],
         ):
             item = from_row(Foresight, row, FORESIGHT_COLUMNS)
@@ -1164,14 +1261,14 @@ class SQLiteRecordStore:
         # Set in place: parsing the MemCell would validate every message of it again, for one field.
         with self.transaction() as conn:
             conn.execute(  # its units read the scene from here
-                "UPDATE cells SET scene_id = ?, data = json_set(data, '$.scene_id', ?) WHERE id = ? AND scope = ?",
-                (scene_id, scene_id, cell_id, self._scope_id(scope)),
+                "UPDATE cells SET scene_id = ? WHERE id = ? AND scope = ?", (scene_id, cell_id, self._scope_id(scope))
             )
 
     def foresight(self, scope: str) -> list[Foresight]:
         """All foresight of a scope, by start."""
         rows = self._rows(
-            f"SELECT {_FORESIGHT_READ} FROM foresight WHERE scope = ? ORDER BY start_ts", [self._scope_id(scope)]
+            f"SELECT {_FORESIGHT_READ} FROM {_FORESIGHTS} WHERE r.scope = ? ORDER BY r.start_ts",
+            [self._scope_id(scope)],
         )
         return [from_row(Foresight, r, FORESIGHT_COLUMNS) for r in rows]
 
@@ -1397,9 +1494,15 @@ class SQLiteRecordStore:
         Their vector keys and their rows, by scope number, are added to ``keys`` and ``rows_of``.
         """
         rows = conn.execute(
-            f"SELECT rowid, scope, kind, text, context, lexical, vector_key FROM units WHERE {where}", params
+            f"SELECT rowid, scope, kind, text, context, lexical, vector_key, id FROM units WHERE {where}", params
         )
         removed = rows.fetchall()
+        for table, kind in (("facts", "fact"), ("foresight", "foresight")):
+            conn.executemany(  # a record that outlives its unit keeps the text the unit held for it
+                f"UPDATE {table} SET data = json_set(data, '$.text', ?) "
+                "WHERE id = ? AND scope = ? AND json_extract(data, '$.text') IS NULL",
+                [(row[3], row[7], row[1]) for row in removed if row[2] == kind],
+            )
         tiered = self._tiered_scopes(conn) if removed else {}
         conn.executemany(  # only the tier's scopes have FTS5 entries
             "INSERT INTO units_fts (units_fts, rowid, body, part_tok, kind_tok) VALUES ('delete', ?, ?, ?, ?)",
@@ -1822,7 +1925,8 @@ class SQLiteRecordStore:
         for chunk in _chunks(list(fact_ids)):
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                f"SELECT {_FACT_READ} FROM facts WHERE scope = ? AND superseded_by IN ({marks})", [sid, *chunk]
+                f"SELECT {_FACT_READ} FROM {_FACTS} WHERE r.scope = ? AND r.superseded_by IN ({marks})",
+                [sid, *chunk],
             )
             found += [from_row(Fact, r, FACT_COLUMNS) for r in rows]
         return found
@@ -1852,8 +1956,7 @@ class SQLiteRecordStore:
         """Detach MemCells from a deleted scene."""
         with self.transaction() as conn:  # in place, as set_cell_scene sets it (an unset field is left out)
             conn.execute(
-                "UPDATE cells SET scene_id = NULL, data = json_remove(data, '$.scene_id') "
-                "WHERE scope = ? AND scene_id = ?",
+                "UPDATE cells SET scene_id = NULL WHERE scope = ? AND scene_id = ?",
                 (self._scope_id(scope), scene_id),
             )
 
