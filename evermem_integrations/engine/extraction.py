@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -25,13 +25,14 @@ from evermem_integrations.engine.profile_rules import read_profile
 from evermem_integrations.engine.text import (
     STOP_WORDS,
     WORD_PATTERN,
+    TextPiece,
     chinese_keywords,
     content_words,
     has_cjk,
     is_question,
-    split_sentences,
+    sentence_spans,
 )
-from evermem_integrations.engine.timeparse import TimeExpression, format_day, resolve_relative_dates, shift
+from evermem_integrations.engine.timeparse import DateNote, TimeExpression, date_notes, format_day, shift, with_notes
 
 
 class FactDraft(BaseModel):
@@ -81,6 +82,9 @@ class Extraction(BaseModel):
     facts: list[FactDraft] = Field(default_factory=list)
     foresight: list[ForesightDraft] = Field(default_factory=list)
     profile: list[ProfileDraft] = Field(default_factory=list)
+    date_notes: dict[str, list[DateNote]] = Field(default_factory=dict)
+    """Where each message's text gets its dates (message id -> notes), if the extractor dated it
+    sentence by sentence (:func:`message_date_notes`): its units are dated from these."""
 
 
 class Extractor(Protocol):
@@ -122,6 +126,8 @@ class _Sentence:
     said: str
     annotated: str
     times: list[TimeExpression]
+    content: tuple[str, ...]
+    """Its content words, as said: whether it holds a statement, and what it is about, both ask."""
 
     @property
     def is_question(self) -> bool:
@@ -152,19 +158,23 @@ class OfflineExtractor:
         foresight: list[ForesightDraft] = []
         profile: list[ProfileDraft] = []
         statements: list[tuple[Message, _Sentence]] = []
+        dated: dict[str, list[DateNote]] = {}
         for message in messages:
             speaker = message.sender
             # Only people get a profile and plans; an assistant's "I'll remind you" is neither.
             personal = message.role != "assistant"
-            for said in split_sentences(message_text(message)):
-                annotated, times = resolve_relative_dates(said, message.timestamp)
-                sentence = _Sentence(said, annotated, times)
+            notes_of_message: list[DateNote] = []
+            for span, notes, times in _dated_sentences(message_text(message), message.timestamp):
+                said = span.text
+                annotated = with_notes(said, notes)
+                notes_of_message += [DateNote(span.start + at, note) for at, note in notes]
+                sentence = _Sentence(said, annotated, times, tuple(content_words(said)))
                 text = attributed(speaker, annotated)
                 drafts = _profile_drafts(sentence, speaker, message, text) if personal else []
                 profile.extend(drafts)
                 if personal:
                     foresight.extend(_foresight(sentence, speaker, message, text, drafts))
-                if len(content_words(said)) < self.min_content_words or _is_pure_question(said):
+                if len(sentence.content) < self.min_content_words or _is_pure_question(sentence):
                     continue
                 statements.append((message, sentence))
                 keyed = next((d for d in drafts if not d.multi_valued and d.category == "trait"), None)
@@ -178,16 +188,38 @@ class OfflineExtractor:
                         value=keyed.value if keyed else None,
                     )
                 )
+            dated[message.id] = notes_of_message
         title = episode_title(messages, participants)
         opening = f"On {format_day(messages[0].timestamp)}, {' and '.join(participants)} talked about {title}."
         salient = _salient(statements, participants, self.narrative_sentences)
         narrative = " ".join([opening, *(attributed(m.sender, s.annotated) for m, s in salient)])
-        return Extraction(title=title, episode=narrative, facts=facts, foresight=foresight, profile=profile)
+        return Extraction(
+            title=title, episode=narrative, facts=facts, foresight=foresight, profile=profile, date_notes=dated
+        )
 
 
-def _is_pure_question(sentence: str) -> bool:
+def _dated_sentences(
+    text: str, reference: datetime
+) -> Iterator[tuple[TextPiece, list[DateNote], list[TimeExpression]]]:
+    """Each sentence of ``text`` with where its dates go (within it) and the time expressions it holds."""
+    for span in sentence_spans(text):
+        notes, times = date_notes(span.text, reference)
+        yield span, notes, times
+
+
+def message_date_notes(text: str, reference: datetime) -> list[DateNote]:
+    """Where the dates go in a message's ``text``: sentence by sentence, as its facts are dated.
+
+    A sentence is the context a relative date is read in ("next Friday" in a sentence in the
+    past tense), so a message reads as its facts do, whichever unit shows it.
+    """
+    dated = _dated_sentences(text, reference)
+    return [DateNote(span.start + at, note) for span, notes, _ in dated for at, note in notes]
+
+
+def _is_pure_question(sentence: _Sentence) -> bool:
     # "What's up?" carries no fact; "Have you seen my new painting?" still mentions one.
-    return is_question(sentence) and len(content_words(sentence)) < 4
+    return sentence.is_question and len(sentence.content) < 4
 
 
 def _profile_drafts(sentence: _Sentence, speaker: str, message: Message, text: str) -> list[ProfileDraft]:
@@ -262,11 +294,11 @@ def _salient(
     if len(statements) <= count:
         return list(statements)
     names = {w.lower() for p in participants for w in p.split()}
-    frequency = Counter(w for _, s in statements for w in set(content_words(s.said)) if w not in names)
+    frequency = Counter(w for _, s in statements for w in set(s.content) if w not in names)
 
     def score(item: tuple[int, tuple[Message, _Sentence]]) -> float:
         sentence = item[1][1]
-        terms = set(content_words(sentence.said)) - names
+        terms = set(sentence.content) - names
         topical = sum(frequency[w] - 1 for w in terms) / (1 + len(terms)) ** 0.5
         return topical + 1.5 * bool(sentence.times) + 0.5 * len(_ENTITY.findall(sentence.said[1:]))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,14 +30,20 @@ from typing import Any
 import numpy as np
 
 from evermem_integrations.engine.consolidation import ProfileManager, SceneClusterer, profile_line, supersede_facts
-from evermem_integrations.engine.extraction import Extraction, Extractor, ProfileDraft, message_text
+from evermem_integrations.engine.extraction import (
+    Extraction,
+    Extractor,
+    ProfileDraft,
+    message_date_notes,
+    message_text,
+)
 from evermem_integrations.engine.models import Fact, Foresight, MemCell, Message, ProfileItem, stable_id
 from evermem_integrations.engine.profile_rules import attribute_questions
 from evermem_integrations.engine.protocols import RecordStore
 from evermem_integrations.engine.records import Unit, unit_record
 from evermem_integrations.engine.segmentation import BoundaryDetector
 from evermem_integrations.engine.text import pieces, split_sentences
-from evermem_integrations.engine.timeparse import resolve_relative_dates
+from evermem_integrations.engine.timeparse import DateNote, with_notes
 from evermem_integrations.engine.vectors import VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -228,7 +234,8 @@ class IngestPipeline:
                     logger.debug("episode of %d messages already cut elsewhere; left to the next cut", len(ids))
                     break
                 cell, written, retired = self._build(scope, plan, seen_facts)
-                units = cell_units(cell) + [profile_unit(item) for item in written]
+                dated = plan.extraction.date_notes if plan.extraction is not None else None
+                units = cell_units(cell, dated) + [profile_unit(item) for item in written]
                 buffered_units = self.records.unit_ids_of_messages(scope, ids, ["raw"])
                 stale = [unit_id for unit_id, _ in buffered_units] + [p.id for p in retired]
                 self.records.save_cell(cell, units, stale)
@@ -378,17 +385,29 @@ def build_cell(
     )
 
 
-def message_units(scope: str, message: Message, *, kind: str, cell_id: str | None, context: str = "") -> list[Unit]:
+def message_units(
+    scope: str,
+    message: Message,
+    *,
+    kind: str,
+    cell_id: str | None,
+    context: str = "",
+    notes: Sequence[DateNote] | None = None,
+) -> list[Unit]:
     """A message as said, relative dates made absolute, as one unit per piece (see :data:`MESSAGE_PIECE_CHARS`).
 
     Each points back at its message; a piece of a message cut in several also says where in
-    it it lies (``piece`` of ``pieces``, characters ``start`` to ``end``).
+    it it lies (``piece`` of ``pieces``, characters ``start`` to ``end``). ``notes``: where its
+    dates go, when its extraction found them already (:func:`message_date_notes`).
     """
-    parts = pieces(message_text(message), MESSAGE_PIECE_CHARS)
+    text = message_text(message)
+    parts = pieces(text, MESSAGE_PIECE_CHARS)
+    if notes is None:
+        notes = message_date_notes(text, message.timestamp)
     prefix = "raw_" if kind == "raw" else "msg_"
     units = []
     for index, part in enumerate(parts):
-        annotated, _ = resolve_relative_dates(part.text, message.timestamp)
+        annotated = with_notes(part.text, [n for n in notes if part.start < n.at <= part.end], offset=part.start)
         data: dict[str, Any] = {"subject": message.sender, "source_message_ids": [message.id]}
         if message.role is not None:
             data["role"] = message.role
@@ -411,8 +430,13 @@ def message_units(scope: str, message: Message, *, kind: str, cell_id: str | Non
     return units
 
 
-def cell_units(cell: MemCell) -> list[Unit]:
-    """The searchable units of a MemCell: its episode, its messages as said, facts and foresight."""
+def cell_units(cell: MemCell, dated: Mapping[str, Sequence[DateNote]] | None = None) -> list[Unit]:
+    """The searchable units of a MemCell: its episode, its messages as said, facts and foresight.
+
+    ``dated``: where its messages' dates go, by message id, as its extraction found them
+    (:attr:`Extraction.date_notes`); a message not in it is dated here.
+    """
+    dated = dated or {}
     units = [
         Unit(
             id=f"{cell.id}:episode",
@@ -445,7 +469,9 @@ def cell_units(cell: MemCell) -> list[Unit]:
         unit
         for m in cell.messages
         if m.role != "assistant" or len(message_text(m)) >= ANSWER_CHARS
-        for unit in message_units(cell.scope, m, kind="message", cell_id=cell.id, context=questions.get(m.id, ""))
+        for unit in message_units(
+            cell.scope, m, kind="message", cell_id=cell.id, context=questions.get(m.id, ""), notes=dated.get(m.id)
+        )
     ]
     units += [record_unit("fact", f, f.timestamp) for f in cell.facts]
     units += [record_unit("foresight", f, f.start) for f in cell.foresight]

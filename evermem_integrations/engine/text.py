@@ -100,28 +100,8 @@ def unique(items: Iterable[str]) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences: lines first, then sentencex within a line.
-
-    sentencex (Wikimedia's rule-based segmenter, compiled) keeps abbreviations ("Dr. Okafor",
-    "e.g."), decimals, times, URLs and emoji inside their sentence and ends sentences at CJK
-    punctuation; a line break always ends a sentence (chat lists, pasted text).
-    """
-    sentences: list[str] = []
-    for line in _LINES.split(text):
-        pieces: list[str] = []
-        for piece in sentencex.segment("en", line):
-            piece = piece.strip()
-            if not piece:
-                continue
-            if pieces and _TITLE_END.search(pieces[-1]):
-                pieces[-1] = f"{pieces[-1]} {piece}"
-            else:
-                pieces.append(piece)
-        sentences.extend(pieces)
-    return sentences
-
-
-_SENTENCE_END = re.compile(r"[.!?;:。！？；](?=\s)|[。！？]")
+    """Split text into sentences (see :func:`sentence_spans`)."""
+    return [sentence.text for sentence in sentence_spans(text)]
 
 
 @dataclass(frozen=True)
@@ -131,6 +111,40 @@ class TextPiece:
     text: str
     start: int
     end: int
+
+
+def sentence_spans(text: str) -> list[TextPiece]:
+    """The sentences of ``text`` as spans of it, stripped: lines first, then sentencex within a line.
+
+    sentencex (Wikimedia's rule-based segmenter, compiled) keeps abbreviations ("Dr. Okafor",
+    "e.g."), decimals, times, URLs and emoji inside their sentence and ends sentences at CJK
+    punctuation; a line break always ends a sentence (chat lists, pasted text). Spans, so that
+    what is read from a sentence can be placed in the text it was said in.
+    """
+    spans: list[tuple[int, int]] = []
+    breaks = [(m.start(), m.end()) for m in _LINES.finditer(text)]
+    line_start = 0
+    for line_end, next_start in [*breaks, (len(text), len(text))]:
+        at, in_line = line_start, len(spans)
+        for segment in sentencex.segment("en", text[line_start:line_end]):
+            found = text.find(segment, at, line_end)  # segments follow one another through the line
+            start = at if found < 0 else found
+            at = end = start + len(segment)
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            if start == end:
+                continue
+            if len(spans) > in_line and _TITLE_END.search(text[spans[-1][0] : spans[-1][1]]):
+                spans[-1] = (spans[-1][0], end)  # "Dr." ends no sentence
+            else:
+                spans.append((start, end))
+        line_start = next_start
+    return [TextPiece(text[start:end], start, end) for start, end in spans]
+
+
+_SENTENCE_END = re.compile(r"[.!?;:。！？；](?=\s)|[。！？]")
 
 
 def pieces(text: str, max_chars: int) -> list[TextPiece]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dateutil import parser as dateutil_parser
 from dateutil.easter import easter
@@ -919,22 +919,42 @@ def _trigger_windows(text: str) -> list[tuple[int, int]]:
 _DATED_ALREADY = re.compile(r"\s*\([^()]*\b\d{4}\)")
 
 
+class DateNote(NamedTuple):
+    """A date written into a text after the relative expression that ends at ``at``."""
+
+    at: int
+    note: str
+    """What is written there: `` (7 May 2023)``."""
+
+
+def date_notes(text: str, reference: datetime) -> tuple[list[DateNote], list[TimeExpression]]:
+    """Where :func:`resolve_relative_dates` writes dates into ``text``, with the expressions found."""
+    expressions = find_time_expressions(text, reference)
+    notes = [
+        DateNote(expr.end, f" ({expr.resolved})")
+        for expr in expressions
+        # Already dated in brackets (a quoted memory, "next month (January 2027)"): not twice.
+        if expr.annotate and not _DATED_ALREADY.match(text, expr.end)
+    ]
+    return notes, expressions
+
+
+def with_notes(text: str, notes: Iterable[DateNote], offset: int = 0) -> str:
+    """``text`` with the dates written in; ``offset``: where ``text`` begins in the text the notes place."""
+    pieces, last = [], 0
+    for at, note in notes:
+        pieces.append(text[last : at - offset])
+        pieces.append(note)
+        last = at - offset
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 def resolve_relative_dates(text: str, reference: datetime) -> tuple[str, list[TimeExpression]]:
     """Rewrite ``text`` so every relative expression carries its date.
 
     "I went there yesterday" at 8 May 2023 becomes "I went there yesterday (7 May 2023)";
     habits and dates stated with their year are returned but not annotated.
     """
-    expressions = find_time_expressions(text, reference)
-    pieces, last = [], 0
-    for expr in expressions:
-        if not expr.annotate:
-            continue
-        if _DATED_ALREADY.match(text, expr.end):
-            # Already dated in brackets (a quoted memory, "next month (January 2027)"): not twice.
-            continue
-        pieces.append(text[last : expr.end])
-        pieces.append(f" ({expr.resolved})")
-        last = expr.end
-    pieces.append(text[last:])
-    return "".join(pieces), expressions
+    notes, expressions = date_notes(text, reference)
+    return with_notes(text, notes), expressions
