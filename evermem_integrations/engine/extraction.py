@@ -344,10 +344,10 @@ def episode_title(messages: Sequence[Message], participants: Sequence[str], coun
     as_entity: Counter[str] = Counter()  # occurrences in a message that capitalises the phrase mid-sentence
     keywords: defaultdict[str, float] = defaultdict(float)
     for text in texts:
-        phrases = _candidate_phrases(text, names, usable)
+        phrases = Counter(_candidate_phrases(text, names, usable))
         occurrences.update(phrases)
-        for entity in {e.lower() for e in _ENTITY.findall(text)}.intersection(phrases):
-            as_entity[entity] += phrases.count(entity)
+        for entity in {e.lower() for e in _ENTITY.findall(text)} & phrases.keys():
+            as_entity[entity] += phrases[entity]
         if has_cjk(text):
             for keyword, weight in chinese_keywords(text, 3):
                 keywords[keyword] += 2 * weight

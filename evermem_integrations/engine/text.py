@@ -42,7 +42,8 @@ STOP_WORDS = frozenset(
 
 def has_cjk(text: str) -> bool:
     """Whether ``text`` contains Chinese characters."""
-    return _CJK_RUN.search(text) is not None
+    # isascii() is a flag of the string, read at once; the regex reads every character (most text is ASCII).
+    return not text.isascii() and _CJK_RUN.search(text) is not None
 
 
 @lru_cache(maxsize=1)
