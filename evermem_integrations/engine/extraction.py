@@ -166,8 +166,8 @@ class OfflineExtractor:
             notes_of_message: list[DateNote] = []
             for span, notes, times in _dated_sentences(message_text(message), message.timestamp):
                 said = span.text
-                annotated = with_notes(said, notes)
-                notes_of_message += [DateNote(span.start + at, note) for at, note in notes]
+                annotated = with_notes(said, notes, offset=span.start)
+                notes_of_message += notes
                 sentence = _Sentence(said, annotated, times, tuple(content_words(said)))
                 text = attributed(speaker, annotated)
                 drafts = _profile_drafts(sentence, speaker, message, text) if personal else []
@@ -201,10 +201,10 @@ class OfflineExtractor:
 def _dated_sentences(
     text: str, reference: datetime
 ) -> Iterator[tuple[TextPiece, list[DateNote], list[TimeExpression]]]:
-    """Each sentence of ``text`` with where its dates go (within it) and the time expressions it holds."""
+    """Each sentence of ``text`` with where its dates go (in ``text``) and the time expressions it holds."""
     for span in sentence_spans(text):
         notes, times = date_notes(span.text, reference)
-        yield span, notes, times
+        yield span, [DateNote(span.start + at, note) for at, note in notes], times
 
 
 def message_date_notes(text: str, reference: datetime) -> list[DateNote]:
@@ -213,8 +213,7 @@ def message_date_notes(text: str, reference: datetime) -> list[DateNote]:
     A sentence is the context a relative date is read in ("next Friday" in a sentence in the
     past tense), so a message reads as its facts do, whichever unit shows it.
     """
-    dated = _dated_sentences(text, reference)
-    return [DateNote(span.start + at, note) for span, notes, _ in dated for at, note in notes]
+    return [note for _, notes, _ in _dated_sentences(text, reference) for note in notes]
 
 
 def _is_pure_question(sentence: _Sentence) -> bool:

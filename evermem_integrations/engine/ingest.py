@@ -19,6 +19,7 @@ vector index converges to what SQLite holds.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
@@ -404,10 +405,12 @@ def message_units(
     parts = pieces(text, MESSAGE_PIECE_CHARS)
     if notes is None:
         notes = message_date_notes(text, message.timestamp)
+    ends = [n.at for n in notes]  # in order: a pasted document's pieces each take theirs by bisection
     prefix = "raw_" if kind == "raw" else "msg_"
     units = []
     for index, part in enumerate(parts):
-        annotated = with_notes(part.text, [n for n in notes if part.start < n.at <= part.end], offset=part.start)
+        within = notes[bisect.bisect_right(ends, part.start) : bisect.bisect_right(ends, part.end)]
+        annotated = with_notes(part.text, within, offset=part.start)
         data: dict[str, Any] = {"subject": message.sender, "source_message_ids": [message.id]}
         if message.role is not None:
             data["role"] = message.role
