@@ -61,6 +61,7 @@ from evermem_integrations.engine.vectors import (
     TieredVectorIndex,
     VectorIndex,
     chroma_client,
+    is_served,
 )
 from evermem_integrations.errors import (
     ConfigurationError,
@@ -195,7 +196,9 @@ class EverMem:
             self.records, self.vectors, self._embed, self.extractor, self.boundary_detector, self.scenes, self.profiles
         )
         self.ingest.apply_outbox()  # vector changes a crash left queued
-        self.recollector = Recollector(self.records, self.vectors, self.embedder, recollection, planner)
+        self.recollector = Recollector(
+            self.records, self.vectors, self.embedder, recollection, planner, concurrent_lookups=is_served(client)
+        )
         self._background: BackgroundCutter | None = None
         if background if background is not None else llm is not None:
             self._background = BackgroundCutter(self.ingest.cut)

@@ -21,10 +21,10 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -307,13 +307,24 @@ class Recollector:
         embedder: Embedder,
         config: RecollectionConfig | None = None,
         planner: QueryPlanner | None = None,
+        *,
+        concurrent_lookups: bool = False,
     ) -> None:
+        """``concurrent_lookups``: overlap a search's lookups in threads, for stores served by other processes.
+
+        Each lookup of a store in this process (SQLite, embedded Chroma) holds the GIL for most
+        of its time and gives it up for short calls; in threads they queue for it again and
+        again (small scopes searched at a p50 of 5.2 ms in threads against 3.0 one after the
+        other). A lookup of a server mostly waits on its answer, which threads overlap.
+        """
         self.records = records
         self.vectors = vectors
         self.embedder = embedder
         self.config = config or RecollectionConfig()
         self.planner = planner
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="evermem-search")
+        self._pool = (
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="evermem-search") if concurrent_lookups else None
+        )
         # A search looks its query up two or three times (whole, in its period, among its asker's
         # words); an embedder behind an API is paid once for it.
         self._query_vector = lru_cache(maxsize=256)(self._embed_query)
@@ -323,7 +334,8 @@ class Recollector:
 
     def close(self) -> None:
         """Stop the lookup threads."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def search(
         self,
@@ -438,30 +450,30 @@ class Recollector:
         *,
         episodes: bool = True,
     ) -> dict[str, list[str]]:
-        """The index rankings a method needs, looked up at once.
+        """The index rankings a method needs (overlapped in threads with ``concurrent_lookups``).
 
-        SQLite and Chroma release the GIL while they search, so the lexical and the vector
-        lookups (of the items, and of the episodes for the episode prior) overlap in threads.
-        The items' lookups are narrowed by the filter; the episodes' are a prior only (their
-        facts are filtered one by one), so they stay whole.
+        The lexical and the vector lookups are of the items, and of the episodes for the
+        episode prior. The items' lookups are narrowed by the filter; the episodes' are a prior
+        only (their facts are filtered one by one), so they stay whole.
         """
         where = None if filtering.is_empty(flt) else flt
         n, top_episodes = self.config.candidates, self.config.top_episodes
         with_episodes = episodes and method not in ("keyword", "vector") and self.config.episode_weight > 0
-        jobs: dict[str, Future[list[tuple[str, float]]]] = {}
+        lookups: dict[str, Callable[[], Sequence[tuple[str, float]]]] = {}
         if method != "vector":
             terms = self.records.lexical_terms(lexical_query, scope)
-            jobs["lexical"] = self._pool.submit(self.records.bm25, scope, terms, kinds, n, where)
+            lookups["lexical"] = partial(self.records.bm25, scope, terms, kinds, n, where)
             if with_episodes:
-                jobs["episodes_lexical"] = self._pool.submit(self.records.bm25, scope, terms, ["episode"], top_episodes)
+                lookups["episodes_lexical"] = partial(self.records.bm25, scope, terms, ["episode"], top_episodes)
         if method != "keyword":
             vector = self._query_vector(query)
             if np.any(vector):  # a query of unknown words embeds to zero: it has no neighbours
-                jobs["dense"] = self._pool.submit(self.vectors.query, vector, scope, kinds, n, where)
+                lookups["dense"] = partial(self.vectors.query, vector, scope, kinds, n, where)
                 if with_episodes:
-                    jobs["episodes_dense"] = self._pool.submit(
-                        self.vectors.query, vector, scope, ["episode"], top_episodes
-                    )
+                    lookups["episodes_dense"] = partial(self.vectors.query, vector, scope, ["episode"], top_episodes)
+        if self._pool is None:
+            return {name: ranking(lookup()) for name, lookup in lookups.items()}
+        jobs = {name: self._pool.submit(lookup) for name, lookup in lookups.items()}
         return {name: ranking(job.result()) for name, job in jobs.items()}
 
     def _asker_lookups(

@@ -120,6 +120,12 @@ def chroma_errors(method: Method) -> Method:
     return mapped  # type: ignore[return-value]
 
 
+def is_served(client: Any) -> bool:
+    """Whether a Chroma client talks to a server (``chroma run``) rather than an index in this process."""
+    settings = getattr(client, "get_settings", None)
+    return settings is not None and settings().chroma_api_impl == "chromadb.api.fastapi.FastAPI"
+
+
 def chroma_client(path: str | Path | None = None, url: str | None = None) -> Any:
     """Build a Chroma client for an embedded folder, a server URL, or in memory."""
     import chromadb
