@@ -16,6 +16,7 @@ from evermem_integrations.bench.scale import (
     FIRST,
     GROUP,
     SCOPE_KEY,
+    _latencies,
     scope_units,
     synthetic_conversations,
     synthetic_memcells,
@@ -34,6 +35,25 @@ def test_synthetic_data_is_deterministic_and_extends() -> None:
     assert len({m["id"] for m in large}) == 90
     assert len({m["content"] for m in large}) > 45
     assert synthetic_queries(5, 3) == synthetic_queries(5, 3)
+
+
+def test_searchers_timed_together_take_turns_at_every_question() -> None:
+    calls: list[tuple[str, str]] = []
+    ours = lambda question: calls.append(("ours", question))  # noqa: E731
+    floor = lambda question: calls.append(("floor", question))  # noqa: E731
+    timings = _latencies([ours, floor], ["q1", "q2", "q3"])
+    assert [len(t) for t in timings] == [3, 3]
+    # one untimed search each, then both at each question, the first to go alternating
+    assert calls == [
+        ("ours", "q1"),
+        ("floor", "q1"),
+        ("ours", "q1"),
+        ("floor", "q1"),
+        ("floor", "q2"),
+        ("ours", "q2"),
+        ("ours", "q3"),
+        ("floor", "q3"),
+    ]
 
 
 def test_synthetic_memcells_hold_exactly_the_facts_asked_for() -> None:
