@@ -697,10 +697,9 @@ class SQLiteRecordStore:
     def _reader(self) -> sqlite3.Connection | None:
         """The calling thread's read-only connection (``None``: read on the writer's, inside its transaction).
 
-        WAL lets readers run beside each other and beside the writer, so a search's lookups
-        (BM25 of the items and of the episodes, the exact vectors) overlap instead of queueing
-        for one connection; each reads what was committed when its statement began. An
-        in-memory store has one connection only.
+        WAL lets readers run beside each other and beside the writer, so searches in several
+        threads, and the writer, do not queue for one connection; each reads what was committed
+        when its statement began. An in-memory store has one connection only.
         """
         depth: int = getattr(self._local, "depth", 0)
         if self._target is None or depth:
