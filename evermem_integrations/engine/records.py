@@ -202,14 +202,17 @@ def _schema_statement(fragment: str) -> str:
     return next(statement for statement in _SCHEMA_STATEMENTS if fragment in statement)
 
 
-def _rebuild(conn: sqlite3.Connection, table: str, values: Mapping[str, str], joined: str = "") -> None:
+def _rebuild(
+    conn: sqlite3.Connection, table: str, values: Mapping[str, str], joined: str = "", create: str | None = None
+) -> None:
     """Copy ``table`` into today's layout (a migration), ``values`` computing some columns from the old row ``t``.
 
-    Its indexes are built again. Only the units keep their rowids: FTS5, the lexical log and
-    the tantivy indexes name units by rowid; other tables' rowids are theirs alone.
+    ``create``: the table's ``CREATE`` statement to copy into instead (the tests build older
+    layouts with it). Its indexes are built again. Only the units keep their rowids: FTS5, the
+    lexical log and the tantivy indexes name units by rowid; other tables' rowids are theirs alone.
     """
     columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    create = _schema_statement(f"TABLE IF NOT EXISTS {table} (")
+    create = create or _schema_statement(f"TABLE IF NOT EXISTS {table} (")
     conn.execute(create.replace(f" {table} (", f" {table}_rebuilt (", 1))
     kept = ["rowid"] if table == "units" else []
     names = ", ".join([*kept, *columns])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from evermem_integrations.engine.records import _SCHEMA_STATEMENTS, SCOPED_TABLES, _schema_statement
+from evermem_integrations.engine.records import SCOPED_TABLES, _rebuild, _schema_statement
 
 _TYPES_BEFORE_13 = {"scope INTEGER": "scope TEXT"}
 _TYPES_BEFORE_14 = {"content_key INTEGER": "content_key TEXT"}
@@ -17,20 +17,10 @@ def _copy(
 
     The units keep their rowids, as the migrations forward do.
     """
-    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    create = _schema_statement(f"TABLE IF NOT EXISTS {table} (").replace(f" {table} (", f" {table}_before (", 1)
+    create = _schema_statement(f"TABLE IF NOT EXISTS {table} (")
     for today, before in types.items():
         create = create.replace(today, before)
-    conn.execute(create)
-    kept = ["rowid"] if table == "units" else []
-    names = ", ".join([*kept, *columns])
-    selected = ", ".join([*(f"t.{c}" for c in kept), *(values.get(c, f"t.{c}") for c in columns)])
-    conn.execute(f"INSERT INTO {table}_before ({names}) SELECT {selected} FROM {table} AS t {joined}")
-    conn.execute(f"DROP TABLE {table}")
-    conn.execute(f"ALTER TABLE {table}_before RENAME TO {table}")
-    for statement in _SCHEMA_STATEMENTS:
-        if statement.startswith("CREATE INDEX") and f" ON {table} (" in statement:
-            conn.execute(statement)
+    _rebuild(conn, table, values, joined, create)
 
 
 def as_layout_13(conn: sqlite3.Connection) -> None:
