@@ -235,9 +235,13 @@ def _ts(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Unit:
-    """A searchable memory: the thing both indexes point at."""
+    """A searchable memory: the thing both indexes point at.
+
+    Not frozen: a search builds a few hundred, and a frozen dataclass sets each field through
+    ``object.__setattr__`` (2.0 µs a unit against 0.5).
+    """
 
     id: str
     scope: str
