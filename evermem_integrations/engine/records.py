@@ -1755,7 +1755,10 @@ class SQLiteRecordStore:
             before, after = _next_version(conn, "lexical_versions", sid)
             units = [written[n] for n in written_in.get(scope, [])]
             texts = [bodies[n] for n in written_in.get(scope, [])]
-            change = functools.partial(_written_postings, conn, sid, units, texts, removed.get(sid, ()))
+            # A new scope that joined the tier in this write is ranked by tantivy: it holds no postings.
+            joined = before is None and sid in self._tiered_scopes(conn)
+            written_here = functools.partial(_written_postings, conn, sid, units, texts, removed.get(sid, ()))
+            change = None if joined else written_here
             self._postings.follow(scope, before, after, change)
 
     def _ids_of_rows(self, sid: int, rows: Sequence[int]) -> dict[int, str]:

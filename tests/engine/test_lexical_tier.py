@@ -15,7 +15,7 @@ from evermem_integrations.engine import records as records_module
 from evermem_integrations.engine.filters import parse
 from evermem_integrations.engine.lexical import ScopeLexicon
 from evermem_integrations.engine.models import ITEM_KINDS
-from evermem_integrations.engine.records import SQLiteRecordStore
+from evermem_integrations.engine.records import SQLiteRecordStore, Unit
 from evermem_integrations.memory import SQLITE_FILE
 from tests.engine.layouts import as_layout_12
 
@@ -311,3 +311,21 @@ def test_a_store_of_layout_11_keeps_fts5_entries_for_the_tiers_scopes_only(tmp_p
         assert _found(mem, "cello") and not served
     with sqlite3.connect(tmp_path / SQLITE_FILE) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == records_module.SCHEMA_VERSION
+
+
+def test_a_new_scope_that_joins_the_tier_in_its_first_write_holds_no_postings(
+    tmp_path: Path, served: list[str]
+) -> None:
+    """Postings start with a scope's first write, unless that write already takes it to tantivy."""
+    store = SQLiteRecordStore(tmp_path / "records.sqlite3")
+    units = [
+        Unit(f"{scope}-{k}", scope, "fact", f"{scope} kept the {TOPICS[k % len(TOPICS)]} {k}", "c", START, {})
+        for scope, n in (("large", TIER + 5), ("small", 5))
+        for k in range(n)
+    ]
+    store.put_units(units)
+    assert list(store._postings) == ["small"]
+    store.drain_lexical()
+    assert store.bm25("large", store.lexical_terms("cello", "large"), sorted(ITEM_KINDS), 3)
+    assert served  # and tantivy ranks it
+    store.close()

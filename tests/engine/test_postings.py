@@ -136,6 +136,34 @@ def test_postings_follow_this_stores_writes_without_reading_the_scope_again(
     other.close()
 
 
+def test_a_scope_new_to_the_store_is_searched_without_reading_it_and_one_already_stored_is_read(
+    tmp_path: Path, locomo: list[LocomoConversation], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scope's first write in a store starts its postings: its first search reads none of its units.
+
+    A scope that held units before this process wrote it is read at its first search here.
+    """
+    path = tmp_path / "records.sqlite3"
+    store = SQLiteRecordStore(path)
+    reads: list[tuple[object, ...]] = []
+    read = postings.ScopePostings.of.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(postings.ScopePostings, "of", classmethod(lambda cls, *a: reads.append(a) or read(cls, *a)))
+    chat = _chat("s", locomo)
+    for start in range(0, len(chat), 20):
+        store.put_units(chat[start : start + 20])
+    store.remove_units("s", [f"s-{n}" for n in range(1, 60, 2)])
+    _assert_ranked_as_fts5(store, "s")
+    assert reads == []
+    other = SQLiteRecordStore(path)  # another process: "s" held units before it wrote there
+    other.put_units([_unit("s", 999, "Caroline joined a support group for painters", kind="fact")])
+    assert list(other._postings) == []
+    terms = other.lexical_terms("support group", "s")
+    assert other.bm25("s", terms, ["fact"], 5)[0][0] == "s-999"
+    assert len(reads) == 1
+    store.close()
+    other.close()
+
+
 def test_a_write_by_another_process_is_seen_at_the_next_search(tmp_path: Path) -> None:
     path = tmp_path / "records.sqlite3"
     reader, writer = SQLiteRecordStore(path), SQLiteRecordStore(path)
@@ -193,6 +221,7 @@ def test_a_store_of_layout_10_gives_each_scope_a_version_and_ranks_as_before(
 def test_a_scope_beyond_the_cache_budget_is_read_again_and_ranks_the_same(locomo: list[LocomoConversation]) -> None:
     store = SQLiteRecordStore(None)
     store.put_units(_chat("a", locomo, 100) + _chat("b", locomo, 100))
+    store._postings.drop()  # as in a process that did not write them
     terms = store.lexical_terms("support group", "a")
     first = store.bm25("a", terms, ["fact"], 10)
     store._postings.budget = 1  # only the scope searched last stays
@@ -209,6 +238,7 @@ def test_a_search_inside_a_write_transaction_beside_another_search_does_not_dead
     that itself searches; the transaction's search must not wait for the first one in turn."""
     store = SQLiteRecordStore(None)
     store.put_units([_unit(s, n, f"Ana talked about kayak plan {n}", kind="fact") for s in "ab" for n in range(30)])
+    store._postings.drop()  # both scopes are read at their first search
     terms = store.lexical_terms("kayak", "a")
     reading, in_transaction, found = threading.Event(), threading.Event(), []
     read = SQLiteRecordStore._postings_from_rows
