@@ -227,6 +227,8 @@ class ChromaVectorIndex:
         self.client = client
         self.prefix = prefix
         self._collections: dict[str, Any] = {}
+        self._alone: dict[tuple[str, str], bool] = {}
+        """Whether a scope's last search of a group came back all its own (by group and scope tag)."""
         self._batch = int(client.get_max_batch_size())
         self.migrate()
 
@@ -311,12 +313,17 @@ class ChromaVectorIndex:
             collection = self._collection(scope, group)
             # Chroma's scope filter costs more the more vectors it admits (8x the search on a
             # scope of 10,000 facts): a scope that fills its shard is served by an unfiltered
-            # search of twice the limit, kept to the scope's own vectors; others fall back to it.
-            probe = limit * 2
+            # search kept to the scope's own vectors, others fall back to the filter. The search
+            # asks for twice the limit, or for the limit once one came back all of the scope's
+            # own (alone in its shard: 0.97 against 1.25 ms at 10,000 facts).
+            alone = (group, tag)
+            probe = limit if self._alone.get(alone) else limit * 2
             result = collection.query(query_embeddings=embedding, n_results=probe, where=rest, include=["distances"])
             # The id's tag names the scope: no metadata to fetch and decode.
-            own = [(i, d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True) if i.startswith(tag)]
-            if len(own) < limit and len(result["ids"][0]) == probe:  # the scope's vectors may lie further out
+            found_ids = result["ids"][0]
+            own = [(i, d) for i, d in zip(found_ids, result["distances"][0], strict=True) if i.startswith(tag)]
+            self._alone[alone] = len(own) == len(found_ids)
+            if len(own) < limit and len(found_ids) == probe:  # the scope's vectors may lie further out
                 result = collection.query(
                     query_embeddings=embedding,
                     n_results=limit,

@@ -107,3 +107,33 @@ def test_a_small_scope_is_found_behind_a_crowded_shard() -> None:
     assert [i for i, _ in index.query(crowd[0], "user=ana", ["fact"], 5)] == ["mine"]
     assert len(index.query(crowd[0], other, ["fact"], 5)) == 5
     index.drop()
+
+
+def test_a_scope_alone_in_its_shard_asks_for_the_limit_and_still_finds_its_own_once_joined() -> None:
+    """Once a search comes back all of the scope's own, the next asks Chroma for the limit, not twice it;
+    another scope arriving in the shard sends it back to the scope filter, which finds its own."""
+    index = ChromaVectorIndex(chroma_client(), prefix="alone")
+    rng = np.random.default_rng(5)
+    mine = vectors(*(np.array([0.0, 0.0, 1.0]) + rng.normal(0, 0.2, 3) for _ in range(20)))
+    index.upsert([f"m{n}" for n in range(20)], mine, "user=ana", ["fact"] * 20)
+    collection = index._collection("user=ana", "items")
+    asked: list[int] = []
+    query = collection.query
+
+    def spy(**kwargs: object) -> object:
+        asked.append(kwargs["n_results"])  # type: ignore[arg-type]
+        return query(**kwargs)
+
+    collection.query = spy
+    first = index.query(mine[0], "user=ana", ["fact"], 5)
+    second = index.query(mine[0], "user=ana", ["fact"], 5)
+    assert asked == [10, 5] and first == second
+    other = same_shard(index, "user=ana")
+    crowd = vectors(*(mine[0] + rng.normal(0, 0.01, 3) for _ in range(30)))
+    index.upsert([f"c{n}" for n in range(30)], crowd, other, ["fact"] * 30)
+    asked.clear()
+    assert index.query(mine[0], "user=ana", ["fact"], 5) == first
+    assert asked[0] == 5 and len(asked) == 2  # the probe is all the other's: the scope filter answers
+    index.query(mine[0], "user=ana", ["fact"], 5)
+    assert asked[2] == 10  # twice the limit again
+    index.drop()
