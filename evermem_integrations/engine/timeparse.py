@@ -141,7 +141,7 @@ class TimeExpression:
     absolute: bool = False
     """The text states the date itself (a day and month, or a month), not relative to the message."""
     annotate: bool = True
-    """``resolve_relative_dates`` writes ``resolved`` after it: not for habits, nor for fully stated dates."""
+    """A message's units carry ``resolved`` after it (:func:`date_notes`): not for habits, nor for stated dates."""
 
 
 # -- tense ----------------------------------------------------------------------------------
@@ -928,7 +928,7 @@ class DateNote(NamedTuple):
 
 
 def date_notes(text: str, reference: datetime) -> tuple[list[DateNote], list[TimeExpression]]:
-    """Where :func:`resolve_relative_dates` writes dates into ``text``, with the expressions found."""
+    """Where dates are written into ``text`` (see :func:`with_notes`), with the expressions found."""
     expressions = find_time_expressions(text, reference)
     notes = [
         DateNote(expr.end, f" ({expr.resolved})")
@@ -948,13 +948,3 @@ def with_notes(text: str, notes: Iterable[DateNote], offset: int = 0) -> str:
         last = at - offset
     pieces.append(text[last:])
     return "".join(pieces)
-
-
-def resolve_relative_dates(text: str, reference: datetime) -> tuple[str, list[TimeExpression]]:
-    """Rewrite ``text`` so every relative expression carries its date.
-
-    "I went there yesterday" at 8 May 2023 becomes "I went there yesterday (7 May 2023)";
-    habits and dates stated with their year are returned but not annotated.
-    """
-    notes, expressions = date_notes(text, reference)
-    return with_notes(text, notes), expressions

@@ -13,14 +13,21 @@ from hypothesis import strategies as st
 from evermem_integrations.engine import timeparse
 from evermem_integrations.engine.timeparse import (
     TimeExpression,
+    date_notes,
     find_time_expressions,
-    resolve_relative_dates,
     sentence_tense,
+    with_notes,
 )
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 # Sunday 7 May 2023 .. Saturday 13 May 2023, noon
 REFERENCES = [datetime(2023, 5, 7, 12, tzinfo=UTC) + timedelta(days=i) for i in range(7)]
+
+
+def resolve_relative_dates(text: str, reference: datetime) -> tuple[str, list[TimeExpression]]:
+    """``text`` with its dates written in, as a message's units carry them, and the expressions found."""
+    notes, expressions = date_notes(text, reference)
+    return with_notes(text, notes), expressions
 
 
 def only(text: str, reference: datetime) -> TimeExpression:

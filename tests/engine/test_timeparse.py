@@ -2,8 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from evermem_integrations.engine.timeparse import parse_timestamp, resolve_relative_dates
+from evermem_integrations.engine.timeparse import parse_timestamp
 from evermem_integrations.errors import InvalidTimestampError
+from tests.engine.test_time_expressions import resolve_relative_dates
 
 REF = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 
