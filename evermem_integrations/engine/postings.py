@@ -90,6 +90,7 @@ class _Segment(NamedTuple):
     """Postings of some entries: each term's entries (positions of the scope) and how often it occurs there."""
 
     terms: dict[str, int]
+    """Each term's number, 0, 1, ... in the dict's order."""
     offsets: np.ndarray
     positions: np.ndarray
     frequencies: np.ndarray
@@ -133,10 +134,15 @@ def _segment(first: int, word_lists: Sequence[Sequence[str]]) -> _Segment:
 
 def _merge(segments: Sequence[_Segment], alive: np.ndarray, renumber: np.ndarray | None) -> _Segment:
     """``segments`` as one, without the postings of removed entries (positions mapped by ``renumber``, if given)."""
-    terms: dict[str, int] = {}
+    # The first segment's terms keep their numbers (the largest, when merging): only the others' are looked up.
+    terms: dict[str, int] = dict(segments[0].terms)
     parts_term, parts_position, parts_frequency = [], [], []
-    for segment in segments:
-        mapped = np.fromiter((terms.setdefault(t, len(terms)) for t in segment.terms), np.int64, len(segment.terms))
+    for n, segment in enumerate(segments):
+        mapped = (
+            np.arange(len(terms), dtype=np.int64)
+            if n == 0
+            else np.fromiter((terms.setdefault(t, len(terms)) for t in segment.terms), np.int64, len(segment.terms))
+        )
         live = alive[segment.positions]
         parts_term.append(np.repeat(mapped, np.diff(segment.offsets))[live])
         parts_position.append(segment.positions[live])
@@ -145,14 +151,18 @@ def _merge(segments: Sequence[_Segment], alive: np.ndarray, renumber: np.ndarray
     positions = np.concatenate(parts_position).astype(np.int64)
     if renumber is not None:
         positions = renumber[positions]
-    order = np.lexsort((positions, term_of))
+    # Each segment's positions ascend within a term and follow the segment before's: a stable
+    # sort by term alone keeps them in order.
+    order = np.argsort(term_of, kind="stable")
     used = np.bincount(term_of, minlength=len(terms))
     present = np.flatnonzero(used)  # a term only removed entries held is left out
-    names = list(terms)
+    if len(present) < len(terms):
+        names = list(terms)
+        terms = {names[n]: k for k, n in enumerate(present)}
     offsets = np.zeros(len(present) + 1, np.int64)
     np.cumsum(used[present], out=offsets[1:])
     return _Segment(
-        {names[n]: k for k, n in enumerate(present)},
+        terms,
         offsets,
         positions[order].astype(np.int32),
         np.concatenate(parts_frequency)[order],
