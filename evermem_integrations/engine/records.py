@@ -1415,8 +1415,9 @@ class SQLiteRecordStore:
                 ],
             )
             self._drop_unshared_vectors(conn, replaced)  # after the insert: a unit rewritten keeps its vector
-            self._follow_lexical_tier(conn, latest, bodies, sids)
+            # Postings first: a scope the write takes to the tantivy tier then drops what it holds.
             self._follow_postings(conn, removed, latest, bodies, sids)
+            self._follow_lexical_tier(conn, latest, bodies, sids)
 
     def _follow_lexical_tier(
         self, conn: sqlite3.Connection, written: Sequence[Unit], bodies: Sequence[str], sids: Mapping[str, int]
@@ -1755,10 +1756,7 @@ class SQLiteRecordStore:
             before, after = _next_version(conn, "lexical_versions", sid)
             units = [written[n] for n in written_in.get(scope, [])]
             texts = [bodies[n] for n in written_in.get(scope, [])]
-            # A new scope that joined the tier in this write is ranked by tantivy: it holds no postings.
-            joined = before is None and sid in self._tiered_scopes(conn)
-            written_here = functools.partial(_written_postings, conn, sid, units, texts, removed.get(sid, ()))
-            change = None if joined else written_here
+            change = functools.partial(_written_postings, conn, sid, units, texts, removed.get(sid, ()))
             self._postings.follow(scope, before, after, change)
 
     def _ids_of_rows(self, sid: int, rows: Sequence[int]) -> dict[int, str]:
